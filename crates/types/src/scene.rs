@@ -1,0 +1,591 @@
+//! The scene format: one RON file describes a whole flight (world, quad, sensing, link,
+//! setpoints, disturbances, controller, duration). Every struct denies unknown fields, and every
+//! number is checked while it is parsed, so an error names the file, line, column and field.
+//!
+//! Human-facing angles are in degrees (`_deg`, `_deg_s` suffixes); everything else is SI.
+
+use crate::Vec3;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+mod validate;
+use validate::*;
+
+/// A scene could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    #[error("{file}: cannot read scene: {source}")]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{col}: {message}{}", field_suffix(.field))]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        col: usize,
+        /// Dotted path of the offending field, e.g. `quad.mass_kg` (empty for syntax errors).
+        field: String,
+        message: String,
+    },
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        file: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+fn field_suffix(field: &str) -> String {
+    if field.is_empty() || field == "." {
+        String::new()
+    } else {
+        format!(" (field `{field}`)")
+    }
+}
+
+/// A whole flight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    pub name: String,
+    /// Simulated duration of the flight.
+    #[serde(deserialize_with = "positive")]
+    pub duration_s: f64,
+    /// Errors are scored from this time on (take-off is not scored).
+    #[serde(default = "default_settle_s", deserialize_with = "non_negative")]
+    pub settle_s: f64,
+    /// Seed of every random process of the flight (noise, gusts, drops).
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub rates: Rates,
+    #[serde(default)]
+    pub world: WorldConfig,
+    #[serde(default)]
+    pub quad: QuadConfig,
+    #[serde(default)]
+    pub sensing: Sensing,
+    #[serde(default)]
+    pub link: LinkConfig,
+    pub setpoints: Trajectory,
+    #[serde(default)]
+    pub disturbances: Disturbances,
+    #[serde(default)]
+    pub controller: ControllerConfig,
+}
+
+fn default_settle_s() -> f64 {
+    3.0
+}
+
+/// Loop rates. Physics must be an integer multiple of the firmware rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rates {
+    #[serde(deserialize_with = "positive")]
+    pub physics_hz: f64,
+    #[serde(deserialize_with = "positive")]
+    pub firmware_hz: f64,
+    /// How often the flight log gets a row.
+    #[serde(deserialize_with = "positive")]
+    pub log_hz: f64,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        Self {
+            physics_hz: 1000.0,
+            firmware_hz: 500.0,
+            log_hz: 100.0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorldConfig {
+    pub floor: bool,
+    pub ground_effect: bool,
+    pub boxes: Vec<BoxConfig>,
+    /// A contact faster than this is a crash.
+    #[serde(deserialize_with = "positive")]
+    pub crash_impact_speed_m_s: f64,
+    /// A contact while tilted more than this is a crash.
+    #[serde(deserialize_with = "positive")]
+    pub crash_tilt_deg: f64,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        Self {
+            floor: true,
+            ground_effect: true,
+            boxes: Vec::new(),
+            crash_impact_speed_m_s: 1.0,
+            crash_tilt_deg: 60.0,
+        }
+    }
+}
+
+/// A static box obstacle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoxConfig {
+    #[serde(deserialize_with = "finite_vec3")]
+    pub center_m: Vec3,
+    #[serde(deserialize_with = "positive_vec3")]
+    pub half_extents_m: Vec3,
+}
+
+/// Airframe presets. Each field of [`QuadConfig`] overrides the preset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuadVariant {
+    /// Crazyflie 2.0/2.1 with brushed motors (Förster's identification).
+    #[default]
+    Cf2x,
+}
+
+/// Firmware attitude/rate gain sets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FirmwareGains {
+    /// Current `platform_defaults_cf2.h` gains, attitude and rate loops at 500 Hz.
+    #[default]
+    Current,
+    /// 2016-03 `pid.h` gains (the 2015 demo's firmware), attitude loop at 250 Hz.
+    Era2015,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuadConfig {
+    pub variant: QuadVariant,
+    #[serde(deserialize_with = "positive")]
+    pub mass_kg: f64,
+    /// Principal moments of inertia about body x, y, z.
+    #[serde(deserialize_with = "positive_vec3")]
+    pub inertia_kg_m2: Vec3,
+    /// Centre to motor distance (X layout).
+    #[serde(deserialize_with = "positive")]
+    pub arm_m: f64,
+    /// First-order motor time constant when spinning up.
+    #[serde(deserialize_with = "positive")]
+    pub motor_tau_up_s: f64,
+    /// First-order motor time constant when spinning down.
+    #[serde(deserialize_with = "positive")]
+    pub motor_tau_down_s: f64,
+    /// Position of the centre of mass at t = 0 (z = 0.015 m: resting on the floor).
+    #[serde(deserialize_with = "finite_vec3")]
+    pub initial_position_m: Vec3,
+    #[serde(deserialize_with = "finite")]
+    pub initial_yaw_deg: f64,
+    pub firmware_gains: FirmwareGains,
+    /// Minimum motor command while the motors run (`CONFIG_MOTORS_DEFAULT_IDLE_THRUST`; 0 on a
+    /// brushed CF2.x).
+    pub idle_thrust: u16,
+}
+
+impl Default for QuadConfig {
+    fn default() -> Self {
+        Self {
+            variant: QuadVariant::Cf2x,
+            mass_kg: 0.027,
+            inertia_kg_m2: Vec3::new(1.395e-5, 1.436e-5, 2.173e-5),
+            arm_m: 0.046,
+            motor_tau_up_s: 0.0125,
+            motor_tau_down_s: 0.025,
+            initial_position_m: Vec3::new(0.0, 0.0, 0.015),
+            initial_yaw_deg: 0.0,
+            firmware_gains: FirmwareGains::Current,
+            idle_thrust: 0,
+        }
+    }
+}
+
+/// Where position measurements come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Sensing {
+    /// Ground truth plus Gaussian noise, at a rate, with latency and drops.
+    Oracle(OracleConfig),
+}
+
+impl Default for Sensing {
+    fn default() -> Self {
+        Self::Oracle(OracleConfig::default())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OracleConfig {
+    /// Standard deviation of the position noise, per axis.
+    #[serde(deserialize_with = "non_negative")]
+    pub noise_m: f64,
+    /// Standard deviation of the yaw noise.
+    #[serde(deserialize_with = "non_negative")]
+    pub yaw_noise_deg: f64,
+    #[serde(deserialize_with = "positive")]
+    pub rate_hz: f64,
+    /// Capture-to-delivery delay.
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_s: f64,
+    /// Uniform extra delay in [0, jitter].
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_jitter_s: f64,
+    #[serde(deserialize_with = "probability")]
+    pub drop_probability: f64,
+}
+
+impl Default for OracleConfig {
+    fn default() -> Self {
+        Self {
+            noise_m: 0.002,
+            yaw_noise_deg: 0.5,
+            rate_hz: 30.0,
+            latency_s: 0.040,
+            latency_jitter_s: 0.0,
+            drop_probability: 0.0,
+        }
+    }
+}
+
+/// The radio link between the off-board controller and the (simulated) Crazyflie.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// Setpoint packets per second (cfclient sends 100).
+    #[serde(deserialize_with = "positive")]
+    pub rate_hz: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_s: f64,
+    #[serde(deserialize_with = "probability")]
+    pub drop_probability: f64,
+    /// The link stops sending at this time (to exercise the firmware watchdog).
+    #[serde(deserialize_with = "optional_non_negative")]
+    pub cut_at_s: Option<f64>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            rate_hz: 100.0,
+            latency_s: 0.0,
+            drop_probability: 0.0,
+            cut_at_s: None,
+        }
+    }
+}
+
+/// A point in a timed sequence.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedPoint {
+    #[serde(deserialize_with = "non_negative")]
+    pub t_s: f64,
+    #[serde(deserialize_with = "finite_vec3")]
+    pub position_m: Vec3,
+    #[serde(default, deserialize_with = "finite")]
+    pub yaw_deg: f64,
+}
+
+/// What the quad should do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Trajectory {
+    /// Take off and hold one point.
+    Hover {
+        #[serde(deserialize_with = "finite_vec3")]
+        position_m: Vec3,
+        #[serde(default, deserialize_with = "finite")]
+        yaw_deg: f64,
+    },
+    /// Piecewise constant: each point holds from its time on (the first from t = 0).
+    Steps(Vec<TimedPoint>),
+    /// Piecewise linear between timed points, with velocity feed-forward.
+    Waypoints(Vec<TimedPoint>),
+    /// A figure-8 (lemniscate of Gerono) in the horizontal plane around `center_m`, started after
+    /// a hover at the centre; the angular speed ramps up over the first period.
+    Figure8 {
+        #[serde(deserialize_with = "finite_vec3")]
+        center_m: Vec3,
+        /// Half the extent along x.
+        #[serde(deserialize_with = "positive")]
+        half_length_m: f64,
+        /// Half the extent along y.
+        #[serde(deserialize_with = "positive")]
+        half_width_m: f64,
+        #[serde(deserialize_with = "positive")]
+        period_s: f64,
+        #[serde(deserialize_with = "non_negative")]
+        start_s: f64,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Disturbances {
+    /// Constant wind (air velocity in the world frame).
+    #[serde(deserialize_with = "finite_vec3")]
+    pub wind_m_s: Vec3,
+    pub gusts: Option<GustConfig>,
+    pub impulses: Vec<ImpulseConfig>,
+    /// A constant extra force on the body (world frame), e.g. a tether or a payload's pull.
+    #[serde(deserialize_with = "finite_vec3")]
+    pub force_n: Vec3,
+}
+
+/// Random gusts: each gust is a raised-cosine wind pulse in a random horizontal direction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GustConfig {
+    /// Mean time between gust starts (exponentially distributed).
+    #[serde(deserialize_with = "positive")]
+    pub mean_interval_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub duration_s: f64,
+    /// Peak air speed of a gust; each gust draws uniformly in [0.5, 1] × this.
+    #[serde(deserialize_with = "non_negative")]
+    pub peak_m_s: f64,
+    /// No gust starts before this time.
+    #[serde(default, deserialize_with = "non_negative")]
+    pub start_s: f64,
+}
+
+/// A one-off push.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpulseConfig {
+    #[serde(deserialize_with = "non_negative")]
+    pub t_s: f64,
+    #[serde(deserialize_with = "finite_vec3")]
+    pub impulse_n_s: Vec3,
+}
+
+/// Which off-board controller flies, and the gains of each.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControllerConfig {
+    pub kind: ControllerKind,
+    pub cascade: CascadeGains,
+    pub bitcraze2015: Bitcraze2015Gains,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerKind {
+    /// Position → velocity → attitude cascade with hover feed-forward (the default).
+    #[default]
+    Cascade,
+    /// The 2015 Bitcraze Kinect demo's PID structure (`kctrl.py`).
+    Bitcraze2015,
+}
+
+/// Gains of the default cascade controller. Units: position gains 1/s (m → m/s), velocity gains
+/// 1/s (m/s → m/s²), integral gains 1/s², yaw gain 1/s.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CascadeGains {
+    #[serde(deserialize_with = "non_negative")]
+    pub pos_kp_xy: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub pos_kp_z: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub vel_kp_xy: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub vel_ki_xy: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub vel_kp_z: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub vel_ki_z: f64,
+    /// Limit of each integral term's contribution (m/s²).
+    #[serde(deserialize_with = "non_negative")]
+    pub i_limit_m_s2: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_vel_xy_m_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_vel_z_m_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_tilt_deg: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub yaw_kp: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_yaw_rate_deg_s: f64,
+    /// The controller's model of the vehicle mass (the plant may differ).
+    #[serde(deserialize_with = "positive")]
+    pub mass_kg: f64,
+    /// Process noise of the estimator's constant-velocity model (white acceleration).
+    #[serde(deserialize_with = "positive")]
+    pub est_accel_sigma_m_s2: f64,
+    /// Measurement noise the estimator assumes.
+    #[serde(deserialize_with = "positive")]
+    pub est_meas_sigma_m: f64,
+    /// Sensor latency the estimator compensates by prediction.
+    #[serde(deserialize_with = "non_negative")]
+    pub est_latency_s: f64,
+}
+
+impl Default for CascadeGains {
+    fn default() -> Self {
+        Self {
+            pos_kp_xy: 2.0,
+            pos_kp_z: 2.0,
+            vel_kp_xy: 4.0,
+            vel_ki_xy: 1.0,
+            vel_kp_z: 5.0,
+            vel_ki_z: 3.0,
+            i_limit_m_s2: 2.0,
+            max_vel_xy_m_s: 1.5,
+            max_vel_z_m_s: 1.0,
+            max_tilt_deg: 25.0,
+            yaw_kp: 3.0,
+            max_yaw_rate_deg_s: 120.0,
+            mass_kg: 0.027,
+            est_accel_sigma_m_s2: 3.0,
+            est_meas_sigma_m: 0.002,
+            est_latency_s: 0.040,
+        }
+    }
+}
+
+/// Gains of the 2015 demo (`crazyflie-vision/control/kctrl.py`), in its own units: roll/pitch
+/// from metres to degrees, yaw from degrees to deg/s, vertical velocity to a thrust fraction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bitcraze2015Gains {
+    pub rp_kp: f64,
+    pub rp_ki: f64,
+    pub rp_kd: f64,
+    pub rp_integrator_max: f64,
+    pub yaw_kp: f64,
+    pub yaw_kd: f64,
+    pub yaw_cap_deg_s: f64,
+    pub vv_kp: f64,
+    pub vv_ki: f64,
+    pub vv_kd: f64,
+    pub vv_integrator_max: f64,
+    /// Height loop (m → m/s). kctrl.py computed it but overwrote its output with 0 m/s; we use
+    /// it, or the quad could not hold a height at all.
+    pub z_kp: f64,
+    pub z_ki: f64,
+    pub z_integrator_max: f64,
+    pub thrust_feed_forward: f64,
+    pub thrust_min: f64,
+    pub thrust_max: f64,
+    /// cfclient's maximum roll/pitch angle, which limited what the demo could command.
+    pub max_angle_deg: f64,
+}
+
+impl Default for Bitcraze2015Gains {
+    fn default() -> Self {
+        Self {
+            rp_kp: 25.0,
+            rp_ki: 0.28,
+            rp_kd: 7.0,
+            rp_integrator_max: 5.0,
+            yaw_kp: 5.0,
+            yaw_kd: 0.35,
+            yaw_cap_deg_s: 200.0,
+            vv_kp: 0.1,
+            vv_ki: 0.28,
+            vv_kd: 0.00315,
+            vv_integrator_max: 5.0 / 0.035,
+            z_kp: 0.5,
+            z_ki: 0.28,
+            z_integrator_max: 5.0,
+            thrust_feed_forward: 0.50,
+            thrust_min: 0.40,
+            thrust_max: 1.0,
+            max_angle_deg: 30.0,
+        }
+    }
+}
+
+impl Scene {
+    /// Reads and validates a scene file.
+    pub fn load(path: &Path) -> Result<Self, SceneError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_ron_str(&text, path)
+    }
+
+    /// Parses and validates scene text; `file` is only used in error messages.
+    pub fn from_ron_str(text: &str, file: &Path) -> Result<Self, SceneError> {
+        let parse_err = |e: ron::error::SpannedError, field: String| SceneError::Parse {
+            file: file.to_path_buf(),
+            line: e.span.start.line,
+            col: e.span.start.col,
+            field,
+            message: e.code.to_string(),
+        };
+        let mut de = ron::Deserializer::from_str(text).map_err(|e| parse_err(e, String::new()))?;
+        let scene: Scene = match serde_path_to_error::deserialize(&mut de) {
+            Ok(s) => s,
+            Err(e) => {
+                let field = e.path().to_string();
+                let spanned = de.span_error(e.into_inner());
+                return Err(parse_err(spanned, field));
+            }
+        };
+        de.end()
+            .map_err(|e| parse_err(de.span_error(e), String::new()))?;
+        scene.check(file)?;
+        Ok(scene)
+    }
+
+    /// Checks that need more than one field.
+    fn check(&self, file: &Path) -> Result<(), SceneError> {
+        let invalid = |field: &str, message: String| SceneError::Invalid {
+            file: file.to_path_buf(),
+            field: field.to_string(),
+            message,
+        };
+        let ratio = self.rates.physics_hz / self.rates.firmware_hz;
+        if ratio.fract() != 0.0 || ratio < 1.0 {
+            return Err(invalid(
+                "rates",
+                format!(
+                    "physics_hz ({}) must be an integer multiple of firmware_hz ({})",
+                    self.rates.physics_hz, self.rates.firmware_hz
+                ),
+            ));
+        }
+        if self.settle_s >= self.duration_s {
+            return Err(invalid(
+                "settle_s",
+                format!(
+                    "settle_s ({}) must be shorter than duration_s ({})",
+                    self.settle_s, self.duration_s
+                ),
+            ));
+        }
+        if self.duration_s > 24.0 * 3600.0 {
+            return Err(invalid("duration_s", "longer than a day".to_string()));
+        }
+        match &self.setpoints {
+            Trajectory::Steps(points) | Trajectory::Waypoints(points) => {
+                if points.is_empty() {
+                    return Err(invalid("setpoints", "needs at least one point".to_string()));
+                }
+                for (i, pair) in points.windows(2).enumerate() {
+                    if pair[1].t_s <= pair[0].t_s {
+                        return Err(invalid(
+                            &format!("setpoints[{}].t_s", i + 1),
+                            format!("times must increase ({} after {})", pair[1].t_s, pair[0].t_s),
+                        ));
+                    }
+                }
+            }
+            Trajectory::Hover { .. } | Trajectory::Figure8 { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+/// Parses a scene from RON text; for tests and tools that build scenes in memory.
+pub fn parse(text: &str) -> Result<Scene, SceneError> {
+    Scene::from_ron_str(text, Path::new("<memory>"))
+}
+
+#[cfg(test)]
+mod tests;
