@@ -1,1 +1,48 @@
-//! placeholder
+//! Off-board flight controllers: from position measurements and a setpoint to the legacy
+//! commander's roll / pitch / yaw-rate / thrust.
+//!
+//! In scope: a position/velocity estimator with latency compensation, the default cascade
+//! controller with a loss-of-tracking supervisor, and the 2015 Bitcraze Kinect demo's PID
+//! structure for comparison. Pure: no clocks (time arrives as `now_ns` / stamps), no I/O, and no
+//! panics — a NaN or missing input yields a defined safe command.
+//!
+//! Out of scope: the on-board attitude/rate loops (the firmware model in `depthpilot-sim`), the
+//! wire format (`depthpilot-crtp`).
+
+mod bitcraze2015;
+mod cascade;
+mod estimator;
+mod thrust;
+
+pub use bitcraze2015::Bitcraze2015;
+pub use cascade::{Cascade, SafetyState};
+pub use estimator::{Estimate, Estimator};
+pub use thrust::ThrustMap;
+
+use depthpilot_types::scene::{ControllerConfig, ControllerKind};
+use depthpilot_types::{AttitudeCommand, Measurement, Setpoint};
+
+/// Standard gravity used by the controllers' models.
+pub const GRAVITY_M_S2: f64 = 9.81;
+
+/// One off-board controller. The runner calls [`Controller::measure`] whenever a measurement
+/// arrives and [`Controller::command`] at the link rate.
+pub trait Controller {
+    fn name(&self) -> &'static str;
+    /// A measurement (captured at `m.stamp_ns`) arrived at `now_ns`.
+    fn measure(&mut self, now_ns: u64, m: &Measurement);
+    /// The command to send at `now_ns` to follow `sp`.
+    fn command(&mut self, now_ns: u64, sp: &Setpoint) -> AttitudeCommand;
+    /// The controller's current belief of the state, predicted to `now_ns`.
+    fn estimate(&self, now_ns: u64) -> Option<Estimate>;
+    /// What the safety logic is doing.
+    fn safety(&self) -> SafetyState;
+}
+
+/// Builds the controller a scene asks for.
+pub fn from_config(cfg: &ControllerConfig) -> Box<dyn Controller + Send> {
+    match cfg.kind {
+        ControllerKind::Cascade => Box::new(Cascade::new(cfg.cascade.clone())),
+        ControllerKind::Bitcraze2015 => Box::new(Bitcraze2015::new(cfg.bitcraze2015.clone())),
+    }
+}

@@ -1,0 +1,407 @@
+//! The default controller: position → velocity → acceleration → attitude + collective thrust,
+//! with trajectory feed-forward, hover feed-forward through the identified thrust map, tilt
+//! compensation, integrators with conditional anti-windup, output limits, and a supervisor that
+//! holds, lands and cuts when measurements stop.
+//!
+//! ```text
+//!  sp.pos ─►(+)─► kp ─► clamp ─►(+)─► kv + ki∫ ─►(+)─► +g ─► tilt limit ─► roll, pitch (yaw frame)
+//!            ▲ est.pos           ▲ est.vel        ▲ sp.acc               └► |f|·m ─► thrust map ─► thrust
+//! ```
+
+use crate::{Controller, Estimate, Estimator, GRAVITY_M_S2, ThrustMap};
+use depthpilot_types::math::wrap_pi;
+use depthpilot_types::scene::CascadeGains;
+use depthpilot_types::{AttitudeCommand, Measurement, Setpoint, Vec3};
+use serde::Serialize;
+
+/// What the loss-of-tracking supervisor is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SafetyState {
+    /// No measurement yet: motors off (this is also the thrust-unlock packet).
+    Idle,
+    /// Fresh measurements: closed-loop control.
+    Tracking,
+    /// Measurements stale: level, hover thrust, wait for them to return.
+    Holding,
+    /// Stale for long: level, descend open-loop at a gentle rate.
+    Landing,
+    /// Landed (or gave up): motors off until reset.
+    Cut,
+}
+
+impl SafetyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Tracking => "tracking",
+            Self::Holding => "holding",
+            Self::Landing => "landing",
+            Self::Cut => "cut",
+        }
+    }
+}
+
+/// Measurements older than this (by arrival) make the controller hold.
+const HOLD_AFTER_NS: u64 = 250_000_000;
+/// ... and land after this.
+const LAND_AFTER_NS: u64 = 1_000_000_000;
+/// Open-loop landing: descent acceleration for the first second, then constant speed.
+const LAND_DESCENT_M_S: f64 = 0.3;
+const LAND_MARGIN_S: f64 = 2.0;
+/// Fresh measurements needed in a row to resume tracking from landing.
+const RESUME_AFTER: u32 = 3;
+/// Minimum thrust while flying, as a fraction of hover, so attitude control keeps authority.
+const MIN_THRUST_OF_HOVER: f64 = 0.3;
+/// Firmware thrust cap (raw 60000 of 65535).
+const MAX_THRUST_FRAC: f64 = 60000.0 / 65535.0;
+
+/// See the module doc.
+pub struct Cascade {
+    gains: CascadeGains,
+    map: ThrustMap,
+    est: Estimator,
+    integral: Vec3,
+    last_cmd_ns: Option<u64>,
+    last_arrival_ns: Option<u64>,
+    fresh_in_row: u32,
+    state: SafetyState,
+    landing: Option<Landing>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Landing {
+    start_ns: u64,
+    duration_s: f64,
+    yaw_rad: Option<f64>,
+}
+
+impl Cascade {
+    pub fn new(gains: CascadeGains) -> Self {
+        let est = Estimator::new(gains.est_accel_sigma_m_s2, gains.est_meas_sigma_m);
+        Self {
+            gains,
+            map: ThrustMap::FORSTER,
+            est,
+            integral: Vec3::ZERO,
+            last_cmd_ns: None,
+            last_arrival_ns: None,
+            fresh_in_row: 0,
+            state: SafetyState::Idle,
+            landing: None,
+        }
+    }
+
+    fn weight_n(&self) -> f64 {
+        self.gains.mass_kg * GRAVITY_M_S2
+    }
+
+    /// Thrust for a vertical acceleration while level, using the learnt z integral.
+    fn level_thrust(&self, acc_z: f64) -> f64 {
+        let i_z = self.gains.vel_ki_z * self.integral.z;
+        let f = self.gains.mass_kg * (GRAVITY_M_S2 + acc_z + i_z);
+        self.map.frac_for_collective(f.max(0.0)).min(MAX_THRUST_FRAC)
+    }
+
+    fn update_safety(&mut self, now_ns: u64) {
+        let age = match self.last_arrival_ns {
+            None => {
+                self.state = SafetyState::Idle;
+                return;
+            }
+            Some(t) => now_ns.saturating_sub(t),
+        };
+        self.state = match self.state {
+            SafetyState::Cut => SafetyState::Cut,
+            SafetyState::Idle | SafetyState::Tracking | SafetyState::Holding => {
+                if age > LAND_AFTER_NS {
+                    self.start_landing(now_ns);
+                    SafetyState::Landing
+                } else if age > HOLD_AFTER_NS {
+                    SafetyState::Holding
+                } else {
+                    SafetyState::Tracking
+                }
+            }
+            SafetyState::Landing => {
+                if self.fresh_in_row >= RESUME_AFTER && age <= HOLD_AFTER_NS {
+                    self.landing = None;
+                    SafetyState::Tracking
+                } else if let Some(l) = self.landing {
+                    if (now_ns.saturating_sub(l.start_ns)) as f64 * 1e-9 > l.duration_s {
+                        SafetyState::Cut
+                    } else {
+                        SafetyState::Landing
+                    }
+                } else {
+                    SafetyState::Cut
+                }
+            }
+        };
+    }
+
+    fn start_landing(&mut self, now_ns: u64) {
+        let est = self.est.estimate(now_ns);
+        let height_m = est.map(|e| e.pos_in_world_m.z).unwrap_or(2.0).clamp(0.0, 10.0);
+        self.landing = Some(Landing {
+            start_ns: now_ns,
+            duration_s: height_m / LAND_DESCENT_M_S + LAND_MARGIN_S,
+            yaw_rad: est.and_then(|e| e.yaw_rad),
+        });
+        self.fresh_in_row = 0;
+    }
+
+    fn tracking_command(&mut self, now_ns: u64, dt: f64, sp: &Setpoint) -> AttitudeCommand {
+        let Some(est) = self.est.estimate(now_ns) else {
+            return AttitudeCommand::ZERO;
+        };
+        let g = &self.gains;
+        let sp_ok = sp.pos_in_world_m.is_finite()
+            && sp.vel_in_world_m_s.is_finite()
+            && sp.acc_in_world_m_s2.is_finite();
+        // A broken setpoint means: hold where we are.
+        let (sp_pos, sp_vel, sp_acc) = if sp_ok {
+            (sp.pos_in_world_m, sp.vel_in_world_m_s, sp.acc_in_world_m_s2)
+        } else {
+            (est.pos_in_world_m, Vec3::ZERO, Vec3::ZERO)
+        };
+        let e_pos = sp_pos - est.pos_in_world_m;
+        let v_des = (sp_vel
+            + Vec3::new(g.pos_kp_xy * e_pos.x, g.pos_kp_xy * e_pos.y, g.pos_kp_z * e_pos.z))
+        .clamp_xy_norm(g.max_vel_xy_m_s);
+        let v_des = Vec3::new(
+            v_des.x,
+            v_des.y,
+            v_des.z.clamp(-g.max_vel_z_m_s, g.max_vel_z_m_s),
+        );
+        let e_vel = v_des - est.vel_in_world_m_s;
+        let ki = Vec3::new(g.vel_ki_xy, g.vel_ki_xy, g.vel_ki_z);
+        let i_term = |i: Vec3| Vec3::new(ki.x * i.x, ki.y * i.y, ki.z * i.z);
+        let p_term = Vec3::new(g.vel_kp_xy * e_vel.x, g.vel_kp_xy * e_vel.y, g.vel_kp_z * e_vel.z);
+        let acc_unsat = sp_acc + p_term + i_term(self.integral);
+
+        let max_tilt = g.max_tilt_deg.to_radians();
+        let m = g.mass_kg;
+        // Desired specific force (thrust per mass) in the world frame.
+        let mut f = acc_unsat + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
+        let f_z_min = MIN_THRUST_OF_HOVER * GRAVITY_M_S2;
+        let max_thrust_n = 4.0 * self.map.thrust_n(MAX_THRUST_FRAC * 65535.0);
+        let f_z_max = max_thrust_n / m;
+        let mut saturated_z = false;
+        if f.z < f_z_min || f.z > f_z_max {
+            f.z = f.z.clamp(f_z_min, f_z_max);
+            saturated_z = true;
+        }
+        let max_xy = f.z * max_tilt.tan();
+        let saturated_xy = f.norm_xy() > max_xy;
+        f = f.clamp_xy_norm(max_xy);
+
+        // Conditional integration: do not integrate an axis further into saturation.
+        let i_limit = |k: f64| {
+            if k > 0.0 {
+                g.i_limit_m_s2 / k
+            } else {
+                0.0
+            }
+        };
+        if dt > 0.0 {
+            let mut next = self.integral + e_vel * dt;
+            if saturated_xy {
+                next.x = self.integral.x;
+                next.y = self.integral.y;
+            }
+            if saturated_z {
+                next.z = self.integral.z;
+            }
+            let (lxy, lz) = (i_limit(ki.x), i_limit(ki.z));
+            self.integral = Vec3::new(
+                next.x.clamp(-lxy, lxy),
+                next.y.clamp(-lxy, lxy),
+                next.z.clamp(-lz, lz),
+            );
+        }
+
+        // Tell the estimator what acceleration we asked for (its input model).
+        self.est.input(now_ns, f - Vec3::new(0.0, 0.0, GRAVITY_M_S2));
+
+        let yaw = est.yaw_rad.unwrap_or(sp.yaw_rad);
+        let (s, c) = yaw.sin_cos();
+        // Specific force in the yaw-aligned frame.
+        let fb = Vec3::new(c * f.x + s * f.y, -s * f.x + c * f.y, f.z);
+        let pitch = fb.x.atan2(fb.z);
+        let roll = (-fb.y).atan2((fb.x * fb.x + fb.z * fb.z).sqrt());
+        let collective_n = m * f.norm();
+        let yaw_rate = match est.yaw_rad {
+            Some(y) if sp.yaw_rad.is_finite() => {
+                let lim = g.max_yaw_rate_deg_s.to_radians();
+                (g.yaw_kp * wrap_pi(sp.yaw_rad - y)).clamp(-lim, lim)
+            }
+            _ => 0.0,
+        };
+        let cmd = AttitudeCommand {
+            roll_rad: roll,
+            pitch_rad: pitch,
+            yaw_rate_rad_s: yaw_rate,
+            thrust_frac: self.map.frac_for_collective(collective_n).min(MAX_THRUST_FRAC),
+        };
+        if cmd.is_finite() {
+            cmd
+        } else {
+            self.hold_command()
+        }
+    }
+
+    fn hold_command(&self) -> AttitudeCommand {
+        AttitudeCommand {
+            thrust_frac: self.level_thrust(0.0),
+            ..AttitudeCommand::ZERO
+        }
+    }
+
+    fn landing_command(&self, now_ns: u64) -> AttitudeCommand {
+        let Some(l) = self.landing else {
+            return AttitudeCommand::ZERO;
+        };
+        let t = now_ns.saturating_sub(l.start_ns) as f64 * 1e-9;
+        // Accelerate down gently for the first second, then descend at constant speed.
+        let acc_z = if t < 1.0 { -LAND_DESCENT_M_S } else { 0.0 };
+        let _ = l.yaw_rad;
+        AttitudeCommand {
+            thrust_frac: self.level_thrust(acc_z),
+            ..AttitudeCommand::ZERO
+        }
+    }
+}
+
+impl Controller for Cascade {
+    fn name(&self) -> &'static str {
+        "cascade"
+    }
+
+    fn measure(&mut self, now_ns: u64, m: &Measurement) {
+        if !m.pos_in_world_m.is_finite() {
+            return;
+        }
+        self.est.measure(m);
+        self.last_arrival_ns = Some(now_ns);
+        self.fresh_in_row = self.fresh_in_row.saturating_add(1);
+    }
+
+    fn command(&mut self, now_ns: u64, sp: &Setpoint) -> AttitudeCommand {
+        let dt = match self.last_cmd_ns {
+            Some(t) if now_ns > t => ((now_ns - t) as f64 * 1e-9).min(0.1),
+            _ => 0.0,
+        };
+        self.last_cmd_ns = Some(now_ns);
+        let before = self.state;
+        self.update_safety(now_ns);
+        if before == SafetyState::Holding && self.state == SafetyState::Holding {
+            self.fresh_in_row = 0;
+        }
+        match self.state {
+            SafetyState::Idle | SafetyState::Cut => AttitudeCommand::ZERO,
+            SafetyState::Tracking => self.tracking_command(now_ns, dt, sp),
+            SafetyState::Holding => {
+                let cmd = self.hold_command();
+                self.est.input(now_ns, Vec3::ZERO);
+                cmd
+            }
+            SafetyState::Landing => {
+                let cmd = self.landing_command(now_ns);
+                self.est.input(now_ns, Vec3::ZERO);
+                cmd
+            }
+        }
+    }
+
+    fn estimate(&self, now_ns: u64) -> Option<Estimate> {
+        self.est.estimate(now_ns)
+    }
+
+    fn safety(&self) -> SafetyState {
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn meas(t_ns: u64, p: Vec3) -> Measurement {
+        Measurement {
+            stamp_ns: t_ns,
+            seq: 0,
+            pos_in_world_m: p,
+            yaw_rad: Some(0.0),
+        }
+    }
+
+    #[test]
+    fn idle_until_first_measurement_then_tracks() {
+        let mut c = Cascade::new(CascadeGains::default());
+        let sp = Setpoint::hold(Vec3::new(0.0, 0.0, 1.0), 0.0);
+        assert_eq!(c.command(0, &sp), AttitudeCommand::ZERO);
+        assert_eq!(c.safety(), SafetyState::Idle);
+        c.measure(10_000_000, &meas(0, Vec3::new(0.0, 0.0, 1.0)));
+        let cmd = c.command(10_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Tracking);
+        // At the setpoint, at rest: about hover thrust, level.
+        let hover = ThrustMap::FORSTER.frac_for_collective(0.027 * GRAVITY_M_S2);
+        assert!((cmd.thrust_frac - hover).abs() < 0.01, "{cmd:?}");
+        assert!(cmd.roll_rad.abs() < 1e-9 && cmd.pitch_rad.abs() < 1e-9);
+    }
+
+    #[test]
+    fn error_to_the_front_left_pitches_nose_down_and_rolls_left() {
+        let mut c = Cascade::new(CascadeGains::default());
+        c.measure(0, &meas(0, Vec3::new(0.0, 0.0, 1.0)));
+        let cmd = c.command(0, &Setpoint::hold(Vec3::new(1.0, 1.0, 1.0), 0.0));
+        assert!(cmd.pitch_rad > 0.0, "forward needs nose-down (positive) pitch: {cmd:?}");
+        assert!(cmd.roll_rad < 0.0, "left needs left-down (negative) roll: {cmd:?}");
+    }
+
+    #[test]
+    fn stale_data_holds_then_lands_then_cuts() {
+        let mut c = Cascade::new(CascadeGains::default());
+        let sp = Setpoint::hold(Vec3::new(0.0, 0.0, 1.0), 0.0);
+        c.measure(0, &meas(0, Vec3::new(0.0, 0.0, 1.0)));
+        c.command(0, &sp);
+        c.command(300_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Holding);
+        let hold = c.command(400_000_000, &sp);
+        assert_eq!((hold.roll_rad, hold.pitch_rad), (0.0, 0.0));
+        c.command(1_100_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Landing);
+        let land = c.command(1_200_000_000, &sp);
+        assert!(land.thrust_frac < hold.thrust_frac && land.thrust_frac > 0.0);
+        c.command(10_000_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Cut);
+        assert_eq!(c.command(10_100_000_000, &sp), AttitudeCommand::ZERO);
+    }
+
+    proptest! {
+        /// Whatever the measurement and setpoint (NaN and infinities included), the command is
+        /// finite and within the firmware's limits.
+        #[test]
+        fn command_is_always_finite_and_bounded(
+            px in prop_oneof![any::<f64>(), -10.0f64..10.0],
+            pz in prop_oneof![any::<f64>(), -10.0f64..10.0],
+            sx in prop_oneof![any::<f64>(), -10.0f64..10.0],
+            sz in prop_oneof![any::<f64>(), -10.0f64..10.0],
+            yaw in prop_oneof![any::<f64>(), -4.0f64..4.0],
+            steps in 1u64..20,
+        ) {
+            let mut c = Cascade::new(CascadeGains::default());
+            let sp = Setpoint::hold(Vec3::new(sx, 0.0, sz), yaw);
+            for k in 0..steps {
+                let t = k * 10_000_000;
+                c.measure(t, &Measurement { stamp_ns: t, seq: k, pos_in_world_m: Vec3::new(px, 0.0, pz), yaw_rad: Some(yaw) });
+                let cmd = c.command(t, &sp);
+                prop_assert!(cmd.is_finite(), "{:?}", cmd);
+                prop_assert!(cmd.thrust_frac >= 0.0 && cmd.thrust_frac <= MAX_THRUST_FRAC);
+                let tilt = CascadeGains::default().max_tilt_deg.to_radians() + 1e-9;
+                prop_assert!(cmd.roll_rad.abs() <= tilt && cmd.pitch_rad.abs() <= tilt, "{:?}", cmd);
+            }
+        }
+    }
+}
