@@ -1,1 +1,102 @@
-fn main() {}
+//! `depthpilot`: fly a Crazyflie 2.x from a (simulated) depth camera. See README.md.
+
+mod bench;
+mod fly;
+mod log_file;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Fly a Bitcraze Crazyflie 2.x from a depth camera, simulation first.
+#[derive(Parser, Debug)]
+#[command(name = "depthpilot", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Off-board controller override.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ControllerArg {
+    /// Position → velocity → attitude cascade (the default).
+    Cascade,
+    /// The 2015 Bitcraze Kinect demo's PID structure.
+    Bitcraze2015,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fly a scene in simulation, headless and faster than real time.
+    Fly {
+        /// Scene file (RON), e.g. scenes/hover.ron.
+        scene: PathBuf,
+        /// Seed for every random process of the flight (overrides the scene's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Write the flight summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        summary: Option<PathBuf>,
+        /// Write the flight log (JSON Lines, one row per log period) to this file.
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        /// Fly with this controller instead of the one the scene names.
+        #[arg(long, value_enum)]
+        controller: Option<ControllerArg>,
+        /// Print only errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Measure the speed of the whole loop against a bare rapier world, with a per-stage profile.
+    Bench {
+        /// Scene file (RON), e.g. scenes/hover.ron.
+        scene: PathBuf,
+        /// Flights to time (the best is reported).
+        #[arg(long, default_value_t = 5)]
+        repeat: u32,
+    },
+}
+
+/// A failure with the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
+}
+
+/// Exit code for bad input (a scene or a flag): the same as clap's usage errors.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fly {
+            scene,
+            seed,
+            summary,
+            log,
+            controller,
+            quiet,
+        } => fly::fly(&fly::FlyArgs {
+            scene,
+            seed,
+            summary,
+            log,
+            controller,
+            quiet,
+        }),
+        Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("depthpilot: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}

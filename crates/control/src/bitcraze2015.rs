@@ -99,7 +99,13 @@ impl Bitcraze2015 {
     }
 
     fn reset(&mut self) {
-        for pid in [&mut self.x, &mut self.y, &mut self.yaw, &mut self.z, &mut self.vv] {
+        for pid in [
+            &mut self.x,
+            &mut self.y,
+            &mut self.yaw,
+            &mut self.z,
+            &mut self.vv,
+        ] {
             pid.reset();
         }
     }
@@ -232,7 +238,10 @@ mod tests {
         assert_eq!(c.command(0, &sp), AttitudeCommand::ZERO);
         c.measure(33_000_000, &m(33_000_000));
         let cmd = c.command(33_000_000, &sp);
-        assert!(cmd.thrust_frac >= 0.40 * CFCLIENT_FULL_SCALE_FRAC - 1e-12, "{cmd:?}");
+        assert!(
+            cmd.thrust_frac >= 0.40 * CFCLIENT_FULL_SCALE_FRAC - 1e-12,
+            "{cmd:?}"
+        );
         assert_eq!(c.command(1_100_000_000, &sp), AttitudeCommand::ZERO);
     }
 }

@@ -52,6 +52,8 @@ const LAND_MARGIN_S: f64 = 2.0;
 const RESUME_AFTER: u32 = 3;
 /// Minimum thrust while flying, as a fraction of hover, so attitude control keeps authority.
 const MIN_THRUST_OF_HOVER: f64 = 0.3;
+/// Integrators run only while the position error is below this.
+const INTEGRATE_WITHIN_M: f64 = 0.1;
 /// Firmware thrust cap (raw 60000 of 65535).
 const MAX_THRUST_FRAC: f64 = 60000.0 / 65535.0;
 
@@ -66,6 +68,8 @@ pub struct Cascade {
     fresh_in_row: u32,
     state: SafetyState,
     landing: Option<Landing>,
+    /// The commanded acceleration passed through the vehicle's response lag.
+    acc_response: Vec3,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -88,18 +92,30 @@ impl Cascade {
             fresh_in_row: 0,
             state: SafetyState::Idle,
             landing: None,
+            acc_response: Vec3::ZERO,
         }
     }
 
-    fn weight_n(&self) -> f64 {
-        self.gains.mass_kg * GRAVITY_M_S2
+    /// Feeds the estimator the acceleration the vehicle is expected to have, given what was
+    /// commanded (first-order response lag).
+    fn feed_estimator(&mut self, now_ns: u64, dt: f64, acc_cmd: Vec3) {
+        let tau = self.gains.est_response_tau_s;
+        let alpha = if tau > 0.0 {
+            1.0 - (-dt / tau).exp()
+        } else {
+            1.0
+        };
+        self.acc_response += (acc_cmd - self.acc_response) * alpha;
+        self.est.input(now_ns, self.acc_response);
     }
 
     /// Thrust for a vertical acceleration while level, using the learnt z integral.
     fn level_thrust(&self, acc_z: f64) -> f64 {
         let i_z = self.gains.vel_ki_z * self.integral.z;
         let f = self.gains.mass_kg * (GRAVITY_M_S2 + acc_z + i_z);
-        self.map.frac_for_collective(f.max(0.0)).min(MAX_THRUST_FRAC)
+        self.map
+            .frac_for_collective(f.max(0.0))
+            .min(MAX_THRUST_FRAC)
     }
 
     fn update_safety(&mut self, now_ns: u64) {
@@ -141,7 +157,10 @@ impl Cascade {
 
     fn start_landing(&mut self, now_ns: u64) {
         let est = self.est.estimate(now_ns);
-        let height_m = est.map(|e| e.pos_in_world_m.z).unwrap_or(2.0).clamp(0.0, 10.0);
+        let height_m = est
+            .map(|e| e.pos_in_world_m.z)
+            .unwrap_or(2.0)
+            .clamp(0.0, 10.0);
         self.landing = Some(Landing {
             start_ns: now_ns,
             duration_s: height_m / LAND_DESCENT_M_S + LAND_MARGIN_S,
@@ -154,7 +173,7 @@ impl Cascade {
         let Some(est) = self.est.estimate(now_ns) else {
             return AttitudeCommand::ZERO;
         };
-        let g = &self.gains;
+        let g = self.gains.clone();
         let sp_ok = sp.pos_in_world_m.is_finite()
             && sp.vel_in_world_m_s.is_finite()
             && sp.acc_in_world_m_s2.is_finite();
@@ -166,7 +185,11 @@ impl Cascade {
         };
         let e_pos = sp_pos - est.pos_in_world_m;
         let v_des = (sp_vel
-            + Vec3::new(g.pos_kp_xy * e_pos.x, g.pos_kp_xy * e_pos.y, g.pos_kp_z * e_pos.z))
+            + Vec3::new(
+                g.pos_kp_xy * e_pos.x,
+                g.pos_kp_xy * e_pos.y,
+                g.pos_kp_z * e_pos.z,
+            ))
         .clamp_xy_norm(g.max_vel_xy_m_s);
         let v_des = Vec3::new(
             v_des.x,
@@ -176,7 +199,11 @@ impl Cascade {
         let e_vel = v_des - est.vel_in_world_m_s;
         let ki = Vec3::new(g.vel_ki_xy, g.vel_ki_xy, g.vel_ki_z);
         let i_term = |i: Vec3| Vec3::new(ki.x * i.x, ki.y * i.y, ki.z * i.z);
-        let p_term = Vec3::new(g.vel_kp_xy * e_vel.x, g.vel_kp_xy * e_vel.y, g.vel_kp_z * e_vel.z);
+        let p_term = Vec3::new(
+            g.vel_kp_xy * e_vel.x,
+            g.vel_kp_xy * e_vel.y,
+            g.vel_kp_z * e_vel.z,
+        );
         let acc_unsat = sp_acc + p_term + i_term(self.integral);
 
         let max_tilt = g.max_tilt_deg.to_radians();
@@ -197,19 +224,17 @@ impl Cascade {
 
         // Conditional integration: do not integrate an axis further into saturation.
         let i_limit = |k: f64| {
-            if k > 0.0 {
-                g.i_limit_m_s2 / k
-            } else {
-                0.0
-            }
+            if k > 0.0 { g.i_limit_m_s2 / k } else { 0.0 }
         };
         if dt > 0.0 {
             let mut next = self.integral + e_vel * dt;
-            if saturated_xy {
+            // Integrate only near the setpoint: the integral is for steady biases (wind, mass),
+            // not for transients, where it would wind up and overshoot.
+            if saturated_xy || e_pos.norm_xy() > INTEGRATE_WITHIN_M {
                 next.x = self.integral.x;
                 next.y = self.integral.y;
             }
-            if saturated_z {
+            if saturated_z || e_pos.z.abs() > INTEGRATE_WITHIN_M {
                 next.z = self.integral.z;
             }
             let (lxy, lz) = (i_limit(ki.x), i_limit(ki.z));
@@ -221,7 +246,7 @@ impl Cascade {
         }
 
         // Tell the estimator what acceleration we asked for (its input model).
-        self.est.input(now_ns, f - Vec3::new(0.0, 0.0, GRAVITY_M_S2));
+        self.feed_estimator(now_ns, dt, f - Vec3::new(0.0, 0.0, GRAVITY_M_S2));
 
         let yaw = est.yaw_rad.unwrap_or(sp.yaw_rad);
         let (s, c) = yaw.sin_cos();
@@ -241,7 +266,10 @@ impl Cascade {
             roll_rad: roll,
             pitch_rad: pitch,
             yaw_rate_rad_s: yaw_rate,
-            thrust_frac: self.map.frac_for_collective(collective_n).min(MAX_THRUST_FRAC),
+            thrust_frac: self
+                .map
+                .frac_for_collective(collective_n)
+                .min(MAX_THRUST_FRAC),
         };
         if cmd.is_finite() {
             cmd
@@ -302,12 +330,12 @@ impl Controller for Cascade {
             SafetyState::Tracking => self.tracking_command(now_ns, dt, sp),
             SafetyState::Holding => {
                 let cmd = self.hold_command();
-                self.est.input(now_ns, Vec3::ZERO);
+                self.feed_estimator(now_ns, dt, Vec3::ZERO);
                 cmd
             }
             SafetyState::Landing => {
                 let cmd = self.landing_command(now_ns);
-                self.est.input(now_ns, Vec3::ZERO);
+                self.feed_estimator(now_ns, dt, Vec3::ZERO);
                 cmd
             }
         }
@@ -356,8 +384,14 @@ mod tests {
         let mut c = Cascade::new(CascadeGains::default());
         c.measure(0, &meas(0, Vec3::new(0.0, 0.0, 1.0)));
         let cmd = c.command(0, &Setpoint::hold(Vec3::new(1.0, 1.0, 1.0), 0.0));
-        assert!(cmd.pitch_rad > 0.0, "forward needs nose-down (positive) pitch: {cmd:?}");
-        assert!(cmd.roll_rad < 0.0, "left needs left-down (negative) roll: {cmd:?}");
+        assert!(
+            cmd.pitch_rad > 0.0,
+            "forward needs nose-down (positive) pitch: {cmd:?}"
+        );
+        assert!(
+            cmd.roll_rad < 0.0,
+            "left needs left-down (negative) roll: {cmd:?}"
+        );
     }
 
     #[test]

@@ -212,7 +212,10 @@ mod tests {
         let now = last + 40_000_000;
         let est = e.estimate(now).expect("initialised");
         assert!((est.vel_in_world_m_s.x - v).abs() < 0.01, "{est:?}");
-        assert!((est.pos_in_world_m.x - v * secs(now)).abs() < 0.002, "{est:?}");
+        assert!(
+            (est.pos_in_world_m.x - v * secs(now)).abs() < 0.002,
+            "{est:?}"
+        );
     }
 
     #[test]

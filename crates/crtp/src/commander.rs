@@ -40,7 +40,9 @@ impl RpytSetpoint {
             }
         };
         let thrust = if cmd.thrust_frac.is_finite() {
-            (cmd.thrust_frac * FULL_SCALE_THRUST).round().clamp(0.0, FULL_SCALE_THRUST) as u16
+            (cmd.thrust_frac * FULL_SCALE_THRUST)
+                .round()
+                .clamp(0.0, FULL_SCALE_THRUST) as u16
         } else {
             0
         };
@@ -91,7 +93,9 @@ impl RpytSetpoint {
                 got: payload.len(),
             });
         }
-        let f = |i: usize| f32::from_le_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]]);
+        let f = |i: usize| {
+            f32::from_le_bytes([payload[i], payload[i + 1], payload[i + 2], payload[i + 3]])
+        };
         let sp = Self {
             roll_deg: f(0),
             pitch_deg: f(4),
@@ -128,7 +132,8 @@ mod tests {
         };
         let bytes = sp.encode();
         let expected: [u8; 15] = [
-            0x3C, 0x00, 0x00, 0x20, 0x41, 0x00, 0x00, 0xA0, 0xC0, 0x00, 0x00, 0xA0, 0xC1, 0xA0, 0x8C,
+            0x3C, 0x00, 0x00, 0x20, 0x41, 0x00, 0x00, 0xA0, 0xC0, 0x00, 0x00, 0xA0, 0xC1, 0xA0,
+            0x8C,
         ];
         assert_eq!(bytes, expected);
     }
@@ -143,8 +148,14 @@ mod tests {
         };
         let sp = RpytSetpoint::from_command(&cmd);
         assert!(sp.roll_deg > 0.0);
-        assert!(sp.pitch_deg < 0.0, "nose-down pitch is negative on the wire");
-        assert!(sp.yaw_rate_deg_s < 0.0, "counter-clockwise yaw rate is negative on the wire");
+        assert!(
+            sp.pitch_deg < 0.0,
+            "nose-down pitch is negative on the wire"
+        );
+        assert!(
+            sp.yaw_rate_deg_s < 0.0,
+            "counter-clockwise yaw rate is negative on the wire"
+        );
         assert_eq!(sp.thrust, 32768);
     }
 
@@ -165,15 +176,27 @@ mod tests {
         assert_eq!(RpytSetpoint::decode(&[]), Err(CrtpError::Empty));
         assert!(matches!(
             RpytSetpoint::decode(&[0x3C, 1, 2]),
-            Err(CrtpError::BadLength { expected: 14, got: 2 })
+            Err(CrtpError::BadLength {
+                expected: 14,
+                got: 2
+            })
         ));
         assert!(matches!(
             RpytSetpoint::decode(&[0x70; 15]),
             Err(CrtpError::WrongPort { got_port: 7, .. })
         ));
-        let mut nan = RpytSetpoint { roll_deg: 0.0, pitch_deg: 0.0, yaw_rate_deg_s: 0.0, thrust: 0 }.encode();
+        let mut nan = RpytSetpoint {
+            roll_deg: 0.0,
+            pitch_deg: 0.0,
+            yaw_rate_deg_s: 0.0,
+            thrust: 0,
+        }
+        .encode();
         nan[1..5].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert_eq!(RpytSetpoint::decode(&nan), Err(CrtpError::NonFinite { field: "roll" }));
+        assert_eq!(
+            RpytSetpoint::decode(&nan),
+            Err(CrtpError::NonFinite { field: "roll" })
+        );
     }
 
     proptest! {

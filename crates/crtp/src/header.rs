@@ -58,7 +58,13 @@ mod tests {
     fn receivers_mask_link_bits() {
         for link in 0..4u8 {
             let h = Header::decode(0x30 | (link << 2));
-            assert_eq!(h, Header { port: 3, channel: 0 });
+            assert_eq!(
+                h,
+                Header {
+                    port: 3,
+                    channel: 0
+                }
+            );
         }
         assert!(Header::decode(0xF3).is_null());
         assert!(Header::decode(0xFF).is_null());

@@ -11,7 +11,7 @@
 mod commander;
 mod header;
 
-pub use commander::{RpytSetpoint, FULL_SCALE_THRUST};
+pub use commander::{FULL_SCALE_THRUST, RpytSetpoint};
 pub use header::{Header, Port, header_byte};
 
 /// A packet could not be decoded. Never a panic: every byte string maps to a packet or to this.
@@ -19,7 +19,9 @@ pub use header::{Header, Port, header_byte};
 pub enum CrtpError {
     #[error("empty packet (no header byte)")]
     Empty,
-    #[error("packet for port {got_port} channel {got_channel}, expected port {expected_port} channel {expected_channel}")]
+    #[error(
+        "packet for port {got_port} channel {got_channel}, expected port {expected_port} channel {expected_channel}"
+    )]
     WrongPort {
         expected_port: u8,
         expected_channel: u8,

@@ -1,1 +1,21 @@
-//! placeholder
+//! The simulated world: a Crazyflie 2.x in rapier3d with a model of its firmware, the oracle
+//! sensor, the simulated radio link, disturbances, and the inline runner that flies a scene.
+//!
+//! In scope: physics (rigid body, motor lag, thrust/torque maps, rotor drag, ground effect,
+//! contacts), the firmware model (commander, watchdog, tumble cut-off, attitude and rate PIDs,
+//! mixer), sensing with noise/latency/drops, and the deterministic fixed-step loop.
+//! Out of scope: rendering, actors and real-time pacing (the runtime crate), real hardware.
+
+pub mod disturbance;
+pub mod firmware;
+pub mod link;
+pub mod noise;
+pub mod quad;
+pub mod rot;
+pub mod runner;
+pub mod sensor;
+pub mod trajectory;
+pub mod world;
+
+pub use runner::{LogRow, LogSink, NoLog, NoProbe, Probe, Stage, StepResponse, Summary, fly, run};
+pub use world::BareWorld;

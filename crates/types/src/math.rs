@@ -139,7 +139,10 @@ mod tests {
     fn wrap_pi_stays_in_range() {
         for k in -20..20 {
             let a = wrap_pi(k as f64 * 0.7);
-            assert!(a > -std::f64::consts::PI && a <= std::f64::consts::PI, "{a}");
+            assert!(
+                a > -std::f64::consts::PI && a <= std::f64::consts::PI,
+                "{a}"
+            );
         }
         assert!((wrap_pi(3.0 * std::f64::consts::PI) - std::f64::consts::PI).abs() < 1e-12);
     }

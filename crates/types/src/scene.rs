@@ -418,9 +418,10 @@ pub struct CascadeGains {
     /// Measurement noise the estimator assumes.
     #[serde(deserialize_with = "positive")]
     pub est_meas_sigma_m: f64,
-    /// Sensor latency the estimator compensates by prediction.
+    /// Time constant with which the vehicle's acceleration follows the commanded one (the
+    /// on-board attitude loop's lag); the estimator's input model.
     #[serde(deserialize_with = "non_negative")]
-    pub est_latency_s: f64,
+    pub est_response_tau_s: f64,
 }
 
 impl Default for CascadeGains {
@@ -428,7 +429,7 @@ impl Default for CascadeGains {
         Self {
             pos_kp_xy: 2.0,
             pos_kp_z: 2.0,
-            vel_kp_xy: 4.0,
+            vel_kp_xy: 6.0,
             vel_ki_xy: 1.0,
             vel_kp_z: 5.0,
             vel_ki_z: 3.0,
@@ -439,9 +440,9 @@ impl Default for CascadeGains {
             yaw_kp: 3.0,
             max_yaw_rate_deg_s: 120.0,
             mass_kg: 0.027,
-            est_accel_sigma_m_s2: 3.0,
+            est_accel_sigma_m_s2: 1.0,
             est_meas_sigma_m: 0.002,
-            est_latency_s: 0.040,
+            est_response_tau_s: 0.2,
         }
     }
 }
@@ -571,7 +572,10 @@ impl Scene {
                     if pair[1].t_s <= pair[0].t_s {
                         return Err(invalid(
                             &format!("setpoints[{}].t_s", i + 1),
-                            format!("times must increase ({} after {})", pair[1].t_s, pair[0].t_s),
+                            format!(
+                                "times must increase ({} after {})",
+                                pair[1].t_s, pair[0].t_s
+                            ),
                         ));
                     }
                 }

@@ -24,7 +24,9 @@ fn minimal_scene_gets_defaults() {
 
 #[test]
 fn syntax_error_names_line() {
-    let e = parse_err("Scene(\n name: \"t\",\n duration_s: 5.0\n setpoints: Hover(position_m: (0.0, 0.0, 1.0)),\n)");
+    let e = parse_err(
+        "Scene(\n name: \"t\",\n duration_s: 5.0\n setpoints: Hover(position_m: (0.0, 0.0, 1.0)),\n)",
+    );
     let SceneError::Parse { line, .. } = &e else {
         panic!("wrong kind: {e}")
     };
@@ -33,7 +35,8 @@ fn syntax_error_names_line() {
 
 #[test]
 fn unknown_field_is_named() {
-    let e = parse_err(&MINIMAL.replace("duration_s: 5.0,", "duration_s: 5.0,\n    durration: 1.0,"));
+    let e =
+        parse_err(&MINIMAL.replace("duration_s: 5.0,", "duration_s: 5.0,\n    durration: 1.0,"));
     let msg = e.to_string();
     assert!(msg.contains("durration"), "{msg}");
     let SceneError::Parse { line, .. } = e else {

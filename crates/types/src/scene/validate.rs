@@ -10,7 +10,9 @@ pub fn finite<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(D::Error::custom(format!("must be a finite number, got {v}")))
+        Err(D::Error::custom(format!(
+            "must be a finite number, got {v}"
+        )))
     }
 }
 
@@ -36,7 +38,9 @@ pub fn optional_non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f
     match Option::<f64>::deserialize(d)? {
         None => Ok(None),
         Some(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
-        Some(v) => Err(D::Error::custom(format!("must be a finite number >= 0, got {v}"))),
+        Some(v) => Err(D::Error::custom(format!(
+            "must be a finite number >= 0, got {v}"
+        ))),
     }
 }
 
@@ -45,7 +49,9 @@ pub fn probability<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     if (0.0..=1.0).contains(&v) {
         Ok(v)
     } else {
-        Err(D::Error::custom(format!("must be a probability in [0, 1], got {v}")))
+        Err(D::Error::custom(format!(
+            "must be a probability in [0, 1], got {v}"
+        )))
     }
 }
 

@@ -1,0 +1,535 @@
+//! A model of the Crazyflie firmware's path from a legacy setpoint to four motor commands:
+//! commander (`crtp_commander_rpyt.c`: thrust lock, clamps, inverted yaw rate), setpoint
+//! watchdog (`supervisor.c`/`commander.c`: level after 500 ms, motors off after 2 s), tumble
+//! detection, the PID attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`,
+//! `pid.c`) and the legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`).
+//!
+//! It works in the firmware's own units and frames so that its gains are the firmware's: degrees,
+//! deg/s, int16 actuator counts, and the legacy attitude in which pitch is inverted (positive =
+//! nose up). The mapping from the right-handed world is done once, in [`ImuSample::from_truth`].
+//!
+//! Pure and deterministic: time arrives as `now_ns`; no I/O.
+
+use depthpilot_crtp::RpytSetpoint;
+use depthpilot_types::scene::FirmwareGains;
+use serde::Serialize;
+
+const MIN_THRUST: u16 = 1000;
+const MAX_THRUST: u16 = 60000;
+const WDT_STABILIZE_NS: u64 = 500_000_000;
+const WDT_SHUTDOWN_NS: u64 = 2_000_000_000;
+/// Tumble detection (supervisor.c): tilted (acc.z < 0.5 g) for 1 s, or upside down
+/// (acc.z < -0.2 g) for 0.1 s, unless free falling (|acc| < 0.1 g on every axis).
+const TILT_ACC_Z_G: f64 = 0.5;
+const TILT_MAX_NS: u64 = 1_000_000_000;
+const UPSIDE_DOWN_ACC_Z_G: f64 = -0.2;
+const UPSIDE_DOWN_MAX_NS: u64 = 100_000_000;
+const FREE_FALL_G: f64 = 0.1;
+
+/// What the firmware's sensors and estimator report, in firmware units.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ImuSample {
+    pub roll_deg: f64,
+    /// Legacy frame: positive = nose up.
+    pub pitch_deg: f64,
+    pub yaw_deg: f64,
+    /// Body rates about x (forward), y (left), z (up), right-handed.
+    pub gyro_deg_s: [f64; 3],
+    /// Specific force in the body frame, in g (1 g up when at rest and level).
+    pub acc_g: [f64; 3],
+}
+
+impl ImuSample {
+    /// From right-handed Euler angles (ZYX, radians), body rates (rad/s) and specific force (g).
+    pub fn from_truth(rpy_rad: [f64; 3], body_rates_rad_s: [f64; 3], acc_g: [f64; 3]) -> Self {
+        Self {
+            roll_deg: rpy_rad[0].to_degrees(),
+            pitch_deg: -rpy_rad[1].to_degrees(),
+            yaw_deg: rpy_rad[2].to_degrees(),
+            gyro_deg_s: body_rates_rad_s.map(f64::to_degrees),
+            acc_g,
+        }
+    }
+}
+
+/// Gains of one firmware PID (`pid.c`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PidGains {
+    pub kp: f64,
+    pub ki: f64,
+    pub kd: f64,
+    /// Limit on the integrated error (not on the output).
+    pub i_limit: f64,
+}
+
+const fn g(kp: f64, ki: f64, kd: f64, i_limit: f64) -> PidGains {
+    PidGains {
+        kp,
+        ki,
+        kd,
+        i_limit,
+    }
+}
+
+/// The six attitude/rate PIDs of a gain set.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GainSet {
+    pub roll: PidGains,
+    pub pitch: PidGains,
+    pub yaw: PidGains,
+    pub roll_rate: PidGains,
+    pub pitch_rate: PidGains,
+    pub yaw_rate: PidGains,
+    /// The attitude loop runs every `attitude_divider`-th rate-loop tick.
+    pub attitude_divider: u32,
+}
+
+impl GainSet {
+    pub fn of(kind: FirmwareGains) -> Self {
+        match kind {
+            // platform_defaults_cf2.h (current master).
+            FirmwareGains::Current => Self {
+                roll: g(6.0, 3.0, 0.0, 20.0),
+                pitch: g(6.0, 3.0, 0.0, 20.0),
+                yaw: g(6.0, 1.0, 0.35, 360.0),
+                roll_rate: g(250.0, 500.0, 2.5, 33.3),
+                pitch_rate: g(250.0, 500.0, 2.5, 33.3),
+                yaw_rate: g(120.0, 16.7, 0.0, 166.7),
+                attitude_divider: 1,
+            },
+            // pid.h @ bfab2077 (2016-03), attitude loop at 250 Hz.
+            FirmwareGains::Era2015 => Self {
+                roll: g(3.5, 2.0, 0.0, 20.0),
+                pitch: g(3.5, 2.0, 0.0, 20.0),
+                yaw: g(10.0, 1.0, 0.35, 360.0),
+                roll_rate: g(70.0, 0.0, 0.0, 33.3),
+                pitch_rate: g(70.0, 0.0, 0.0, 33.3),
+                yaw_rate: g(70.0, 16.7, 0.0, 166.7),
+                attitude_divider: 2,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pid {
+    g: PidGains,
+    integ: f64,
+    prev_measured: Option<f64>,
+}
+
+impl Pid {
+    fn new(g: PidGains) -> Self {
+        Self {
+            g,
+            integ: 0.0,
+            prev_measured: None,
+        }
+    }
+
+    /// `pidUpdate` with the error given (so yaw can be wrapped), D on measurement.
+    fn update(&mut self, error: f64, measured: f64, dt: f64) -> f64 {
+        let deriv = match self.prev_measured {
+            Some(prev) => -(measured - prev) / dt,
+            None => 0.0,
+        };
+        self.prev_measured = Some(measured);
+        self.integ = (self.integ + error * dt).clamp(-self.g.i_limit, self.g.i_limit);
+        self.g.kp * error + self.g.ki * self.integ + self.g.kd * deriv
+    }
+
+    fn reset(&mut self) {
+        self.integ = 0.0;
+        self.prev_measured = None;
+    }
+}
+
+/// Why the motors are stopped for good (until the model is rebuilt, like a reboot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Lockout {
+    Tumbled,
+}
+
+/// State of the setpoint watchdog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Watchdog {
+    /// No setpoint yet, or none for 2 s: null setpoint, motors off, thrust re-locks.
+    Disabled,
+    Fresh,
+    /// No setpoint for 500 ms: level out, keep thrust.
+    Levelling,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct LegacySetpoint {
+    roll_deg: f64,
+    pitch_deg: f64,
+    /// Right-handed yaw rate (already un-inverted).
+    yaw_rate_deg_s: f64,
+    thrust: u16,
+}
+
+/// See the module doc.
+#[derive(Clone, Debug)]
+pub struct Firmware {
+    gains: GainSet,
+    dt_s: f64,
+    idle_thrust: u16,
+    setpoint: LegacySetpoint,
+    last_rx_ns: Option<u64>,
+    thrust_locked: bool,
+    watchdog: Watchdog,
+    yaw_desired_deg: f64,
+    roll: Pid,
+    pitch: Pid,
+    yaw: Pid,
+    roll_rate: Pid,
+    pitch_rate: Pid,
+    yaw_rate: Pid,
+    rate_desired: [f64; 3],
+    tick: u64,
+    tilted_since_ns: Option<u64>,
+    upside_down_since_ns: Option<u64>,
+    lockout: Option<Lockout>,
+    motors: [u16; 4],
+    thrust: u16,
+}
+
+impl Firmware {
+    /// `rate_hz` is the rate at which [`Firmware::step`] is called (500 Hz on a CF2.x).
+    pub fn new(kind: FirmwareGains, rate_hz: f64, idle_thrust: u16) -> Self {
+        let gains = GainSet::of(kind);
+        Self {
+            dt_s: 1.0 / rate_hz,
+            idle_thrust,
+            setpoint: LegacySetpoint::default(),
+            last_rx_ns: None,
+            thrust_locked: true,
+            watchdog: Watchdog::Disabled,
+            yaw_desired_deg: 0.0,
+            roll: Pid::new(gains.roll),
+            pitch: Pid::new(gains.pitch),
+            yaw: Pid::new(gains.yaw),
+            roll_rate: Pid::new(gains.roll_rate),
+            pitch_rate: Pid::new(gains.pitch_rate),
+            yaw_rate: Pid::new(gains.yaw_rate),
+            gains,
+            rate_desired: [0.0; 3],
+            tick: 0,
+            tilted_since_ns: None,
+            upside_down_since_ns: None,
+            lockout: None,
+            motors: [0; 4],
+            thrust: 0,
+        }
+    }
+
+    /// A legacy setpoint packet arrived (the commander's CRTP callback).
+    pub fn receive(&mut self, now_ns: u64, sp: &RpytSetpoint) {
+        if self.watchdog == Watchdog::Disabled {
+            self.thrust_locked = true;
+        }
+        if sp.thrust == 0 {
+            self.thrust_locked = false;
+        }
+        let thrust = if self.thrust_locked || sp.thrust < MIN_THRUST {
+            0
+        } else {
+            sp.thrust.min(MAX_THRUST)
+        };
+        self.setpoint = LegacySetpoint {
+            roll_deg: f64::from(sp.roll_deg),
+            pitch_deg: f64::from(sp.pitch_deg),
+            // "legacy rate input is inverted"
+            yaw_rate_deg_s: -f64::from(sp.yaw_rate_deg_s),
+            thrust,
+        };
+        self.last_rx_ns = Some(now_ns);
+        self.watchdog = Watchdog::Fresh;
+    }
+
+    fn reset_pids(&mut self) {
+        for pid in [
+            &mut self.roll,
+            &mut self.pitch,
+            &mut self.yaw,
+            &mut self.roll_rate,
+            &mut self.pitch_rate,
+            &mut self.yaw_rate,
+        ] {
+            pid.reset();
+        }
+    }
+
+    fn check_tumble(&mut self, now_ns: u64, acc_g: [f64; 3]) {
+        let free_falling = acc_g.iter().all(|a| a.abs() < FREE_FALL_G);
+        if free_falling {
+            self.tilted_since_ns = None;
+            self.upside_down_since_ns = None;
+            return;
+        }
+        let since = |slot: &mut Option<u64>, cond: bool| -> u64 {
+            if cond {
+                now_ns - *slot.get_or_insert(now_ns)
+            } else {
+                *slot = None;
+                0
+            }
+        };
+        let tilted = since(&mut self.tilted_since_ns, acc_g[2] < TILT_ACC_Z_G);
+        let upside = since(
+            &mut self.upside_down_since_ns,
+            acc_g[2] < UPSIDE_DOWN_ACC_Z_G,
+        );
+        if tilted > TILT_MAX_NS || upside > UPSIDE_DOWN_MAX_NS {
+            self.lockout = Some(Lockout::Tumbled);
+        }
+    }
+
+    /// One tick of the stabiliser loop. Returns the four motor commands (M1..M4).
+    pub fn step(&mut self, now_ns: u64, imu: &ImuSample) -> [u16; 4] {
+        self.check_tumble(now_ns, imu.acc_g);
+        // Setpoint watchdog.
+        let age = self.last_rx_ns.map(|t| now_ns.saturating_sub(t));
+        self.watchdog = match age {
+            None => Watchdog::Disabled,
+            Some(a) if a > WDT_SHUTDOWN_NS => Watchdog::Disabled,
+            Some(a) if a > WDT_STABILIZE_NS => Watchdog::Levelling,
+            Some(_) => Watchdog::Fresh,
+        };
+        let mut sp = self.setpoint;
+        match self.watchdog {
+            Watchdog::Disabled => sp = LegacySetpoint::default(),
+            Watchdog::Levelling => {
+                sp.roll_deg = 0.0;
+                sp.pitch_deg = 0.0;
+                sp.yaw_rate_deg_s = 0.0;
+            }
+            Watchdog::Fresh => {}
+        }
+        if self.lockout.is_some() {
+            sp.thrust = 0;
+        }
+        self.thrust = sp.thrust;
+
+        let dt = self.dt_s;
+        let (mut roll_out, mut pitch_out, mut yaw_out) = (0.0, 0.0, 0.0);
+        if sp.thrust == 0 {
+            self.reset_pids();
+            self.yaw_desired_deg = imu.yaw_deg;
+            self.rate_desired = [0.0; 3];
+        } else {
+            if self.tick % u64::from(self.gains.attitude_divider) == 0 {
+                let att_dt = dt * f64::from(self.gains.attitude_divider);
+                self.yaw_desired_deg = wrap_180(self.yaw_desired_deg + sp.yaw_rate_deg_s * att_dt);
+                self.rate_desired = [
+                    self.roll
+                        .update(sp.roll_deg - imu.roll_deg, imu.roll_deg, att_dt),
+                    self.pitch
+                        .update(sp.pitch_deg - imu.pitch_deg, imu.pitch_deg, att_dt),
+                    self.yaw.update(
+                        wrap_180(self.yaw_desired_deg - imu.yaw_deg),
+                        imu.yaw_deg,
+                        att_dt,
+                    ),
+                ];
+            }
+            let [gx, gy, gz] = imu.gyro_deg_s;
+            // Legacy frame: the pitch rate is -gyro.y.
+            let rates = [gx, -gy, gz];
+            roll_out = saturate_i16(self.roll_rate.update(
+                self.rate_desired[0] - rates[0],
+                rates[0],
+                dt,
+            ));
+            pitch_out = saturate_i16(self.pitch_rate.update(
+                self.rate_desired[1] - rates[1],
+                rates[1],
+                dt,
+            ));
+            yaw_out = -saturate_i16(self.yaw_rate.update(
+                self.rate_desired[2] - rates[2],
+                rates[2],
+                dt,
+            ));
+        }
+        self.tick += 1;
+        self.motors = self.mix(f64::from(sp.thrust), roll_out, pitch_out, yaw_out);
+        self.motors
+    }
+
+    /// `powerDistributionLegacy` + `powerDistributionCap`.
+    fn mix(&self, thrust: f64, roll: f64, pitch: f64, yaw: f64) -> [u16; 4] {
+        if self.lockout.is_some() {
+            return [0; 4];
+        }
+        let r = roll / 2.0;
+        let p = pitch / 2.0;
+        let m = [
+            thrust - r + p + yaw,
+            thrust - r - p - yaw,
+            thrust + r - p + yaw,
+            thrust + r + p - yaw,
+        ];
+        let highest = m.iter().cloned().fold(f64::MIN, f64::max);
+        let excess = (highest - 65535.0).max(0.0);
+        let floor = f64::from(self.idle_thrust);
+        m.map(|v| (v - excess).clamp(floor, 65535.0) as u16)
+    }
+
+    pub fn motors(&self) -> [u16; 4] {
+        self.motors
+    }
+
+    pub fn watchdog(&self) -> Watchdog {
+        self.watchdog
+    }
+
+    pub fn lockout(&self) -> Option<Lockout> {
+        self.lockout
+    }
+
+    pub fn thrust_locked(&self) -> bool {
+        self.thrust_locked
+    }
+
+    /// The thrust the controller used in the last tick (after lock, clamps and watchdog).
+    pub fn thrust(&self) -> u16 {
+        self.thrust
+    }
+
+    /// Desired attitude (firmware frame, degrees) of the last tick: roll, pitch, yaw.
+    pub fn attitude_setpoint_deg(&self) -> [f64; 3] {
+        [
+            self.setpoint.roll_deg,
+            self.setpoint.pitch_deg,
+            self.yaw_desired_deg,
+        ]
+    }
+}
+
+fn saturate_i16(v: f64) -> f64 {
+    v.clamp(-32767.0, 32767.0)
+}
+
+fn wrap_180(deg: f64) -> f64 {
+    let mut a = deg % 360.0;
+    if a > 180.0 {
+        a -= 360.0;
+    } else if a < -180.0 {
+        a += 360.0;
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level() -> ImuSample {
+        ImuSample {
+            acc_g: [0.0, 0.0, 1.0],
+            ..Default::default()
+        }
+    }
+
+    fn sp(thrust: u16) -> RpytSetpoint {
+        RpytSetpoint {
+            roll_deg: 0.0,
+            pitch_deg: 0.0,
+            yaw_rate_deg_s: 0.0,
+            thrust,
+        }
+    }
+
+    #[test]
+    fn thrust_locked_until_zero_packet() {
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.receive(0, &sp(40000));
+        assert_eq!(
+            fw.step(0, &level()),
+            [0; 4],
+            "locked: first packet was not zero"
+        );
+        fw.receive(2_000_000, &sp(40000));
+        assert_eq!(fw.step(2_000_000, &level()), [0; 4], "still locked");
+        fw.receive(4_000_000, &sp(0));
+        fw.receive(6_000_000, &sp(40000));
+        assert_eq!(
+            fw.step(6_000_000, &level()),
+            [40000; 4],
+            "unlocked by the zero packet"
+        );
+    }
+
+    #[test]
+    fn thrust_clamps() {
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.receive(0, &sp(0));
+        fw.receive(1, &sp(999));
+        assert_eq!(fw.step(2, &level()), [0; 4]);
+        fw.receive(3, &sp(65000));
+        assert_eq!(fw.step(4, &level()), [60000; 4]);
+    }
+
+    #[test]
+    fn watchdog_levels_at_500ms_and_cuts_at_2s() {
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.receive(0, &sp(0));
+        let mut tilt = sp(40000);
+        tilt.roll_deg = 10.0;
+        fw.receive(1_000, &tilt);
+        fw.step(2_000, &level());
+        assert_eq!(fw.watchdog(), Watchdog::Fresh);
+        assert!(fw.attitude_setpoint_deg()[0] == 10.0);
+        fw.step(499_000_000, &level());
+        assert_eq!(fw.watchdog(), Watchdog::Fresh);
+        let m = fw.step(502_000_000, &level());
+        assert_eq!(fw.watchdog(), Watchdog::Levelling);
+        assert!(m.iter().all(|&v| v > 0), "levelling keeps thrust: {m:?}");
+        let m = fw.step(2_002_000_000, &level());
+        assert_eq!(fw.watchdog(), Watchdog::Disabled);
+        assert_eq!(m, [0; 4]);
+        // After the cut the thrust is locked again until a zero packet.
+        fw.receive(2_010_000_000, &sp(40000));
+        assert_eq!(fw.step(2_010_000_000, &level()), [0; 4]);
+        assert!(fw.thrust_locked());
+    }
+
+    #[test]
+    fn positive_roll_error_speeds_up_the_left_motors() {
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.receive(0, &sp(0));
+        let mut s = sp(30000);
+        s.roll_deg = 5.0;
+        fw.receive(1, &s);
+        let m = fw.step(2, &level());
+        // M3, M4 are on the left (+y): they must push harder to lower the right side.
+        assert!(m[2] > m[1] && m[3] > m[0], "{m:?}");
+    }
+
+    #[test]
+    fn mixer_cap_sacrifices_thrust_not_attitude() {
+        let fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        let m = fw.mix(60000.0, 20000.0, 0.0, 0.0);
+        assert_eq!(m[2], 65535);
+        assert_eq!(i32::from(m[2]) - i32::from(m[1]), 20000);
+    }
+
+    #[test]
+    fn upside_down_locks_out() {
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.receive(0, &sp(0));
+        fw.receive(1, &sp(40000));
+        let flipped = ImuSample {
+            acc_g: [0.0, 0.0, -1.0],
+            ..Default::default()
+        };
+        for k in 0..100u64 {
+            fw.receive(k * 2_000_000, &sp(40000));
+            fw.step(k * 2_000_000, &flipped);
+        }
+        assert_eq!(fw.lockout(), Some(Lockout::Tumbled));
+        assert_eq!(fw.motors(), [0; 4]);
+    }
+}

@@ -1,0 +1,251 @@
+//! The Crazyflie 2.x airframe: motor layout, first-order motor lag, Förster's PWM → thrust,
+//! PWM → rotor speed and thrust → torque maps, rotor drag and ground effect
+//! (`reference/sim_vision.md` §1, §7). Pure functions of the state; the rigid body itself lives in
+//! [`crate::world`].
+//!
+//! Motor layout (body frame x forward, y left, seen from above):
+//! ```text
+//!        front (+x)
+//!    M4 (CW)   M1 (CCW)
+//!         \   /
+//!          [ ]
+//!         /   \
+//!    M3 (CCW)  M2 (CW)
+//! ```
+
+use crate::rot::Rot;
+use depthpilot_control::ThrustMap;
+use depthpilot_types::Vec3;
+use depthpilot_types::scene::QuadConfig;
+
+/// Förster: Ω [rad/s] = 0.04076521 · PWM + 380.8359.
+const OMEGA_PER_PWM: f64 = 0.04076521;
+const OMEGA_OFFSET: f64 = 380.8359;
+/// Förster: rotor torque τ = 0.005964552 · F (the intercept cancels over the four rotors).
+const TORQUE_PER_THRUST_M: f64 = 0.005964552;
+/// Förster rotor drag, kg/rad, body axes (via gym-pybullet-drones' cf2x.urdf).
+const DRAG_K: [f64; 3] = [9.1785e-7, 9.1785e-7, 10.311e-7];
+/// Ground effect (gym-pybullet-drones `_groundEffect`, after Shi et al. 2019).
+const GROUND_EFFECT_C: f64 = 11.36859;
+const PROP_RADIUS_M: f64 = 0.0231348;
+const GROUND_EFFECT_CLIP_M: f64 = 0.0378;
+
+/// Body-frame motor positions of M1..M4 (unit square diagonal, scaled by the arm length).
+const MOTOR_DIRS: [(f64, f64); 4] = [(1.0, -1.0), (-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)];
+/// +1 for a clockwise rotor (its reaction torque on the body is counter-clockwise, +z).
+const SPIN_REACTION: [f64; 4] = [-1.0, 1.0, -1.0, 1.0];
+
+/// Airframe parameters (from the scene).
+#[derive(Clone, Debug)]
+pub struct Airframe {
+    pub mass_kg: f64,
+    pub inertia_kg_m2: Vec3,
+    pub motor_pos_m: [Vec3; 4],
+    pub tau_up_s: f64,
+    pub tau_down_s: f64,
+    pub thrust_map: ThrustMap,
+    pub ground_effect: bool,
+}
+
+impl Airframe {
+    pub fn from_config(q: &QuadConfig, ground_effect: bool) -> Self {
+        let a = q.arm_m / std::f64::consts::SQRT_2;
+        Self {
+            mass_kg: q.mass_kg,
+            inertia_kg_m2: q.inertia_kg_m2,
+            motor_pos_m: MOTOR_DIRS.map(|(x, y)| Vec3::new(x * a, y * a, 0.0)),
+            tau_up_s: q.motor_tau_up_s,
+            tau_down_s: q.motor_tau_down_s,
+            thrust_map: ThrustMap::FORSTER,
+            ground_effect,
+        }
+    }
+}
+
+/// The four motors' lagged state, as an effective PWM each.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Motors {
+    pub pwm: [f64; 4],
+}
+
+impl Motors {
+    /// First-order lag towards the commanded PWM, exact for a constant command over `dt`.
+    pub fn step(&mut self, cmd: [u16; 4], dt_s: f64, af: &Airframe) {
+        for (state, &c) in self.pwm.iter_mut().zip(cmd.iter()) {
+            let target = f64::from(c);
+            let tau = if target > *state {
+                af.tau_up_s
+            } else {
+                af.tau_down_s
+            };
+            let alpha = 1.0 - (-dt_s / tau).exp();
+            *state += (target - *state) * alpha;
+        }
+    }
+
+    /// Per-motor thrust. A stopped motor (effective PWM < 1) gives none.
+    pub fn thrust_n(&self, af: &Airframe) -> [f64; 4] {
+        self.pwm.map(|p| {
+            if p < 1.0 {
+                0.0
+            } else {
+                af.thrust_map.thrust_n(p)
+            }
+        })
+    }
+
+    /// Per-motor rotor speed; the offset fades in over the first 1000 PWM so a stopped rotor
+    /// does not spin.
+    pub fn omega_rad_s(&self) -> [f64; 4] {
+        self.pwm
+            .map(|p| OMEGA_PER_PWM * p + OMEGA_OFFSET * (p / 1000.0).clamp(0.0, 1.0))
+    }
+}
+
+/// The wrench on the body, force in the world frame, torque in the body frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Wrench {
+    pub force_world_n: Vec3,
+    pub torque_body_n_m: Vec3,
+}
+
+/// Forces and torques of the rotors, rotor drag and ground effect.
+///
+/// `air_vel_world_m_s` is the wind; `height_m` is the centre of mass above the floor (None: no
+/// floor below).
+pub fn rotor_wrench(
+    af: &Airframe,
+    motors: &Motors,
+    world_from_body: &Rot,
+    vel_world_m_s: Vec3,
+    air_vel_world_m_s: Vec3,
+    height_m: Option<f64>,
+) -> Wrench {
+    let mut thrust = motors.thrust_n(af);
+    let upright = world_from_body.m[2][2] > 0.0;
+    if af.ground_effect && upright {
+        if let Some(h) = height_m {
+            for (f, pos) in thrust.iter_mut().zip(af.motor_pos_m.iter()) {
+                let prop_h = (h + world_from_body.apply(*pos).z).max(GROUND_EFFECT_CLIP_M);
+                let ratio = PROP_RADIUS_M / (4.0 * prop_h);
+                *f *= 1.0 + GROUND_EFFECT_C * ratio * ratio;
+            }
+        }
+    }
+    let total: f64 = thrust.iter().sum();
+    let mut torque = Vec3::ZERO;
+    for i in 0..4 {
+        let p = af.motor_pos_m[i];
+        // r × (0, 0, F) = (y F, -x F, 0)
+        torque += Vec3::new(p.y * thrust[i], -p.x * thrust[i], 0.0);
+        torque.z += SPIN_REACTION[i] * TORQUE_PER_THRUST_M * thrust[i];
+    }
+    // Rotor drag: proportional to the sum of rotor speeds and the body-frame air-relative velocity.
+    let omega_sum: f64 = motors.omega_rad_s().iter().sum();
+    let rel_body = world_from_body.inverse_apply(vel_world_m_s - air_vel_world_m_s);
+    let drag_body = Vec3::new(
+        -DRAG_K[0] * omega_sum * rel_body.x,
+        -DRAG_K[1] * omega_sum * rel_body.y,
+        -DRAG_K[2] * omega_sum * rel_body.z,
+    );
+    let force_body = Vec3::new(0.0, 0.0, total) + drag_body;
+    Wrench {
+        force_world_n: world_from_body.apply(force_body),
+        torque_body_n_m: torque,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn af() -> Airframe {
+        Airframe::from_config(&QuadConfig::default(), false)
+    }
+
+    #[test]
+    fn full_thrust_gives_thrust_to_weight_2_4() {
+        let a = af();
+        let m = Motors { pwm: [65535.0; 4] };
+        let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
+        let tw = w.force_world_n.z / (a.mass_kg * 9.81);
+        assert!((tw - 2.41).abs() < 0.03, "T/W = {tw}");
+    }
+
+    #[test]
+    fn equal_motors_give_no_torque() {
+        let a = af();
+        let m = Motors { pwm: [40000.0; 4] };
+        let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
+        assert!(w.torque_body_n_m.norm() < 1e-12, "{:?}", w.torque_body_n_m);
+    }
+
+    #[test]
+    fn clockwise_rotors_faster_yaw_the_body_left() {
+        let a = af();
+        let m = Motors {
+            pwm: [30000.0, 40000.0, 30000.0, 40000.0],
+        };
+        let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
+        assert!(w.torque_body_n_m.z > 0.0);
+    }
+
+    #[test]
+    fn motor_lag_time_constants() {
+        let a = af();
+        let mut m = Motors::default();
+        // After one time constant a step reaches 63 %.
+        for _ in 0..125 {
+            m.step([60000; 4], 0.0001, &a);
+        }
+        assert!((m.pwm[0] / 60000.0 - 0.632).abs() < 0.005, "{}", m.pwm[0]);
+        let mut m = Motors { pwm: [60000.0; 4] };
+        for _ in 0..250 {
+            m.step([0; 4], 0.0001, &a);
+        }
+        assert!((m.pwm[0] / 60000.0 - 0.368).abs() < 0.005, "{}", m.pwm[0]);
+    }
+
+    #[test]
+    fn ground_effect_adds_thrust_near_the_floor_only() {
+        let mut a = af();
+        a.ground_effect = true;
+        let m = Motors { pwm: [36000.0; 4] };
+        let f = |h| {
+            rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, Some(h))
+                .force_world_n
+                .z
+        };
+        let free = 4.0 * a.thrust_map.thrust_n(36000.0);
+        assert!(f(0.02) > free * 1.2);
+        assert!((f(1.0) - free) / free < 0.001);
+    }
+
+    #[test]
+    fn drag_opposes_air_relative_motion() {
+        let a = af();
+        let m = Motors { pwm: [36000.0; 4] };
+        let w = rotor_wrench(
+            &a,
+            &m,
+            &Rot::IDENTITY,
+            Vec3::new(1.0, 0.0, 0.0),
+            Vec3::ZERO,
+            None,
+        );
+        assert!(
+            w.force_world_n.x < -0.005 && w.force_world_n.x > -0.01,
+            "{:?}",
+            w.force_world_n
+        );
+        let w = rotor_wrench(
+            &a,
+            &m,
+            &Rot::IDENTITY,
+            Vec3::ZERO,
+            Vec3::new(1.0, 0.0, 0.0),
+            None,
+        );
+        assert!(w.force_world_n.x > 0.005);
+    }
+}

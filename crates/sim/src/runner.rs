@@ -1,0 +1,416 @@
+//! The inline runner: one fixed-step loop that flies a scene with every component in-process, in
+//! virtual time. Same scene and seed → bit-identical flight.
+//!
+//! One physics step (1 kHz by default):
+//! ```text
+//!  truth ─► sensor (capture, latency, drops) ─► controller.measure
+//!  every link period: setpoint(t) ─► controller.command ─► CRTP bytes ─► link ─► firmware.receive
+//!  every firmware period: IMU(truth) ─► firmware.step ─► motor PWM
+//!  motors (lag) ─► rotor wrench + disturbances ─► rapier step ─► contacts (touchdown / crash)
+//! ```
+
+use crate::disturbance::DisturbanceModel;
+use crate::firmware::{Firmware, ImuSample};
+use crate::link::SimLink;
+use crate::quad::{Airframe, Motors, rotor_wrench};
+use crate::sensor::OracleSensor;
+use crate::trajectory::setpoint_at;
+use crate::world::{Impact, World};
+use depthpilot_control::{Controller, SafetyState};
+use depthpilot_crtp::RpytSetpoint;
+use depthpilot_types::scene::{Scene, Sensing, Trajectory};
+use depthpilot_types::{AttitudeCommand, Setpoint, Vec3};
+use serde::Serialize;
+
+/// Zero-thrust packets the radio sends first, as cfclient does on connect (unlocks the thrust).
+const UNLOCK_PACKETS: u32 = 5;
+/// The run ends this long after a crash.
+const AFTER_CRASH_S: f64 = 1.0;
+const GRAVITY_M_S2: f64 = 9.81;
+
+/// One row of the flight log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LogRow {
+    pub t_s: f64,
+    pub pos_m: [f64; 3],
+    pub vel_m_s: [f64; 3],
+    pub rpy_rad: [f64; 3],
+    pub setpoint_m: [f64; 3],
+    pub estimate_m: Option<[f64; 3]>,
+    pub cmd_roll_rad: f64,
+    pub cmd_pitch_rad: f64,
+    pub cmd_yaw_rate_rad_s: f64,
+    pub cmd_thrust_frac: f64,
+    pub motors_pwm: [u16; 4],
+    pub safety: &'static str,
+}
+
+/// Where log rows go. The runner does no I/O itself.
+pub trait LogSink {
+    fn row(&mut self, row: &LogRow);
+}
+
+/// Discards the log.
+pub struct NoLog;
+impl LogSink for NoLog {
+    fn row(&mut self, _row: &LogRow) {}
+}
+
+impl LogSink for Vec<LogRow> {
+    fn row(&mut self, row: &LogRow) {
+        self.push(row.clone());
+    }
+}
+
+/// Stages of one loop iteration, for profiling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Sensing,
+    Control,
+    Firmware,
+    Forces,
+    Physics,
+    Metrics,
+}
+
+/// Called after each stage of each iteration; the benchmark measures time with it.
+pub trait Probe {
+    fn done(&mut self, stage: Stage);
+}
+
+pub struct NoProbe;
+impl Probe for NoProbe {
+    #[inline(always)]
+    fn done(&mut self, _stage: Stage) {}
+}
+
+/// Response to one step of a `Steps` trajectory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepResponse {
+    pub t_s: f64,
+    pub size_m: f64,
+    /// Time after the step until the error stays within 5 % of the step size (None: never).
+    pub settling_time_s: Option<f64>,
+    /// Largest excursion past the target along the step direction, in % of the step size.
+    pub overshoot_pct: f64,
+}
+
+/// What a flight produced (DESIGN §1 summary, minus the wall-clock fields the caller adds).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub scene: String,
+    pub seed: u64,
+    pub controller: &'static str,
+    pub sim_seconds: f64,
+    pub physics_steps: u64,
+    pub frames: u64,
+    pub detections: u64,
+    pub rms_error_m: f64,
+    pub max_error_m: f64,
+    pub rms_estimate_error_m: f64,
+    pub crashed: bool,
+    pub crash: Option<Impact>,
+    pub touchdowns: u32,
+    pub final_position_m: [f64; 3],
+    pub final_safety_state: &'static str,
+    pub firmware_lockout: bool,
+    pub radio_packets_sent: u64,
+    pub radio_packets_dropped: u64,
+    pub radio_decode_errors: u64,
+    pub gusts: usize,
+    pub steps: Vec<StepResponse>,
+}
+
+#[derive(Default)]
+struct ErrorStats {
+    sum_sq: f64,
+    max: f64,
+    n: u64,
+}
+
+impl ErrorStats {
+    fn add(&mut self, e: f64) {
+        self.sum_sq += e * e;
+        self.max = self.max.max(e);
+        self.n += 1;
+    }
+    fn rms(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.n as f64).sqrt()
+        }
+    }
+}
+
+fn period_ns(hz: f64) -> u64 {
+    (1e9 / hz).round() as u64
+}
+
+/// Flies a scene with the given controller. `probe` sees stage boundaries (profiling only).
+pub fn run<P: Probe>(
+    scene: &Scene,
+    controller: &mut dyn Controller,
+    log: &mut dyn LogSink,
+    probe: &mut P,
+) -> Summary {
+    let seed = scene.seed;
+    let dt_ns = period_ns(scene.rates.physics_hz);
+    let dt_s = dt_ns as f64 * 1e-9;
+    let fw_div = (scene.rates.physics_hz / scene.rates.firmware_hz)
+        .round()
+        .max(1.0) as u64;
+    let radio_period_ns = period_ns(scene.link.rate_hz);
+    let log_period_ns = period_ns(scene.rates.log_hz);
+    let n_steps = (scene.duration_s / dt_s).round() as u64;
+    let settle_ns = (scene.settle_s * 1e9).round() as u64;
+    let link_cut_ns = scene.link.cut_at_s.map(|t| (t * 1e9).round() as u64);
+
+    let af = Airframe::from_config(&scene.quad, scene.world.ground_effect);
+    let mut world = World::new(
+        &scene.world,
+        &af,
+        dt_s,
+        scene.quad.initial_position_m,
+        scene.quad.initial_yaw_deg.to_radians(),
+    );
+    let mut fw = Firmware::new(
+        scene.quad.firmware_gains,
+        scene.rates.firmware_hz,
+        scene.quad.idle_thrust,
+    );
+    let mut motors = Motors::default();
+    let mut motor_cmd = [0u16; 4];
+    let Sensing::Oracle(oracle) = &scene.sensing;
+    let mut sensor = OracleSensor::new(oracle, seed);
+    let mut link = SimLink::new(&scene.link, seed);
+    let mut dist = DisturbanceModel::new(&scene.disturbances, scene.duration_s, seed);
+
+    let mut pos_err = ErrorStats::default();
+    let mut est_err = ErrorStats::default();
+    let mut detections = 0u64;
+    let mut decode_errors = 0u64;
+    let mut packets = 0u32;
+    let mut next_radio_ns = 0u64;
+    let mut next_log_ns = 0u64;
+    let mut cmd = AttitudeCommand::ZERO;
+    let mut sp = setpoint_at(&scene.setpoints, 0.0);
+    let mut crash: Option<Impact> = None;
+    let mut touchdowns = 0u32;
+    let mut prev_vel = world.state().vel_m_s;
+    let mut track: Vec<(f64, Vec3)> = Vec::new();
+    let mut steps_done = 0u64;
+
+    for k in 0..n_steps {
+        let t_ns = k * dt_ns;
+        let t_s = t_ns as f64 * 1e-9;
+        let truth = world.state();
+        let rpy = truth.world_from_body.rpy();
+
+        // Sensing.
+        if sensor.due(t_ns) {
+            sensor.capture(t_ns, truth.pos_m, rpy[2]);
+        }
+        while let Some(m) = sensor.deliver(t_ns) {
+            detections += 1;
+            controller.measure(t_ns, &m);
+        }
+        probe.done(Stage::Sensing);
+
+        // Off-board control at the link rate.
+        if t_ns >= next_radio_ns {
+            next_radio_ns += radio_period_ns;
+            sp = setpoint_at(&scene.setpoints, t_s);
+            cmd = controller.command(t_ns, &sp);
+            if packets < UNLOCK_PACKETS {
+                cmd = AttitudeCommand::ZERO;
+            }
+            packets += 1;
+            if link_cut_ns.is_none_or(|cut| t_ns < cut) {
+                link.send(t_ns, &RpytSetpoint::from_command(&cmd).encode());
+            }
+            if t_ns >= settle_ns {
+                if let Some(e) = controller.estimate(t_ns) {
+                    est_err.add((e.pos_in_world_m - truth.pos_m).norm());
+                }
+            }
+        }
+        while let Some(bytes) = link.receive(t_ns) {
+            match RpytSetpoint::decode(&bytes) {
+                Ok(p) => fw.receive(t_ns, &p),
+                Err(_) => decode_errors += 1,
+            }
+        }
+        probe.done(Stage::Control);
+
+        // Firmware.
+        if k % fw_div == 0 {
+            let acc_world =
+                (truth.vel_m_s - prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
+            let acc_g = truth.world_from_body.inverse_apply(acc_world) * (1.0 / GRAVITY_M_S2);
+            let imu =
+                ImuSample::from_truth(rpy, truth.body_rates_rad_s.to_array(), acc_g.to_array());
+            motor_cmd = fw.step(t_ns, &imu);
+        }
+        prev_vel = truth.vel_m_s;
+        probe.done(Stage::Firmware);
+
+        // Motors, aerodynamics, disturbances.
+        motors.step(motor_cmd, dt_s, &af);
+        let height = world.has_floor().then_some(truth.pos_m.z);
+        let wrench = rotor_wrench(
+            &af,
+            &motors,
+            &truth.world_from_body,
+            truth.vel_m_s,
+            dist.wind_at(t_s),
+            height,
+        );
+        let impulse = dist.take_impulses(t_s);
+        world.set_wrench(
+            wrench.force_world_n + dist.force_n(),
+            wrench.torque_body_n_m,
+            impulse,
+        );
+        probe.done(Stage::Forces);
+
+        let impact = world.step(t_s + dt_s);
+        steps_done += 1;
+        probe.done(Stage::Physics);
+
+        // Metrics and log (state after the step, at t + dt).
+        let after_ns = t_ns + dt_ns;
+        if let Some(i) = impact {
+            if i.crash {
+                crash.get_or_insert(i);
+            } else {
+                touchdowns += 1;
+            }
+        }
+        let now = world.state();
+        if after_ns > settle_ns {
+            let sp_now = setpoint_at(&scene.setpoints, after_ns as f64 * 1e-9);
+            pos_err.add((now.pos_m - sp_now.pos_in_world_m).norm());
+        }
+        if after_ns >= next_log_ns {
+            next_log_ns += log_period_ns;
+            track.push((after_ns as f64 * 1e-9, now.pos_m));
+            log.row(&LogRow {
+                t_s: after_ns as f64 * 1e-9,
+                pos_m: now.pos_m.to_array(),
+                vel_m_s: now.vel_m_s.to_array(),
+                rpy_rad: now.world_from_body.rpy(),
+                setpoint_m: sp.pos_in_world_m.to_array(),
+                estimate_m: controller
+                    .estimate(after_ns)
+                    .map(|e| e.pos_in_world_m.to_array()),
+                cmd_roll_rad: cmd.roll_rad,
+                cmd_pitch_rad: cmd.pitch_rad,
+                cmd_yaw_rate_rad_s: cmd.yaw_rate_rad_s,
+                cmd_thrust_frac: cmd.thrust_frac,
+                motors_pwm: motor_cmd,
+                safety: controller.safety().as_str(),
+            });
+        }
+        probe.done(Stage::Metrics);
+        if crash.is_some_and(|c| t_s > c.t_s + AFTER_CRASH_S) {
+            break;
+        }
+    }
+
+    let final_state = world.state();
+    let tumbled = final_state.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
+    if crash.is_none() && tumbled {
+        crash = Some(Impact {
+            t_s: steps_done as f64 * dt_s,
+            speed_m_s: final_state.vel_m_s.norm(),
+            tilt_deg: final_state.world_from_body.tilt_rad().to_degrees(),
+            with_floor: false,
+            crash: true,
+        });
+    }
+    Summary {
+        scene: scene.name.clone(),
+        seed,
+        controller: controller.name(),
+        sim_seconds: steps_done as f64 * dt_s,
+        physics_steps: steps_done,
+        frames: sensor.captured,
+        detections,
+        rms_error_m: pos_err.rms(),
+        max_error_m: pos_err.max,
+        rms_estimate_error_m: est_err.rms(),
+        crashed: crash.is_some(),
+        crash,
+        touchdowns,
+        final_position_m: final_state.pos_m.to_array(),
+        final_safety_state: match controller.safety() {
+            SafetyState::Idle => "idle",
+            s => s.as_str(),
+        },
+        firmware_lockout: fw.lockout().is_some(),
+        radio_packets_sent: link.sent,
+        radio_packets_dropped: link.dropped,
+        radio_decode_errors: decode_errors,
+        gusts: dist.gust_count(),
+        steps: step_responses(&scene.setpoints, &track),
+    }
+}
+
+/// Settling time and overshoot of each step after the first point of a `Steps` trajectory.
+fn step_responses(traj: &Trajectory, track: &[(f64, Vec3)]) -> Vec<StepResponse> {
+    let Trajectory::Steps(points) = traj else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, w) in points.windows(2).enumerate() {
+        let (from, to) = (&w[0], &w[1]);
+        let delta = to.position_m - from.position_m;
+        let size = delta.norm();
+        if size <= 0.0 {
+            continue;
+        }
+        let dir = delta * (1.0 / size);
+        let end = points.get(i + 2).map_or(f64::INFINITY, |p| p.t_s);
+        let window: Vec<&(f64, Vec3)> = track
+            .iter()
+            .filter(|(t, _)| *t >= to.t_s && *t < end)
+            .collect();
+        let tol = 0.05 * size;
+        let last_outside = window
+            .iter()
+            .filter(|(_, p)| (*p - to.position_m).norm() > tol)
+            .map(|(t, _)| *t)
+            .fold(None, |acc: Option<f64>, t| {
+                Some(acc.map_or(t, |a| a.max(t)))
+            });
+        let settled = match (last_outside, window.last()) {
+            (_, None) => None,
+            (None, Some(_)) => Some(0.0),
+            (Some(t), Some((t_end, _))) if t < *t_end => Some(t - to.t_s),
+            _ => None,
+        };
+        let overshoot = window
+            .iter()
+            .map(|(_, p)| (*p - to.position_m).dot(dir))
+            .fold(0.0f64, f64::max);
+        out.push(StepResponse {
+            t_s: to.t_s,
+            size_m: size,
+            settling_time_s: settled,
+            overshoot_pct: 100.0 * overshoot / size,
+        });
+    }
+    out
+}
+
+/// Flies a scene with the controller it names.
+pub fn fly(scene: &Scene, log: &mut dyn LogSink) -> Summary {
+    let mut controller = depthpilot_control::from_config(&scene.controller);
+    run(scene, controller.as_mut(), log, &mut NoProbe)
+}
+
+/// Convenience for tests: the setpoint function.
+pub fn setpoint(scene: &Scene, t_s: f64) -> Setpoint {
+    setpoint_at(&scene.setpoints, t_s)
+}

@@ -1,0 +1,144 @@
+//! `depthpilot fly`.
+
+use crate::log_file::JsonlLog;
+use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
+use anyhow::Context;
+use depthpilot_sim::{NoLog, Summary};
+use depthpilot_types::Scene;
+use depthpilot_types::scene::ControllerKind;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct FlyArgs {
+    pub scene: PathBuf,
+    pub seed: Option<u64>,
+    pub summary: Option<PathBuf>,
+    pub log: Option<PathBuf>,
+    pub controller: Option<ControllerArg>,
+    pub quiet: bool,
+}
+
+/// The summary file: the flight's results plus the wall-clock figures.
+#[derive(Serialize)]
+struct SummaryFile<'a> {
+    #[serde(flatten)]
+    summary: &'a Summary,
+    wall_seconds: f64,
+    realtime_factor: f64,
+}
+
+/// Loads a scene and applies the CLI's overrides; a bad scene maps to exit code 2.
+pub fn load_scene(
+    path: &Path,
+    seed: Option<u64>,
+    controller: Option<ControllerArg>,
+) -> Result<Scene, Failure> {
+    let mut scene = Scene::load(path).map_err(|e| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::Error::new(e),
+    })?;
+    if let Some(s) = seed {
+        scene.seed = s;
+    }
+    if let Some(c) = controller {
+        scene.controller.kind = match c {
+            ControllerArg::Cascade => ControllerKind::Cascade,
+            ControllerArg::Bitcraze2015 => ControllerKind::Bitcraze2015,
+        };
+    }
+    Ok(scene)
+}
+
+pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
+    let scene = load_scene(&args.scene, args.seed, args.controller)?;
+    let started = Instant::now();
+    let summary = match &args.log {
+        Some(path) => {
+            let header = serde_json::json!({
+                "format": "depthpilot-flight-log",
+                "version": 1,
+                "scene": scene.name,
+                "seed": scene.seed,
+                "log_hz": scene.rates.log_hz,
+            });
+            let mut log = JsonlLog::create(path, &header)?;
+            let s = depthpilot_sim::fly(&scene, &mut log);
+            log.finish()?;
+            s
+        }
+        None => depthpilot_sim::fly(&scene, &mut NoLog),
+    };
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let realtime_factor = if wall_seconds > 0.0 {
+        summary.sim_seconds / wall_seconds
+    } else {
+        f64::INFINITY
+    };
+    if let Some(path) = &args.summary {
+        let file = SummaryFile {
+            summary: &summary,
+            wall_seconds,
+            realtime_factor,
+        };
+        let text = serde_json::to_string_pretty(&file).context("serialising the summary")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write summary {}", path.display()))?;
+    }
+    if !args.quiet {
+        print_report(&summary, wall_seconds, realtime_factor);
+    }
+    Ok(())
+}
+
+fn print_report(s: &Summary, wall_seconds: f64, realtime_factor: f64) {
+    let [x, y, z] = s.final_position_m;
+    println!(
+        "depthpilot fly — scene `{}`, seed {}, controller {}",
+        s.scene, s.seed, s.controller
+    );
+    println!(
+        "  flew        {:.2} s simulated in {:.3} s wall ({:.0}× real time, {} physics steps)",
+        s.sim_seconds, wall_seconds, realtime_factor, s.physics_steps
+    );
+    println!(
+        "  sensing     {} frames, {} measurements delivered",
+        s.frames, s.detections
+    );
+    println!(
+        "  radio       {} packets sent, {} dropped, {} undecodable",
+        s.radio_packets_sent, s.radio_packets_dropped, s.radio_decode_errors
+    );
+    println!(
+        "  error       rms {:.1} mm, max {:.1} mm (after settle); estimate rms {:.1} mm",
+        s.rms_error_m * 1e3,
+        s.max_error_m * 1e3,
+        s.rms_estimate_error_m * 1e3
+    );
+    for st in &s.steps {
+        let settle = st
+            .settling_time_s
+            .map_or("never".to_string(), |t| format!("{t:.2} s"));
+        println!(
+            "  step        at {:.1} s, {:.2} m: settled (5 %) in {settle}, overshoot {:.1} %",
+            st.t_s, st.size_m, st.overshoot_pct
+        );
+    }
+    match &s.crash {
+        Some(c) => println!(
+            "  result      CRASHED at {:.2} s ({:.2} m/s, tilt {:.0}°, {})",
+            c.t_s,
+            c.speed_m_s,
+            c.tilt_deg,
+            if c.with_floor {
+                "floor"
+            } else {
+                "obstacle or tumble"
+            }
+        ),
+        None => println!(
+            "  result      no crash; {} touchdown(s); final position ({x:.3}, {y:.3}, {z:.3}) m; controller {}",
+            s.touchdowns, s.final_safety_state
+        ),
+    }
+}
