@@ -2,7 +2,7 @@
 
 use crate::Failure;
 use crate::fly::load_scene;
-use depthpilot_sim::{BareWorld, NoLog, Probe, Stage};
+use depthpilot_sim::{BareMode, BareWorld, NoLog, Probe, Stage};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -47,24 +47,29 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
     let repeat = repeat.max(1);
     let dt_s = 1.0 / scene.rates.physics_hz;
 
-    // 1. The whole loop, no probe (what `fly` costs).
-    let mut best_loop = Duration::MAX;
-    let mut steps = 0u64;
-    for _ in 0..repeat {
-        let start = Instant::now();
-        let s = depthpilot_sim::fly(&scene, &mut NoLog);
-        best_loop = best_loop.min(start.elapsed());
-        steps = s.physics_steps;
-    }
-    // 2. A bare rapier world with one body and the floor, the same number of steps.
-    let mut best_bare = Duration::MAX;
-    for _ in 0..repeat {
-        let mut w = BareWorld::new(dt_s);
+    // 1. The whole loop (what `fly` costs, no probe) and 2. bare rapier worlds with one body and
+    //    the floor, the same number of steps. Interleaved and best-of, so that noise from the
+    //    rest of the machine hits all of them alike.
+    let steps = depthpilot_sim::fly(&scene, &mut NoLog).physics_steps;
+    let time_bare = |mode: BareMode| {
+        let mut w = BareWorld::new(dt_s, mode);
         let start = Instant::now();
         for _ in 0..steps {
             w.step();
         }
-        best_bare = best_bare.min(start.elapsed());
+        start.elapsed()
+    };
+    let mut best_loop = Duration::MAX;
+    let mut best_still = Duration::MAX;
+    let mut best_coast = Duration::MAX;
+    let mut best_driven = Duration::MAX;
+    for _ in 0..repeat {
+        let start = Instant::now();
+        depthpilot_sim::fly(&scene, &mut NoLog);
+        best_loop = best_loop.min(start.elapsed());
+        best_still = best_still.min(time_bare(BareMode::Still));
+        best_coast = best_coast.min(time_bare(BareMode::Coasting));
+        best_driven = best_driven.min(time_bare(BareMode::Driven));
     }
     // 3. A profile: the loop again with a clock read after each stage.
     let mut clock = StageClock {
@@ -77,29 +82,45 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
     depthpilot_sim::run(&scene, controller.as_mut(), &mut NoLog, &mut clock);
     let profiled = start.elapsed();
 
-    let loop_rate = steps as f64 / best_loop.as_secs_f64();
-    let bare_rate = steps as f64 / best_bare.as_secs_f64();
     let sim_s = steps as f64 * dt_s;
     println!(
         "depthpilot bench — scene `{}`, {steps} physics steps ({sim_s:.1} s simulated), best of {repeat}",
         scene.name
     );
-    println!(
-        "  whole loop     {:>10.0} steps/s   {:>7.1} ms   {:>6.0}× real time",
-        loop_rate,
-        best_loop.as_secs_f64() * 1e3,
-        sim_s / best_loop.as_secs_f64()
+    let row = |name: &str, d: Duration, what: &str| {
+        println!(
+            "  {name:<14} {:>9.0} steps/s  {:>7.2} ms  {:>5.0}× real time  {what}",
+            steps as f64 / d.as_secs_f64(),
+            d.as_secs_f64() * 1e3,
+            sim_s / d.as_secs_f64()
+        );
+    };
+    row(
+        "whole loop",
+        best_loop,
+        "sensing + controller + CRTP link + firmware + physics",
     );
-    println!(
-        "  bare rapier    {:>10.0} steps/s   {:>7.1} ms   {:>6.0}× real time",
-        bare_rate,
-        best_bare.as_secs_f64() * 1e3,
-        sim_s / best_bare.as_secs_f64()
+    row(
+        "bare, driven",
+        best_driven,
+        "one body + floor, force set every step",
     );
+    row(
+        "bare, coasting",
+        best_coast,
+        "one body + floor, force set once",
+    );
+    row(
+        "bare, still",
+        best_still,
+        "one body + floor, motionless, gravity off",
+    );
+    let pct = |base: Duration| 100.0 * (best_loop.as_secs_f64() / base.as_secs_f64() - 1.0);
     println!(
-        "  ratio          whole loop costs {:.2}× the bare rapier step (+{:.0} %)",
-        bare_rate / loop_rate,
-        100.0 * (bare_rate / loop_rate - 1.0)
+        "  overhead       +{:.0} % over the driven bare step, +{:.0} % over coasting, +{:.0} % over still",
+        pct(best_driven),
+        pct(best_coast),
+        pct(best_still)
     );
     println!(
         "  profile (one instrumented flight, {:.1} ms incl. clock reads):",

@@ -389,6 +389,16 @@ impl Firmware {
         self.lockout
     }
 
+    /// One word for logs: `tumbled`, or the watchdog state.
+    pub fn state_name(&self) -> &'static str {
+        match (self.lockout, self.watchdog) {
+            (Some(Lockout::Tumbled), _) => "tumbled",
+            (None, Watchdog::Fresh) => "fresh",
+            (None, Watchdog::Levelling) => "levelling",
+            (None, Watchdog::Disabled) => "disabled",
+        }
+    }
+
     pub fn thrust_locked(&self) -> bool {
         self.thrust_locked
     }

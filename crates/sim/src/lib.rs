@@ -18,4 +18,4 @@ pub mod trajectory;
 pub mod world;
 
 pub use runner::{LogRow, LogSink, NoLog, NoProbe, Probe, Stage, StepResponse, Summary, fly, run};
-pub use world::BareWorld;
+pub use world::{BareMode, BareWorld};

@@ -42,7 +42,10 @@ pub struct LogRow {
     pub cmd_yaw_rate_rad_s: f64,
     pub cmd_thrust_frac: f64,
     pub motors_pwm: [u16; 4],
+    /// The off-board controller's safety state (tracking, holding, landing, cut, idle).
     pub safety: &'static str,
+    /// The firmware's state: fresh, levelling, disabled (watchdog) or tumbled.
+    pub firmware: &'static str,
 }
 
 /// Where log rows go. The runner does no I/O itself.
@@ -197,14 +200,14 @@ pub fn run<P: Probe>(
     let mut sp = setpoint_at(&scene.setpoints, 0.0);
     let mut crash: Option<Impact> = None;
     let mut touchdowns = 0u32;
-    let mut prev_vel = world.state().vel_m_s;
+    let mut truth = world.state();
+    let mut prev_vel = truth.vel_m_s;
     let mut track: Vec<(f64, Vec3)> = Vec::new();
     let mut steps_done = 0u64;
 
     for k in 0..n_steps {
         let t_ns = k * dt_ns;
         let t_s = t_ns as f64 * 1e-9;
-        let truth = world.state();
         let rpy = truth.world_from_body.rpy();
 
         // Sensing.
@@ -269,12 +272,12 @@ pub fn run<P: Probe>(
         let impulse = dist.take_impulses(t_s);
         world.set_wrench(
             wrench.force_world_n + dist.force_n(),
-            wrench.torque_body_n_m,
+            truth.world_from_body.apply(wrench.torque_body_n_m),
             impulse,
         );
         probe.done(Stage::Forces);
 
-        let impact = world.step(t_s + dt_s);
+        let impact = world.step(t_s + dt_s, &truth);
         steps_done += 1;
         probe.done(Stage::Physics);
 
@@ -287,7 +290,8 @@ pub fn run<P: Probe>(
                 touchdowns += 1;
             }
         }
-        let now = world.state();
+        truth = world.state();
+        let now = &truth;
         if after_ns > settle_ns {
             let sp_now = setpoint_at(&scene.setpoints, after_ns as f64 * 1e-9);
             pos_err.add((now.pos_m - sp_now.pos_in_world_m).norm());
@@ -310,6 +314,7 @@ pub fn run<P: Probe>(
                 cmd_thrust_frac: cmd.thrust_frac,
                 motors_pwm: motor_cmd,
                 safety: controller.safety().as_str(),
+                firmware: fw.state_name(),
             });
         }
         probe.done(Stage::Metrics);

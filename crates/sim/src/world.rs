@@ -13,6 +13,10 @@ use serde::Serialize;
 
 /// Half extents of the quad's collision box: the frame with its propellers, 10 cm across, 3 cm tall.
 pub const QUAD_HALF_EXTENTS_M: [f64; 3] = [0.05, 0.05, 0.015];
+/// Radius of the sphere around the collision box.
+const QUAD_RADIUS_M: f64 = 0.0723;
+/// Distance within which contacts are queried (far more than one step of travel at 10 m/s).
+const CONTACT_MARGIN_M: f64 = 0.05;
 
 /// The quad's kinematic state, world frame.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,6 +49,8 @@ pub struct World {
     crash_tilt_rad: f64,
     in_contact: bool,
     check_contacts: bool,
+    /// (centre, half extents) of each box.
+    boxes: Vec<(Vec3, Vec3)>,
 }
 
 fn v32(v: Vec3) -> Vector {
@@ -113,6 +119,11 @@ impl World {
             crash_tilt_rad: cfg.crash_tilt_deg.to_radians(),
             in_contact: resting,
             check_contacts: cfg.floor || !cfg.boxes.is_empty(),
+            boxes: cfg
+                .boxes
+                .iter()
+                .map(|b| (b.center_m, b.half_extents_m))
+                .collect(),
         }
     }
 
@@ -144,26 +155,43 @@ impl World {
         }
     }
 
-    /// Applies a world-frame force and a body-frame torque for the next step (replacing the
-    /// previous ones), plus an optional one-off impulse.
-    pub fn set_wrench(&mut self, force_world_n: Vec3, torque_body_n_m: Vec3, impulse_n_s: Vec3) {
-        let rot = self.state().world_from_body;
+    /// Applies a force and a torque (both in the world frame) for the next step, replacing the
+    /// previous ones, plus an optional one-off impulse.
+    pub fn set_wrench(&mut self, force_world_n: Vec3, torque_world_n_m: Vec3, impulse_n_s: Vec3) {
         if let Some(b) = self.pw.bodies.get_mut(self.quad) {
             b.reset_forces(false);
             b.reset_torques(false);
             b.add_force(v32(force_world_n), false);
-            b.add_torque(v32(rot.apply(torque_body_n_m)), false);
+            b.add_torque(v32(torque_world_n_m), false);
             if impulse_n_s != Vec3::ZERO {
                 b.apply_impulse(v32(impulse_n_s), true);
             }
         }
     }
 
-    /// Advances one physics step; returns the impact if a new contact began.
-    pub fn step(&mut self, t_s: f64) -> Option<Impact> {
-        let before = self.state();
+    /// Could the quad touch anything within one step? A cheap bound (bounding sphere against the
+    /// floor plane and the boxes' bounding boxes) that skips the contact query in free flight.
+    fn near_obstacle(&self, pos_m: Vec3) -> bool {
+        let reach = QUAD_RADIUS_M + CONTACT_MARGIN_M;
+        if self.has_floor && pos_m.z < reach {
+            return true;
+        }
+        self.boxes.iter().any(|(c, h)| {
+            (pos_m.x - c.x).abs() < h.x + reach
+                && (pos_m.y - c.y).abs() < h.y + reach
+                && (pos_m.z - c.z).abs() < h.z + reach
+        })
+    }
+
+    /// Advances one physics step; returns the impact if a new contact began. `before` is the
+    /// state the caller read before the step (saves reading it twice).
+    pub fn step(&mut self, t_s: f64, before: &BodyState) -> Option<Impact> {
         self.pw.step();
         if !self.check_contacts {
+            return None;
+        }
+        if !self.near_obstacle(before.pos_m) {
+            self.in_contact = false;
             return None;
         }
         let mut touching = false;
@@ -200,14 +228,30 @@ impl World {
     }
 }
 
-/// A bare rapier world with one dynamic body resting on a floor, for the speed benchmark: what
+/// How the benchmark's bare body moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BareMode {
+    /// Motionless at 1 m, gravity off: the cheapest step rapier has.
+    Still,
+    /// Gravity and a persistent cancelling force, slow drift: a body that flies without anyone
+    /// touching it between steps.
+    Coasting,
+    /// As `Coasting`, but the force is reset and set again before every step, as any
+    /// force-driven vehicle must (rapier then re-processes the modified body each step).
+    Driven,
+}
+
+/// A bare rapier world with one dynamic body and the floor, for the speed benchmark: what
 /// stepping rapier costs with nothing of ours around it.
 pub struct BareWorld {
     pw: PhysicsWorld,
+    body: RigidBodyHandle,
+    mode: BareMode,
+    weight_n: f32,
 }
 
 impl BareWorld {
-    pub fn new(dt_s: f64) -> Self {
+    pub fn new(dt_s: f64, mode: BareMode) -> Self {
         let mut pw = PhysicsWorld::new();
         pw.gravity = Vector::new(0.0, 0.0, -9.81);
         pw.integration_parameters.dt = dt_s as f32;
@@ -216,26 +260,48 @@ impl BareWorld {
             ColliderBuilder::cuboid(50.0, 50.0, 0.5).translation(Vector::new(0.0, 0.0, -0.5)),
             Some(floor),
         );
-        let body = pw.insert_body(
-            RigidBodyBuilder::dynamic()
-                .translation(Vector::new(0.0, 0.0, 1.0))
-                // Floats at 1 m like a hovering quad, so no contact is solved (as in flight).
-                .gravity_scale(0.0)
-                .additional_mass_properties(MassProperties::new(
-                    Vector::ZERO,
-                    0.027,
-                    Vector::new(1.395e-5, 1.436e-5, 2.173e-5),
-                ))
-                .can_sleep(false),
-        );
+        let mass_kg = 0.027f32;
+        let mut builder = RigidBodyBuilder::dynamic()
+            .translation(Vector::new(0.0, 0.0, 1.0))
+            .additional_mass_properties(MassProperties::new(
+                Vector::ZERO,
+                mass_kg,
+                Vector::new(1.395e-5, 1.436e-5, 2.173e-5),
+            ))
+            .can_sleep(false);
+        builder = if mode == BareMode::Still {
+            builder.gravity_scale(0.0)
+        } else {
+            builder
+                .linvel(Vector::new(0.01, 0.005, 0.0))
+                .angvel(Vector::new(0.0, 0.0, 0.05))
+        };
+        let body = pw.insert_body(builder);
+        let weight_n = 9.81 * mass_kg;
+        if mode == BareMode::Coasting {
+            if let Some(b) = pw.bodies.get_mut(body) {
+                b.add_force(Vector::new(0.0, 0.0, weight_n), true);
+            }
+        }
         pw.insert_collider(
             ColliderBuilder::cuboid(0.05, 0.05, 0.015).density(0.0),
             Some(body),
         );
-        Self { pw }
+        Self {
+            pw,
+            body,
+            mode,
+            weight_n,
+        }
     }
 
     pub fn step(&mut self) {
+        if self.mode == BareMode::Driven {
+            if let Some(b) = self.pw.bodies.get_mut(self.body) {
+                b.reset_forces(false);
+                b.add_force(Vector::new(0.0, 0.0, self.weight_n), false);
+            }
+        }
         self.pw.step();
     }
 }
