@@ -45,9 +45,20 @@ impl SafetyState {
 const HOLD_AFTER_NS: u64 = 250_000_000;
 /// ... and land after this.
 const LAND_AFTER_NS: u64 = 1_000_000_000;
-/// Open-loop landing: descent acceleration for the first second, then constant speed.
+/// Blind landing: descent speed, the time to reach it, and how far below the resting height
+/// the profile goes before the motors are cut.
 const LAND_DESCENT_M_S: f64 = 0.3;
-const LAND_MARGIN_S: f64 = 2.0;
+const LAND_RAMP_S: f64 = 1.0;
+/// The sink phase starts when the profile is this far above the resting height, lasts this
+/// long, and ends at this fraction of the hover thrust.
+const LAND_SINK_ABOVE_M: f64 = 0.10;
+const LAND_SINK_S: f64 = 3.0;
+const LAND_SINK_TO_HOVER: f64 = 0.5;
+/// Height of the centre of mass of a CF2.x resting on the floor.
+const RESTING_HEIGHT_M: f64 = 0.015;
+/// Vertical rotor drag of a CF2.x at hover rotor speeds (Förster; `reference/sim_vision.md`
+/// §1.4): 10.311e-7 kg/rad × 4 × 1862 rad/s.
+const ROTOR_DRAG_Z_KG_S: f64 = 0.00768;
 /// Fresh measurements needed in a row to resume tracking from landing.
 const RESUME_AFTER: u32 = 3;
 /// Minimum thrust while flying, as a fraction of hover, so attitude control keeps authority.
@@ -75,8 +86,35 @@ pub struct Cascade {
 #[derive(Clone, Copy, Debug)]
 struct Landing {
     start_ns: u64,
-    duration_s: f64,
-    yaw_rad: Option<f64>,
+    /// Height of the centre of mass when the landing began (estimate, predicted to then).
+    start_height_m: f64,
+}
+
+impl Landing {
+    /// The open-loop descent profile at `t` s into the landing: (height, vertical velocity,
+    /// vertical acceleration). The speed ramps up to `LAND_DESCENT_M_S` over `LAND_RAMP_S`.
+    fn profile(&self, t: f64) -> (f64, f64, f64) {
+        let v = LAND_DESCENT_M_S;
+        if t < LAND_RAMP_S {
+            let a = v / LAND_RAMP_S;
+            (self.start_height_m - 0.5 * a * t * t, -a * t, -a)
+        } else {
+            let h_ramp = self.start_height_m - 0.5 * v * LAND_RAMP_S;
+            (h_ramp - v * (t - LAND_RAMP_S), -v, 0.0)
+        }
+    }
+
+    /// When the profile reaches `LAND_SINK_ABOVE_M` above the resting height.
+    fn sink_start_s(&self) -> f64 {
+        let v = LAND_DESCENT_M_S;
+        let drop = (self.start_height_m - RESTING_HEIGHT_M - LAND_SINK_ABOVE_M).max(0.0);
+        let ramp_drop = 0.5 * v * LAND_RAMP_S;
+        if drop <= ramp_drop {
+            (2.0 * drop / (v / LAND_RAMP_S)).sqrt()
+        } else {
+            LAND_RAMP_S + (drop - ramp_drop) / v
+        }
+    }
 }
 
 impl Cascade {
@@ -143,7 +181,9 @@ impl Cascade {
                     self.landing = None;
                     SafetyState::Tracking
                 } else if let Some(l) = self.landing {
-                    if (now_ns.saturating_sub(l.start_ns)) as f64 * 1e-9 > l.duration_s {
+                    let t = now_ns.saturating_sub(l.start_ns) as f64 * 1e-9;
+                    // Cut at the end of the sink phase: the quad is down.
+                    if t > l.sink_start_s() + LAND_SINK_S {
                         SafetyState::Cut
                     } else {
                         SafetyState::Landing
@@ -156,15 +196,16 @@ impl Cascade {
     }
 
     fn start_landing(&mut self, now_ns: u64) {
-        let est = self.est.estimate(now_ns);
-        let height_m = est
+        let height_m = self
+            .est
+            .estimate(now_ns)
             .map(|e| e.pos_in_world_m.z)
+            .filter(|z| z.is_finite())
             .unwrap_or(2.0)
             .clamp(0.0, 10.0);
         self.landing = Some(Landing {
             start_ns: now_ns,
-            duration_s: height_m / LAND_DESCENT_M_S + LAND_MARGIN_S,
-            yaw_rad: est.and_then(|e| e.yaw_rad),
+            start_height_m: height_m,
         });
         self.fresh_in_row = 0;
     }
@@ -285,16 +326,36 @@ impl Cascade {
         }
     }
 
+    /// Blind landing, level throughout. First follow the descent profile open-loop, with the
+    /// rotor drag that opposes the descent in the thrust model; then, when the profile nears the
+    /// floor, sink: ramp the thrust down slowly to half of hover, so that the quad settles
+    /// through the ground-effect cushion at a low speed wherever it really is, and cut.
     fn landing_command(&self, now_ns: u64) -> AttitudeCommand {
         let Some(l) = self.landing else {
             return AttitudeCommand::ZERO;
         };
         let t = now_ns.saturating_sub(l.start_ns) as f64 * 1e-9;
-        // Accelerate down gently for the first second, then descend at constant speed.
-        let acc_z = if t < 1.0 { -LAND_DESCENT_M_S } else { 0.0 };
-        let _ = l.yaw_rad;
+        let i_z = self.gains.vel_ki_z * self.integral.z;
+        let m = self.gains.mass_kg;
+        // m·a = T − m·g − c·v  →  T = m·(g + a) + c·v  (c·v < 0 while descending).
+        let model = |t: f64| {
+            let (_, v, a) = l.profile(t);
+            m * (GRAVITY_M_S2 + a + i_z) + ROTOR_DRAG_Z_KG_S * v
+        };
+        let sink_start = l.sink_start_s();
+        let thrust_n = if t < sink_start {
+            model(t)
+        } else {
+            let u = ((t - sink_start) / LAND_SINK_S).clamp(0.0, 1.0);
+            let from = model(sink_start);
+            let to = LAND_SINK_TO_HOVER * m * GRAVITY_M_S2;
+            from + (to - from) * u
+        };
         AttitudeCommand {
-            thrust_frac: self.level_thrust(acc_z),
+            thrust_frac: self
+                .map
+                .frac_for_collective(thrust_n.max(0.0))
+                .min(MAX_THRUST_FRAC),
             ..AttitudeCommand::ZERO
         }
     }
