@@ -83,10 +83,8 @@ impl Estimator {
         if !acc_in_world_m_s2.is_finite() {
             return;
         }
-        if let Some(&(t, _)) = self.inputs.back() {
-            if now_ns < t {
-                return;
-            }
+        if self.inputs.back().is_some_and(|&(t, _)| now_ns < t) {
+            return;
         }
         self.inputs.push_back((now_ns, acc_in_world_m_s2));
         // Keep a bounded history: one second at any sane rate is plenty.

@@ -29,7 +29,7 @@ impl ThrustMap {
 
     /// PWM that gives `thrust_n` per motor (0 for thrust below the map's intercept).
     pub fn pwm_for(&self, thrust_n: f64) -> f64 {
-        if !(thrust_n > self.c) {
+        if thrust_n.is_nan() || thrust_n <= self.c {
             return 0.0;
         }
         let disc = self.b * self.b - 4.0 * self.a * (self.c - thrust_n);

@@ -319,7 +319,10 @@ impl Firmware {
             self.yaw_desired_deg = imu.yaw_deg;
             self.rate_desired = [0.0; 3];
         } else {
-            if self.tick % u64::from(self.gains.attitude_divider) == 0 {
+            if self
+                .tick
+                .is_multiple_of(u64::from(self.gains.attitude_divider))
+            {
                 let att_dt = dt * f64::from(self.gains.attitude_divider);
                 self.yaw_desired_deg = wrap_180(self.yaw_desired_deg + sp.yaw_rate_deg_s * att_dt);
                 self.rate_desired = [

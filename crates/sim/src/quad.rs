@@ -123,13 +123,14 @@ pub fn rotor_wrench(
 ) -> Wrench {
     let mut thrust = motors.thrust_n(af);
     let upright = world_from_body.m[2][2] > 0.0;
-    if af.ground_effect && upright {
-        if let Some(h) = height_m {
-            for (f, pos) in thrust.iter_mut().zip(af.motor_pos_m.iter()) {
-                let prop_h = (h + world_from_body.apply(*pos).z).max(GROUND_EFFECT_CLIP_M);
-                let ratio = PROP_RADIUS_M / (4.0 * prop_h);
-                *f *= 1.0 + GROUND_EFFECT_C * ratio * ratio;
-            }
+    if af.ground_effect
+        && upright
+        && let Some(h) = height_m
+    {
+        for (f, pos) in thrust.iter_mut().zip(af.motor_pos_m.iter()) {
+            let prop_h = (h + world_from_body.apply(*pos).z).max(GROUND_EFFECT_CLIP_M);
+            let ratio = PROP_RADIUS_M / (4.0 * prop_h);
+            *f *= 1.0 + GROUND_EFFECT_C * ratio * ratio;
         }
     }
     let total: f64 = thrust.iter().sum();

@@ -60,7 +60,7 @@ impl Rot {
     pub fn to_quat(&self) -> [f64; 4] {
         let m = &self.m;
         let tr = m[0][0] + m[1][1] + m[2][2];
-        let q = if tr > 0.0 {
+        if tr > 0.0 {
             let s = (tr + 1.0).sqrt() * 2.0;
             [
                 0.25 * s,
@@ -92,8 +92,7 @@ impl Rot {
                 (m[1][2] + m[2][1]) / s,
                 0.25 * s,
             ]
-        };
-        q
+        }
     }
 
     /// ZYX Euler angles (roll, pitch, yaw), right-handed.

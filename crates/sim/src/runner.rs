@@ -232,10 +232,10 @@ pub fn run<P: Probe>(
             if link_cut_ns.is_none_or(|cut| t_ns < cut) {
                 link.send(t_ns, &RpytSetpoint::from_command(&cmd).encode());
             }
-            if t_ns >= settle_ns {
-                if let Some(e) = controller.estimate(t_ns) {
-                    est_err.add((e.pos_in_world_m - truth.pos_m).norm());
-                }
+            if t_ns >= settle_ns
+                && let Some(e) = controller.estimate(t_ns)
+            {
+                est_err.add((e.pos_in_world_m - truth.pos_m).norm());
             }
         }
         while let Some(bytes) = link.receive(t_ns) {

@@ -278,10 +278,10 @@ impl BareWorld {
         };
         let body = pw.insert_body(builder);
         let weight_n = 9.81 * mass_kg;
-        if mode == BareMode::Coasting {
-            if let Some(b) = pw.bodies.get_mut(body) {
-                b.add_force(Vector::new(0.0, 0.0, weight_n), true);
-            }
+        if mode == BareMode::Coasting
+            && let Some(b) = pw.bodies.get_mut(body)
+        {
+            b.add_force(Vector::new(0.0, 0.0, weight_n), true);
         }
         pw.insert_collider(
             ColliderBuilder::cuboid(0.05, 0.05, 0.015).density(0.0),
@@ -296,11 +296,11 @@ impl BareWorld {
     }
 
     pub fn step(&mut self) {
-        if self.mode == BareMode::Driven {
-            if let Some(b) = self.pw.bodies.get_mut(self.body) {
-                b.reset_forces(false);
-                b.add_force(Vector::new(0.0, 0.0, self.weight_n), false);
-            }
+        if self.mode == BareMode::Driven
+            && let Some(b) = self.pw.bodies.get_mut(self.body)
+        {
+            b.reset_forces(false);
+            b.add_force(Vector::new(0.0, 0.0, self.weight_n), false);
         }
         self.pw.step();
     }

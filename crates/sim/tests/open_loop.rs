@@ -96,16 +96,15 @@ impl Bench {
     }
 
     /// Runs `ms` milliseconds; the firmware ticks every other step (500 Hz).
-    fn run_ms(&mut self, ms: u64, mut resend: Option<AttitudeCommand>) -> BodyState {
+    fn run_ms(&mut self, ms: u64, resend: Option<AttitudeCommand>) -> BodyState {
         for _ in 0..ms {
-            if let Some(c) = resend.as_mut() {
-                if self.t_ns % 10_000_000 == 0 {
-                    let c = *c;
-                    self.send(&c);
-                }
+            if let Some(c) = resend
+                && self.t_ns.is_multiple_of(10_000_000)
+            {
+                self.send(&c);
             }
             let s = self.world.state();
-            if self.t_ns % 2_000_000 == 0 {
+            if self.t_ns.is_multiple_of(2_000_000) {
                 let acc = (s.vel_m_s - self.prev_vel) * (1.0 / DT) + Vec3::new(0.0, 0.0, G);
                 let acc_g = s.world_from_body.inverse_apply(acc) * (1.0 / G);
                 let imu = ImuSample::from_truth(
