@@ -137,3 +137,78 @@ fn lost_sensor_makes_the_controller_hold_land_and_cut() {
     );
     assert!(s.touchdowns >= 1);
 }
+
+#[test]
+fn quads_heavier_or_lighter_than_the_controller_model_still_settle() {
+    // The controller assumes 27 g; the estimator's bias state and the integrator must absorb
+    // the difference (before the bias state, a 32 g quad sagged 18 cm and never settled).
+    for mass_kg in [0.024, 0.032] {
+        let mut scene = Scene::load(&scene_path("step.ron")).expect("loads");
+        scene.quad.mass_kg = mass_kg;
+        let s = depthpilot_sim::fly(&scene, &mut NoLog);
+        let step = &s.steps[0];
+        let settle = step.settling_time_s.unwrap_or(f64::INFINITY);
+        assert!(settle <= 2.5, "{mass_kg} kg: settling {settle:.2} s");
+        assert!(
+            step.overshoot_pct <= 10.0,
+            "{mass_kg} kg: overshoot {:.1} %",
+            step.overshoot_pct
+        );
+    }
+}
+
+#[test]
+fn flying_into_a_box_is_a_crash_and_a_gentle_landing_is_not() {
+    let text = r#"Scene(
+        name: "wall",
+        duration_s: 8.0,
+        settle_s: 1.0,
+        world: (boxes: [(center_m: (1.0, 0.0, 1.0), half_extents_m: (0.1, 1.0, 1.0))]),
+        setpoints: Steps([
+            (t_s: 0.0, position_m: (0.0, 0.0, 1.0)),
+            (t_s: 4.0, position_m: (2.0, 0.0, 1.0)),
+        ]),
+    )"#;
+    let scene = depthpilot_types::scene::parse(text).expect("parses");
+    let s = depthpilot_sim::fly(&scene, &mut NoLog);
+    let crash = s.crash.expect("hit the wall");
+    assert!(!crash.with_floor);
+    assert!(crash.speed_m_s > 1.0, "{crash:?}");
+    assert!(crash.t_s > 4.0 && crash.t_s < 6.0, "{crash:?}");
+
+    let text = r#"Scene(
+        name: "land",
+        duration_s: 12.0,
+        settle_s: 1.0,
+        setpoints: Waypoints([
+            (t_s: 0.0, position_m: (0.0, 0.0, 1.0)),
+            (t_s: 4.0, position_m: (0.0, 0.0, 1.0)),
+            (t_s: 8.0, position_m: (0.0, 0.0, -0.1)),
+        ]),
+    )"#;
+    let scene = depthpilot_types::scene::parse(text).expect("parses");
+    let s = depthpilot_sim::fly(&scene, &mut NoLog);
+    assert!(!s.crashed, "{:?}", s.crash);
+    assert!(s.touchdowns >= 1);
+    assert!(s.final_position_m[2] < 0.03, "{:?}", s.final_position_m);
+}
+
+#[test]
+fn a_drop_from_two_metres_is_a_crash() {
+    let text = r#"Scene(
+        name: "drop",
+        duration_s: 2.0,
+        settle_s: 0.0,
+        quad: (initial_position_m: (0.0, 0.0, 2.0)),
+        link: (cut_at_s: Some(0.0)),
+        setpoints: Hover(position_m: (0.0, 0.0, 2.0)),
+    )"#;
+    let scene = depthpilot_types::scene::parse(text).expect("parses");
+    let s = depthpilot_sim::fly(&scene, &mut NoLog);
+    let crash = s.crash.expect("crashed");
+    assert!(crash.with_floor);
+    assert!(
+        (crash.speed_m_s - (2.0f64 * 9.81 * 1.985).sqrt()).abs() < 0.2,
+        "{crash:?}"
+    );
+}

@@ -196,6 +196,7 @@ impl Controller for Bitcraze2015 {
             stamp_ns: m.stamp_ns,
             pos_in_world_m: m.pos_in_world_m,
             vel_in_world_m_s: self.vel_estimate,
+            accel_bias_m_s2: Vec3::ZERO,
             yaw_rad: m.yaw_rad,
             last_measurement_ns: m.stamp_ns,
         })

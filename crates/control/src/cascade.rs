@@ -21,6 +21,8 @@ pub enum SafetyState {
     Idle,
     /// Fresh measurements: closed-loop control.
     Tracking,
+    /// Fresh measurements, the setpoint is on the floor and so is the quad: motors off.
+    Landed,
     /// Measurements stale: level, hover thrust, wait for them to return.
     Holding,
     /// Stale for long: level, descend open-loop at a gentle rate.
@@ -34,6 +36,7 @@ impl SafetyState {
         match self {
             Self::Idle => "idle",
             Self::Tracking => "tracking",
+            Self::Landed => "landed",
             Self::Holding => "holding",
             Self::Landing => "landing",
             Self::Cut => "cut",
@@ -54,6 +57,12 @@ const LAND_RAMP_S: f64 = 1.0;
 const LAND_SINK_ABOVE_M: f64 = 0.10;
 const LAND_SINK_S: f64 = 3.0;
 const LAND_SINK_TO_HOVER: f64 = 0.5;
+/// Landing by setpoint: a setpoint below this height above the resting height means "land"; the
+/// motors stop once the estimate is within `FLOOR_CONTACT_M` of the floor and slower than
+/// `FLOOR_SPEED_M_S` vertically.
+const FLOOR_SETPOINT_M: f64 = 0.02;
+const FLOOR_CONTACT_M: f64 = 0.04;
+const FLOOR_SPEED_M_S: f64 = 0.3;
 /// Height of the centre of mass of a CF2.x resting on the floor.
 const RESTING_HEIGHT_M: f64 = 0.015;
 /// Vertical rotor drag of a CF2.x at hover rotor speeds (Förster; `reference/sim_vision.md`
@@ -63,8 +72,10 @@ const ROTOR_DRAG_Z_KG_S: f64 = 0.00768;
 const RESUME_AFTER: u32 = 3;
 /// Minimum thrust while flying, as a fraction of hover, so attitude control keeps authority.
 const MIN_THRUST_OF_HOVER: f64 = 0.3;
-/// Integrators run only while the position error is below this.
+/// Integrators run while the position error is below this ...
 const INTEGRATE_WITHIN_M: f64 = 0.1;
+/// ... or while the quad moves slower than this.
+const STEADY_BELOW_M_S: f64 = 0.05;
 /// Firmware thrust cap (raw 60000 of 65535).
 const MAX_THRUST_FRAC: f64 = 60000.0 / 65535.0;
 
@@ -166,7 +177,10 @@ impl Cascade {
         };
         self.state = match self.state {
             SafetyState::Cut => SafetyState::Cut,
-            SafetyState::Idle | SafetyState::Tracking | SafetyState::Holding => {
+            SafetyState::Idle
+            | SafetyState::Tracking
+            | SafetyState::Landed
+            | SafetyState::Holding => {
                 if age > LAND_AFTER_NS {
                     self.start_landing(now_ns);
                     SafetyState::Landing
@@ -269,13 +283,17 @@ impl Cascade {
         };
         if dt > 0.0 {
             let mut next = self.integral + e_vel * dt;
-            // Integrate only near the setpoint: the integral is for steady biases (wind, mass),
-            // not for transients, where it would wind up and overshoot.
-            if saturated_xy || e_pos.norm_xy() > INTEGRATE_WITHIN_M {
+            // The integral is for steady biases (wind, a heavier quad), not for transients, where
+            // it would wind up and overshoot: integrate near the setpoint, or when the quad is
+            // (nearly) at rest away from it — a bias is holding it there.
+            let v = est.vel_in_world_m_s;
+            let steady_xy = e_pos.norm_xy() < INTEGRATE_WITHIN_M || v.norm_xy() < STEADY_BELOW_M_S;
+            let steady_z = e_pos.z.abs() < INTEGRATE_WITHIN_M || v.z.abs() < STEADY_BELOW_M_S;
+            if saturated_xy || !steady_xy {
                 next.x = self.integral.x;
                 next.y = self.integral.y;
             }
-            if saturated_z || e_pos.z.abs() > INTEGRATE_WITHIN_M {
+            if saturated_z || !steady_z {
                 next.z = self.integral.z;
             }
             let (lxy, lz) = (i_limit(ki.x), i_limit(ki.z));
@@ -317,6 +335,16 @@ impl Cascade {
         } else {
             self.hold_command()
         }
+    }
+
+    /// The setpoint asks for the floor and the quad is there, slow.
+    fn on_the_floor(&self, now_ns: u64, sp: &Setpoint) -> bool {
+        let Some(est) = self.est.estimate(now_ns) else {
+            return false;
+        };
+        sp.pos_in_world_m.z < RESTING_HEIGHT_M + FLOOR_SETPOINT_M
+            && est.pos_in_world_m.z < RESTING_HEIGHT_M + FLOOR_CONTACT_M
+            && est.vel_in_world_m_s.z.abs() < FLOOR_SPEED_M_S
     }
 
     fn hold_command(&self) -> AttitudeCommand {
@@ -388,7 +416,19 @@ impl Controller for Cascade {
         }
         match self.state {
             SafetyState::Idle | SafetyState::Cut => AttitudeCommand::ZERO,
-            SafetyState::Tracking => self.tracking_command(now_ns, dt, sp),
+            SafetyState::Tracking | SafetyState::Landed => {
+                if self.on_the_floor(now_ns, sp) {
+                    // Landing by setpoint: once down, stop the motors instead of fighting the
+                    // floor and the ground-effect cushion (and reset what was learnt in the air).
+                    self.state = SafetyState::Landed;
+                    self.integral = Vec3::ZERO;
+                    self.feed_estimator(now_ns, dt, Vec3::ZERO);
+                    AttitudeCommand::ZERO
+                } else {
+                    self.state = SafetyState::Tracking;
+                    self.tracking_command(now_ns, dt, sp)
+                }
+            }
             SafetyState::Holding => {
                 let cmd = self.hold_command();
                 self.feed_estimator(now_ns, dt, Vec3::ZERO);

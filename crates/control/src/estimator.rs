@@ -1,6 +1,11 @@
-//! Position/velocity estimator: a per-axis constant-velocity Kalman filter driven by the
-//! controller's own commanded acceleration, updated at each measurement's *capture* time and
-//! predicted forward to "now" to compensate the sensor latency.
+//! Position/velocity estimator: per axis, a Kalman filter on position, velocity and an
+//! acceleration bias, driven by the acceleration the controller expects from its own commands.
+//! Each measurement is fused at its *capture* time and the state is predicted forward to "now"
+//! through the recorded inputs, which compensates the sensor latency.
+//!
+//! The bias state absorbs whatever the input model gets wrong and persists: a heavier or lighter
+//! quad than the controller's model, a thrust-map error, a steady wind. Without it the velocity
+//! estimate is biased whenever the model is, and a controller that trusts it never settles.
 
 use depthpilot_types::{Measurement, Vec3};
 use std::collections::VecDeque;
@@ -11,43 +16,86 @@ pub struct Estimate {
     pub stamp_ns: u64,
     pub pos_in_world_m: Vec3,
     pub vel_in_world_m_s: Vec3,
+    /// Acceleration the input model does not explain (actual minus expected).
+    pub accel_bias_m_s2: Vec3,
     pub yaw_rad: Option<f64>,
     /// Capture time of the newest measurement used.
     pub last_measurement_ns: u64,
 }
 
-/// One axis: state [p, v], covariance [[pp, pv], [pv, vv]].
+/// One axis: state x = [p, v, b], symmetric covariance stored as
+/// [pp, pv, pb, vv, vb, bb].
 #[derive(Clone, Copy, Debug)]
 struct Axis {
-    p: f64,
-    v: f64,
-    cov: [f64; 3],
+    x: [f64; 3],
+    cov: [f64; 6],
 }
 
 impl Axis {
-    fn predict(&mut self, dt: f64, acc: f64, q: f64) {
-        self.p += self.v * dt + 0.5 * acc * dt * dt;
-        self.v += acc * dt;
-        let [pp, pv, vv] = self.cov;
-        // F P Fᵀ + Q with white-acceleration Q.
+    fn new(p: f64, meas_var: f64, bias_var: f64) -> Self {
+        Self {
+            x: [p, 0.0, 0.0],
+            cov: [meas_var, 0.0, 0.0, 1.0, 0.0, bias_var],
+        }
+    }
+
+    /// x ← F x + G u, P ← F P Fᵀ + Q with F = [[1, dt, dt²/2], [0, 1, dt], [0, 0, 1]].
+    fn predict(&mut self, dt: f64, u: f64, q_acc: f64, q_bias: f64) {
+        let [p, v, b] = self.x;
+        let h = 0.5 * dt * dt;
+        self.x = [p + v * dt + (u + b) * h, v + (u + b) * dt, b];
+        let [pp, pv, pb, vv, vb, bb] = self.cov;
+        // Rows of F·P.
+        let fp = [
+            [
+                pp + dt * pv + h * pb,
+                pv + dt * vv + h * vb,
+                pb + dt * vb + h * bb,
+            ],
+            [pv + dt * pb, vv + dt * vb, vb + dt * bb],
+            [pb, vb, bb],
+        ];
+        // (F·P)·Fᵀ, upper triangle.
+        let col = |r: &[f64; 3]| [r[0] + dt * r[1] + h * r[2], r[1] + dt * r[2], r[2]];
+        let (r0, r1, r2) = (col(&fp[0]), col(&fp[1]), col(&fp[2]));
         let dt2 = dt * dt;
         self.cov = [
-            pp + 2.0 * dt * pv + dt2 * vv + q * dt2 * dt2 / 4.0,
-            pv + dt * vv + q * dt2 * dt / 2.0,
-            vv + q * dt2,
+            r0[0] + q_acc * dt2 * dt2 / 4.0,
+            r0[1] + q_acc * dt2 * dt / 2.0,
+            r0[2],
+            r1[1] + q_acc * dt2,
+            r1[2],
+            r2[2] + q_bias * dt,
         ];
     }
 
+    /// Fuses a position measurement z with variance r.
     fn update(&mut self, z: f64, r: f64) {
-        let [pp, pv, vv] = self.cov;
+        let [pp, pv, pb, vv, vb, bb] = self.cov;
         let s = pp + r;
-        let (kp, kv) = (pp / s, pv / s);
-        let innov = z - self.p;
-        self.p += kp * innov;
-        self.v += kv * innov;
-        self.cov = [(1.0 - kp) * pp, (1.0 - kp) * pv, vv - kv * pv];
+        let k = [pp / s, pv / s, pb / s];
+        let innov = z - self.x[0];
+        for (xi, ki) in self.x.iter_mut().zip(k) {
+            *xi += ki * innov;
+        }
+        // P ← (I − K H) P, H = [1, 0, 0].
+        self.cov = [
+            pp - k[0] * pp,
+            pv - k[0] * pv,
+            pb - k[0] * pb,
+            vv - k[1] * pv,
+            vb - k[1] * pb,
+            bb - k[2] * pb,
+        ];
     }
 }
+
+/// Random-walk intensity of the acceleration bias ((m/s²)²/s): a bias settles in about a second.
+const BIAS_RANDOM_WALK: f64 = 0.5;
+/// Initial uncertainty of the bias ((m/s²)²).
+const BIAS_INITIAL_VAR: f64 = 4.0;
+/// The bias is bounded: it models a modest disturbance, not a broken vehicle.
+const BIAS_LIMIT_M_S2: f64 = 5.0;
 
 /// See the module doc.
 #[derive(Clone, Debug)]
@@ -124,7 +172,7 @@ impl Estimator {
             return;
         }
         for (axis, a) in axes.iter_mut().zip(acc.to_array()) {
-            axis.predict(dt, a, q);
+            axis.predict(dt, a, q, BIAS_RANDOM_WALK);
         }
     }
 
@@ -138,11 +186,7 @@ impl Estimator {
         }
         match self.axes {
             None => {
-                let init = |p: f64| Axis {
-                    p,
-                    v: 0.0,
-                    cov: [self.meas_var, 0.0, 1.0],
-                };
+                let init = |p: f64| Axis::new(p, self.meas_var, BIAS_INITIAL_VAR);
                 let p = m.pos_in_world_m;
                 self.axes = Some([init(p.x), init(p.y), init(p.z)]);
                 self.state_ns = m.stamp_ns;
@@ -154,6 +198,7 @@ impl Estimator {
                 self.propagate(&mut axes, self.state_ns, m.stamp_ns);
                 for (axis, z) in axes.iter_mut().zip(m.pos_in_world_m.to_array()) {
                     axis.update(z, self.meas_var);
+                    axis.x[2] = axis.x[2].clamp(-BIAS_LIMIT_M_S2, BIAS_LIMIT_M_S2);
                 }
                 self.axes = Some(axes);
                 self.state_ns = m.stamp_ns;
@@ -171,8 +216,9 @@ impl Estimator {
         self.propagate(&mut axes, self.state_ns, now_ns);
         Some(Estimate {
             stamp_ns: now_ns.max(self.state_ns),
-            pos_in_world_m: Vec3::new(axes[0].p, axes[1].p, axes[2].p),
-            vel_in_world_m_s: Vec3::new(axes[0].v, axes[1].v, axes[2].v),
+            pos_in_world_m: Vec3::new(axes[0].x[0], axes[1].x[0], axes[2].x[0]),
+            vel_in_world_m_s: Vec3::new(axes[0].x[1], axes[1].x[1], axes[2].x[1]),
+            accel_bias_m_s2: Vec3::new(axes[0].x[2], axes[1].x[2], axes[2].x[2]),
             yaw_rad: self.yaw_rad,
             last_measurement_ns: self.state_ns,
         })
@@ -214,6 +260,22 @@ mod tests {
             (est.pos_in_world_m.x - v * secs(now)).abs() < 0.002,
             "{est:?}"
         );
+    }
+
+    #[test]
+    fn learns_an_unmodelled_acceleration() {
+        // The controller expects no acceleration but the quad sinks at 1 m/s² (too heavy).
+        let mut e = Estimator::new(1.0, 0.002);
+        let truth = |t: f64| 1.0 - 0.5 * t * t;
+        for k in 0..90u64 {
+            let t = k * 33_333_333;
+            e.input(t, Vec3::ZERO);
+            e.measure(&meas(t, Vec3::new(0.0, 0.0, truth(secs(t)))));
+        }
+        let now = 89 * 33_333_333;
+        let est = e.estimate(now).expect("initialised");
+        assert!((est.accel_bias_m_s2.z + 1.0).abs() < 0.1, "{est:?}");
+        assert!((est.vel_in_world_m_s.z + secs(now)).abs() < 0.05, "{est:?}");
     }
 
     #[test]
