@@ -10,12 +10,25 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Arguments of `depthpilot fly`.
+#[derive(clap::Args, Debug)]
 pub struct FlyArgs {
+    /// Scene file (RON), e.g. scenes/hover.ron.
     pub scene: PathBuf,
+    /// Seed for every random process of the flight (overrides the scene's `seed`).
+    #[arg(long)]
     pub seed: Option<u64>,
+    /// Write the flight summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write the flight log (JSON Lines, one row per log period) to this file.
+    #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Fly with this controller instead of the one the scene names.
+    #[arg(long, value_enum)]
     pub controller: Option<ControllerArg>,
+    /// Print only errors.
+    #[arg(long, short)]
     pub quiet: bool,
 }
 

@@ -28,25 +28,7 @@ pub enum ControllerArg {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fly a scene in simulation, headless and faster than real time.
-    Fly {
-        /// Scene file (RON), e.g. scenes/hover.ron.
-        scene: PathBuf,
-        /// Seed for every random process of the flight (overrides the scene's `seed`).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Write the flight summary as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        summary: Option<PathBuf>,
-        /// Write the flight log (JSON Lines, one row per log period) to this file.
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        /// Fly with this controller instead of the one the scene names.
-        #[arg(long, value_enum)]
-        controller: Option<ControllerArg>,
-        /// Print only errors.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Fly(fly::FlyArgs),
     /// Measure the speed of the whole loop against a bare rapier world, with a per-stage profile.
     Bench {
         /// Scene file (RON), e.g. scenes/hover.ron.
@@ -75,21 +57,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Fly {
-            scene,
-            seed,
-            summary,
-            log,
-            controller,
-            quiet,
-        } => fly::fly(&fly::FlyArgs {
-            scene,
-            seed,
-            summary,
-            log,
-            controller,
-            quiet,
-        }),
+        Command::Fly(args) => fly::fly(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };
     match result {

@@ -52,7 +52,10 @@ fn vertical_acceleration(pwm: f64, n: u32) -> f64 {
 fn hover_pwm_from_the_forster_map_holds_altitude() {
     let pwm = ThrustMap::FORSTER.pwm_for(0.027 * G / 4.0);
     let a = vertical_acceleration(pwm, 200);
-    println!("hover PWM {pwm:.0}: vertical acceleration {a:+.4} m/s² ({:+.2} % of g)", 100.0 * a / G);
+    println!(
+        "hover PWM {pwm:.0}: vertical acceleration {a:+.4} m/s² ({:+.2} % of g)",
+        100.0 * a / G
+    );
     assert!(
         a.abs() <= 0.05 * G,
         "vertical acceleration at hover PWM {pwm:.0}: {a} m/s²"
