@@ -50,7 +50,13 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
     // 1. The whole loop (what `fly` costs, no probe) and 2. bare rapier worlds with one body and
     //    the floor, the same number of steps. Interleaved and best-of, so that noise from the
     //    rest of the machine hits all of them alike.
-    let steps = depthpilot_sim::fly(&scene, &mut NoLog).physics_steps;
+    let fly = |scene: &depthpilot_types::Scene| {
+        depthpilot_sim::fly(scene, &mut NoLog).map_err(|e| Failure {
+            code: crate::EXIT_BAD_INPUT,
+            error: anyhow::Error::new(e),
+        })
+    };
+    let steps = fly(&scene)?.physics_steps;
     let time_bare = |mode: BareMode| {
         let mut w = BareWorld::new(dt_s, mode);
         let start = Instant::now();
@@ -65,7 +71,7 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
     let mut best_driven = Duration::MAX;
     for _ in 0..repeat {
         let start = Instant::now();
-        depthpilot_sim::fly(&scene, &mut NoLog);
+        fly(&scene)?;
         best_loop = best_loop.min(start.elapsed());
         best_still = best_still.min(time_bare(BareMode::Still));
         best_coast = best_coast.min(time_bare(BareMode::Coasting));
@@ -79,7 +85,12 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
     let mut controller = depthpilot_control::from_config(&scene.controller);
     let start = Instant::now();
     clock.last = start;
-    depthpilot_sim::run(&scene, controller.as_mut(), &mut NoLog, &mut clock);
+    depthpilot_sim::run(&scene, controller.as_mut(), &mut NoLog, &mut clock).map_err(|e| {
+        Failure {
+            code: crate::EXIT_BAD_INPUT,
+            error: anyhow::Error::new(e),
+        }
+    })?;
     let profiled = start.elapsed();
 
     let sim_s = steps as f64 * dt_s;

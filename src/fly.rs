@@ -81,7 +81,11 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
             s
         }
         None => depthpilot_sim::fly(&scene, &mut NoLog),
-    };
+    }
+    .map_err(|e| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::Error::new(e).context(format!("{}", args.scene.display())),
+    })?;
     let wall_seconds = started.elapsed().as_secs_f64();
     let realtime_factor = if wall_seconds > 0.0 {
         summary.sim_seconds / wall_seconds

@@ -8,7 +8,7 @@ fn flight(seed: u64) -> (String, Vec<LogRow>) {
     let mut scene = Scene::load(&scene_path("gusts.ron")).expect("loads");
     scene.seed = seed;
     let mut rows = Vec::new();
-    let s = depthpilot_sim::fly(&scene, &mut rows);
+    let s = depthpilot_sim::fly(&scene, &mut rows).expect("flight runs");
     (serde_json::to_string(&s).expect("serialises"), rows)
 }
 

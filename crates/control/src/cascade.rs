@@ -19,6 +19,9 @@ use serde::Serialize;
 pub enum SafetyState {
     /// No measurement yet: motors off (this is also the thrust-unlock packet).
     Idle,
+    /// Placed at a known spot, no measurement yet: flying on the prediction (a blind take-off
+    /// into the camera's view), landing if nothing is seen within a few seconds.
+    Acquiring,
     /// Fresh measurements: closed-loop control.
     Tracking,
     /// Fresh measurements, the setpoint is on the floor and so is the quad: motors off.
@@ -35,6 +38,7 @@ impl SafetyState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Idle => "idle",
+            Self::Acquiring => "acquiring",
             Self::Tracking => "tracking",
             Self::Landed => "landed",
             Self::Holding => "holding",
@@ -44,6 +48,8 @@ impl SafetyState {
     }
 }
 
+/// A placed quad may fly blind this long waiting for its first measurement, then it lands.
+const ACQUIRE_FOR_NS: u64 = 3_000_000_000;
 /// Measurements older than this (by arrival) make the controller hold.
 const HOLD_AFTER_NS: u64 = 250_000_000;
 /// ... and land after this.
@@ -90,6 +96,8 @@ pub struct Cascade {
     fresh_in_row: u32,
     state: SafetyState,
     landing: Option<Landing>,
+    /// When the quad was placed at a known spot (blind take-off allowed until a measurement).
+    placed_ns: Option<u64>,
     /// The commanded acceleration passed through the vehicle's response lag.
     acc_response: Vec3,
 }
@@ -141,6 +149,7 @@ impl Cascade {
             fresh_in_row: 0,
             state: SafetyState::Idle,
             landing: None,
+            placed_ns: None,
             acc_response: Vec3::ZERO,
         }
     }
@@ -168,6 +177,20 @@ impl Cascade {
     }
 
     fn update_safety(&mut self, now_ns: u64) {
+        if self.state == SafetyState::Acquiring {
+            if self.last_arrival_ns.is_some() {
+                self.state = SafetyState::Tracking;
+            } else if self
+                .placed_ns
+                .is_some_and(|t| now_ns.saturating_sub(t) > ACQUIRE_FOR_NS)
+            {
+                self.start_landing(now_ns);
+                self.state = SafetyState::Landing;
+                return;
+            } else {
+                return;
+            }
+        }
         let age = match self.last_arrival_ns {
             None => {
                 self.state = SafetyState::Idle;
@@ -177,6 +200,7 @@ impl Cascade {
         };
         self.state = match self.state {
             SafetyState::Cut => SafetyState::Cut,
+            SafetyState::Acquiring => SafetyState::Acquiring,
             SafetyState::Idle
             | SafetyState::Tracking
             | SafetyState::Landed
@@ -394,6 +418,20 @@ impl Controller for Cascade {
         "cascade"
     }
 
+    fn place(&mut self, now_ns: u64, pos_in_world_m: Vec3, yaw_rad: f64) {
+        if !pos_in_world_m.is_finite() || self.state != SafetyState::Idle {
+            return;
+        }
+        self.est.measure(&Measurement {
+            stamp_ns: now_ns,
+            seq: 0,
+            pos_in_world_m,
+            yaw_rad: yaw_rad.is_finite().then_some(yaw_rad),
+        });
+        self.placed_ns = Some(now_ns);
+        self.state = SafetyState::Acquiring;
+    }
+
     fn measure(&mut self, now_ns: u64, m: &Measurement) {
         if !m.pos_in_world_m.is_finite() {
             return;
@@ -416,6 +454,7 @@ impl Controller for Cascade {
         }
         match self.state {
             SafetyState::Idle | SafetyState::Cut => AttitudeCommand::ZERO,
+            SafetyState::Acquiring => self.tracking_command(now_ns, dt, sp),
             SafetyState::Tracking | SafetyState::Landed => {
                 if self.on_the_floor(now_ns, sp) {
                     // Landing by setpoint: once down, stop the motors instead of fighting the

@@ -29,6 +29,10 @@ pub const GRAVITY_M_S2: f64 = 9.81;
 /// arrives and [`Controller::command`] at the link rate.
 pub trait Controller {
     fn name(&self) -> &'static str;
+    /// The quad stands at a known spot (its marked start position) before any measurement.
+    /// Controllers that can fly on prediction use it for a blind take-off into the sensor's view;
+    /// the default ignores it.
+    fn place(&mut self, _now_ns: u64, _pos_in_world_m: depthpilot_types::Vec3, _yaw_rad: f64) {}
     /// A measurement (captured at `m.stamp_ns`) arrived at `now_ns`.
     fn measure(&mut self, now_ns: u64, m: &Measurement);
     /// The command to send at `now_ns` to follow `sp`.

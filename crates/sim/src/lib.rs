@@ -8,14 +8,17 @@
 
 pub mod disturbance;
 pub mod firmware;
+pub mod kinect;
 pub mod link;
 pub mod noise;
 pub mod quad;
-pub mod rot;
+pub use depthpilot_types::rot;
 pub mod runner;
 pub mod sensor;
 pub mod trajectory;
 pub mod world;
 
-pub use runner::{LogRow, LogSink, NoLog, NoProbe, Probe, Stage, StepResponse, Summary, fly, run};
+pub use runner::{
+    LogRow, LogSink, NoLog, NoProbe, Probe, SimError, Stage, StepResponse, Summary, fly, run,
+};
 pub use world::{BareMode, BareWorld};

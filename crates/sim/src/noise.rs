@@ -10,6 +10,7 @@ pub enum Stream {
     Sensor = 1,
     Link = 2,
     Gusts = 3,
+    Camera = 4,
 }
 
 /// A deterministic random source.

@@ -13,8 +13,8 @@
 //!    M3 (CCW)  M2 (CW)
 //! ```
 
-use crate::rot::Rot;
 use depthpilot_control::ThrustMap;
+use depthpilot_types::Rot;
 use depthpilot_types::Vec3;
 use depthpilot_types::scene::QuadConfig;
 

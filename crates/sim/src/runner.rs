@@ -11,6 +11,7 @@
 
 use crate::disturbance::DisturbanceModel;
 use crate::firmware::{Firmware, ImuSample};
+use crate::kinect::{KinectSensor, VisionStats};
 use crate::link::SimLink;
 use crate::quad::{Airframe, Motors, rotor_wrench};
 use crate::sensor::OracleSensor;
@@ -19,8 +20,54 @@ use crate::world::{Impact, World};
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
 use depthpilot_types::scene::{Scene, Sensing, Trajectory};
-use depthpilot_types::{AttitudeCommand, Setpoint, Vec3};
+use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 use serde::Serialize;
+
+/// A flight could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("camera: {0}")]
+    Camera(#[from] depthpilot_vision::VisionError),
+}
+
+/// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
+enum SensorSource {
+    Oracle(OracleSensor),
+    Kinect(Box<KinectSensor>),
+}
+
+impl SensorSource {
+    fn due(&self, now_ns: u64) -> bool {
+        match self {
+            Self::Oracle(s) => s.due(now_ns),
+            Self::Kinect(k) => k.due(now_ns),
+        }
+    }
+    fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot, yaw_rad: f64) {
+        match self {
+            Self::Oracle(s) => s.capture(now_ns, pos_m, yaw_rad),
+            Self::Kinect(k) => k.capture(now_ns, pos_m, world_from_body),
+        }
+    }
+    fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
+        match self {
+            Self::Oracle(s) => s.deliver(now_ns),
+            Self::Kinect(k) => k.deliver(now_ns),
+        }
+    }
+    fn frames(&self) -> u64 {
+        match self {
+            Self::Oracle(s) => s.captured,
+            Self::Kinect(k) => k.stats.frames_rendered,
+        }
+    }
+    fn vision(&self) -> Option<VisionStats> {
+        match self {
+            Self::Oracle(_) => None,
+            Self::Kinect(k) => Some(k.stats.clone()),
+        }
+    }
+}
 
 /// Zero-thrust packets the radio sends first, as cfclient does on connect (unlocks the thrust).
 const UNLOCK_PACKETS: u32 = 5;
@@ -122,6 +169,8 @@ pub struct Summary {
     pub radio_decode_errors: u64,
     pub gusts: usize,
     pub steps: Vec<StepResponse>,
+    /// Camera and vision counters (Kinect sensing only).
+    pub vision: Option<VisionStats>,
 }
 
 #[derive(Default)]
@@ -156,7 +205,7 @@ pub fn run<P: Probe>(
     controller: &mut dyn Controller,
     log: &mut dyn LogSink,
     probe: &mut P,
-) -> Summary {
+) -> Result<Summary, SimError> {
     let seed = scene.seed;
     let dt_ns = period_ns(scene.rates.physics_hz);
     let dt_s = dt_ns as f64 * 1e-9;
@@ -184,8 +233,21 @@ pub fn run<P: Probe>(
     );
     let mut motors = Motors::default();
     let mut motor_cmd = [0u16; 4];
-    let Sensing::Oracle(oracle) = &scene.sensing;
-    let mut sensor = OracleSensor::new(oracle, seed);
+    let mut sensor = match &scene.sensing {
+        Sensing::Oracle(o) => SensorSource::Oracle(OracleSensor::new(o, seed)),
+        Sensing::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
+            k,
+            &scene.world,
+            scene.quad.arm_m,
+            seed,
+        )?)),
+    };
+    // The quad stands on its marked start spot: the controller may know that much.
+    controller.place(
+        0,
+        scene.quad.initial_position_m,
+        scene.quad.initial_yaw_deg.to_radians(),
+    );
     let mut link = SimLink::new(&scene.link, seed);
     let mut dist = DisturbanceModel::new(&scene.disturbances, scene.duration_s, seed);
 
@@ -212,7 +274,7 @@ pub fn run<P: Probe>(
 
         // Sensing.
         if sensor.due(t_ns) {
-            sensor.capture(t_ns, truth.pos_m, rpy[2]);
+            sensor.capture(t_ns, truth.pos_m, &truth.world_from_body, rpy[2]);
         }
         while let Some(m) = sensor.deliver(t_ns) {
             detections += 1;
@@ -334,13 +396,13 @@ pub fn run<P: Probe>(
             crash: true,
         });
     }
-    Summary {
+    Ok(Summary {
         scene: scene.name.clone(),
         seed,
         controller: controller.name(),
         sim_seconds: steps_done as f64 * dt_s,
         physics_steps: steps_done,
-        frames: sensor.captured,
+        frames: sensor.frames(),
         detections,
         rms_error_m: pos_err.rms(),
         max_error_m: pos_err.max,
@@ -359,7 +421,8 @@ pub fn run<P: Probe>(
         radio_decode_errors: decode_errors,
         gusts: dist.gust_count(),
         steps: step_responses(&scene.setpoints, &track),
-    }
+        vision: sensor.vision(),
+    })
 }
 
 /// Settling time and overshoot of each step after the first point of a `Steps` trajectory.
@@ -410,7 +473,7 @@ fn step_responses(traj: &Trajectory, track: &[(f64, Vec3)]) -> Vec<StepResponse>
 }
 
 /// Flies a scene with the controller it names.
-pub fn fly(scene: &Scene, log: &mut dyn LogSink) -> Summary {
+pub fn fly(scene: &Scene, log: &mut dyn LogSink) -> Result<Summary, SimError> {
     let mut controller = depthpilot_control::from_config(&scene.controller);
     run(scene, controller.as_mut(), log, &mut NoProbe)
 }

@@ -5,7 +5,7 @@
 //! This is the only file that touches rapier's f32 glam types; everything else sees f64.
 
 use crate::quad::Airframe;
-use crate::rot::Rot;
+use depthpilot_types::Rot;
 use depthpilot_types::Vec3;
 use depthpilot_types::scene::WorldConfig;
 use rapier3d::prelude::*;

@@ -12,8 +12,10 @@
 
 pub mod math;
 pub mod messages;
+pub mod rot;
 pub mod scene;
 
 pub use math::Vec3;
 pub use messages::{AttitudeCommand, Measurement, Setpoint};
+pub use rot::Rot;
 pub use scene::{Scene, SceneError};

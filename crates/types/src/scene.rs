@@ -208,6 +208,158 @@ impl Default for QuadConfig {
 pub enum Sensing {
     /// Ground truth plus Gaussian noise, at a rate, with latency and drops.
     Oracle(OracleConfig),
+    /// A synthetic Kinect v2 depth (and IR) camera and the vision stage.
+    Kinect(KinectConfig),
+}
+
+/// Depth-camera intrinsics: focal lengths and principal point in pixels, Brown distortion.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intrinsics {
+    #[serde(deserialize_with = "positive")]
+    pub fx: f64,
+    #[serde(deserialize_with = "positive")]
+    pub fy: f64,
+    #[serde(deserialize_with = "finite")]
+    pub cx: f64,
+    #[serde(deserialize_with = "finite")]
+    pub cy: f64,
+    #[serde(deserialize_with = "finite")]
+    pub k1: f64,
+    #[serde(deserialize_with = "finite")]
+    pub k2: f64,
+    #[serde(deserialize_with = "finite")]
+    pub k3: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub p1: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub p2: f64,
+}
+
+impl Intrinsics {
+    /// Factory depth intrinsics read from a real Kinect v2 (libfreenect2 issue 41, device 2).
+    pub const KINECT_V2_DEVICE2: Self = Self {
+        fx: 365.402802,
+        fy: 365.402802,
+        cx: 260.925507,
+        cy: 205.594604,
+        k1: 0.095575,
+        k2: -0.277055,
+        k3: 0.097539,
+        p1: 0.0,
+        p2: 0.0,
+    };
+    /// Another real device (libfreenect2 issue 41, device 1).
+    pub const KINECT_V2_DEVICE1: Self = Self {
+        fx: 368.096588,
+        fy: 368.096588,
+        cx: 261.696594,
+        cy: 202.522202,
+        k1: 0.084061,
+        k2: -0.271582,
+        k3: 0.101907,
+        p1: 0.0,
+        p2: 0.0,
+    };
+    /// A user's checkerboard calibration, with tangential terms (libfreenect2 issue 670).
+    pub const KINECT_V2_CHECKERBOARD: Self = Self {
+        fx: 362.310,
+        fy: 362.522,
+        cx: 260.130,
+        cy: 205.958,
+        k1: 0.09793,
+        k2: -0.28229,
+        k3: 0.10599,
+        p1: 0.000375,
+        p2: 0.000909,
+    };
+}
+
+/// Which intrinsics the camera has.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CameraIntrinsics {
+    KinectV2Device2,
+    KinectV2Device1,
+    KinectV2Checkerboard,
+    Custom(Intrinsics),
+}
+
+impl CameraIntrinsics {
+    pub fn resolve(&self) -> Intrinsics {
+        match self {
+            Self::KinectV2Device2 => Intrinsics::KINECT_V2_DEVICE2,
+            Self::KinectV2Device1 => Intrinsics::KINECT_V2_DEVICE1,
+            Self::KinectV2Checkerboard => Intrinsics::KINECT_V2_CHECKERBOARD,
+            Self::Custom(i) => *i,
+        }
+    }
+}
+
+/// A stretch of time without camera frames.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blackout {
+    #[serde(deserialize_with = "non_negative")]
+    pub start_s: f64,
+    /// How long; `None` means for good.
+    #[serde(default, deserialize_with = "optional_non_negative")]
+    pub duration_s: Option<f64>,
+}
+
+/// The synthetic Kinect v2 (512×424 depth in mm, 0 = invalid) and where it stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KinectConfig {
+    pub intrinsics: CameraIntrinsics,
+    /// Optical centre of the camera in the world.
+    #[serde(deserialize_with = "finite_vec3")]
+    pub position_m: Vec3,
+    /// A point the optical axis goes through.
+    #[serde(deserialize_with = "finite_vec3")]
+    pub look_at_m: Vec3,
+    /// A direction that appears upwards in the image (any vector not along the optical axis).
+    #[serde(deserialize_with = "finite_vec3")]
+    pub up_hint: Vec3,
+    /// Frame rate; the Kinect v2 streams every 33.25 ms.
+    #[serde(deserialize_with = "positive")]
+    pub rate_hz: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_s: f64,
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_jitter_s: f64,
+    #[serde(deserialize_with = "probability")]
+    pub drop_probability: f64,
+    /// Scale of the depth noise model (0 = noise off).
+    #[serde(deserialize_with = "non_negative")]
+    pub noise_scale: f64,
+    /// Render the IR image with the 2015 retro-reflective markers (yaw measurement).
+    pub ir_markers: bool,
+    #[serde(deserialize_with = "positive")]
+    pub min_depth_m: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_depth_m: f64,
+    pub blackouts: Vec<Blackout>,
+}
+
+impl Default for KinectConfig {
+    fn default() -> Self {
+        Self {
+            intrinsics: CameraIntrinsics::KinectV2Device2,
+            // On the floor looking up, as in the 2015 demo; world +x is up in the image.
+            position_m: Vec3::new(0.0, 0.0, 0.0),
+            look_at_m: Vec3::new(0.0, 0.0, 1.0),
+            up_hint: Vec3::new(1.0, 0.0, 0.0),
+            rate_hz: 1.0 / 0.03325,
+            latency_s: 0.040,
+            latency_jitter_s: 0.0,
+            drop_probability: 0.0,
+            noise_scale: 1.0,
+            ir_markers: true,
+            min_depth_m: 0.5,
+            max_depth_m: 4.5,
+            blackouts: Vec::new(),
+        }
+    }
 }
 
 impl Default for Sensing {
@@ -562,6 +714,22 @@ impl Scene {
         }
         if self.duration_s > 24.0 * 3600.0 {
             return Err(invalid("duration_s", "longer than a day".to_string()));
+        }
+        if let Sensing::Kinect(k) = &self.sensing {
+            if crate::Rot::look_along(k.look_at_m - k.position_m, k.up_hint).is_none() {
+                return Err(invalid(
+                    "sensing.look_at_m",
+                    "the camera must look somewhere other than its own position, and up_hint must \
+                     not be along the optical axis"
+                        .to_string(),
+                ));
+            }
+            if k.min_depth_m >= k.max_depth_m {
+                return Err(invalid(
+                    "sensing.min_depth_m",
+                    format!("must be below max_depth_m ({})", k.max_depth_m),
+                ));
+            }
         }
         match &self.setpoints {
             Trajectory::Steps(points) | Trajectory::Waypoints(points) => {

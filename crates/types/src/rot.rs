@@ -1,6 +1,6 @@
 //! Rotation matrices in f64 (world_from_body), built from the physics engine's quaternion.
 
-use depthpilot_types::Vec3;
+use crate::Vec3;
 
 /// A rotation `world_from_body` as a row-major matrix: `m[i][j]`, row i = world axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -52,6 +52,44 @@ impl Rot {
                 [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
                 [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
                 [-sp, cp * sr, cp * cr],
+            ],
+        }
+    }
+
+    /// From the images of the x, y and z axes (the matrix's columns).
+    pub fn from_columns(x: Vec3, y: Vec3, z: Vec3) -> Self {
+        Self {
+            m: [[x.x, y.x, z.x], [x.y, y.y, z.y], [x.z, y.z, z.z]],
+        }
+    }
+
+    /// `world_from_camera` of an optical frame (x right, y down, z forward) looking along
+    /// `forward`, with `up_hint` pointing towards the top of the image. None if the two are
+    /// parallel or degenerate.
+    pub fn look_along(forward: Vec3, up_hint: Vec3) -> Option<Self> {
+        let n = forward.norm();
+        if n.is_nan() || n <= 1e-9 || !forward.is_finite() || !up_hint.is_finite() {
+            return None;
+        }
+        let z = forward * (1.0 / n);
+        let x = z.cross(up_hint);
+        let xn = x.norm();
+        if xn < 1e-9 {
+            return None;
+        }
+        let x = x * (1.0 / xn);
+        let y = z.cross(x);
+        Some(Self::from_columns(x, y, z))
+    }
+
+    /// The inverse rotation.
+    pub fn transpose(&self) -> Self {
+        let m = &self.m;
+        Self {
+            m: [
+                [m[0][0], m[1][0], m[2][0]],
+                [m[0][1], m[1][1], m[2][1]],
+                [m[0][2], m[1][2], m[2][2]],
             ],
         }
     }
@@ -148,6 +186,14 @@ mod tests {
                 "{back:?}"
             );
         }
+    }
+
+    #[test]
+    fn camera_looking_forward_has_its_x_to_the_right_and_y_down() {
+        let r = Rot::look_along(Vec3::new(1.0, 0.0, 0.0), Vec3::new(0.0, 0.0, 1.0)).expect("valid");
+        assert!((r.apply(Vec3::new(1.0, 0.0, 0.0)) - Vec3::new(0.0, -1.0, 0.0)).norm() < 1e-12);
+        assert!((r.apply(Vec3::new(0.0, 1.0, 0.0)) - Vec3::new(0.0, 0.0, -1.0)).norm() < 1e-12);
+        assert!(Rot::look_along(Vec3::new(0.0, 0.0, 1.0), Vec3::new(0.0, 0.0, 2.0)).is_none());
     }
 
     #[test]

@@ -1,0 +1,601 @@
+//! The synthetic Kinect v2: renders depth (and IR) frames of the simulated world, runs the vision
+//! stage on them and delivers the detections after the camera's latency.
+//!
+//! Rendering is split as DESIGN §6 asks: the static world (floor, boxes) is ray-cast once, and a
+//! handful of noisy copies of it are made up front; each frame copies one and ray-casts only the
+//! pixels of the quad's projected bounding box against its parts (body, arms, motor pods,
+//! propeller discs), with axial noise growing with depth and incidence angle, lateral jitter,
+//! invalid pixels at grazing angles and mixed ("flying") pixels at its silhouette. The IR image is
+//! dark except for the 2015 retro-reflective markers under the quad (a centre ring and dots under
+//! M2, M3, M4), visible from below.
+
+use crate::noise::{Noise, Stream};
+use depthpilot_types::scene::{KinectConfig, WorldConfig};
+use depthpilot_types::{Measurement, Rot, Vec3};
+use depthpilot_vision::detector::{Detection, NoDetection};
+use depthpilot_vision::{CameraModel, DepthFrame, Detector, DetectorConfig, HEIGHT, WIDTH};
+use std::collections::VecDeque;
+
+/// Noisy copies of the static background made up front (one is picked per frame).
+const NOISY_BACKGROUNDS: usize = 8;
+/// Incidence angle beyond which a ToF pixel returns nothing.
+const GRAZING_LIMIT_RAD: f64 = 1.45;
+/// Lateral noise: sample-position jitter of the quad's pixels, in pixels (σ).
+const LATERAL_SIGMA_PX: f64 = 0.5;
+/// Probability that a silhouette pixel mixes foreground and background.
+const FLYING_PIXEL_P: f64 = 0.3;
+const IR_BACKGROUND: u16 = 400;
+const IR_QUAD: u16 = 2_500;
+const IR_MARKER: u16 = 30_000;
+
+/// Axial noise σ in mm at depth z (m) and incidence angle θ (rad) (Fankhauser et al. 2015, as
+/// reproduced in public code; `reference/sim_vision.md` §4.4).
+pub fn axial_sigma_mm(z_m: f64, theta_rad: f64) -> f64 {
+    let t = theta_rad.min(1.5);
+    let angle = 0.1 * z_m.powf(1.5) * t * t
+        / ((std::f64::consts::FRAC_PI_2 - t) * (std::f64::consts::FRAC_PI_2 - t));
+    (1.5 - 0.5 * z_m + 0.3 * z_m * z_m + angle).max(0.5)
+}
+
+/// A part of the quad, in the body frame.
+#[derive(Clone, Copy, Debug)]
+enum Part {
+    /// Box with centre, half extents, rotated about body z by `yaw`.
+    Box { c: Vec3, h: Vec3, yaw: f64 },
+    /// Vertical cylinder: centre of the axis (x, y), z range, radius.
+    Cyl {
+        x: f64,
+        y: f64,
+        z0: f64,
+        z1: f64,
+        r: f64,
+    },
+}
+
+/// Ray (origin o, direction d) against a part; returns (t, normal) of the nearest hit with t > 0.
+fn intersect(part: &Part, o: Vec3, d: Vec3) -> Option<(f64, Vec3)> {
+    match *part {
+        Part::Box { c, h, yaw } => {
+            let (s, co) = yaw.sin_cos();
+            let rot = |v: Vec3| Vec3::new(co * v.x + s * v.y, -s * v.x + co * v.y, v.z);
+            let (o, d) = (rot(o - c), rot(d));
+            let (tn, n) = slab(o, d, h)?;
+            let unrot = Vec3::new(co * n.x - s * n.y, s * n.x + co * n.y, n.z);
+            Some((tn, unrot))
+        }
+        Part::Cyl { x, y, z0, z1, r } => {
+            let (ox, oy) = (o.x - x, o.y - y);
+            let mut best: Option<(f64, Vec3)> = None;
+            let mut consider = |t: f64, n: Vec3| {
+                if t > 1e-9 && best.is_none_or(|(bt, _)| t < bt) {
+                    best = Some((t, n));
+                }
+            };
+            // Caps.
+            if d.z.abs() > 1e-12 {
+                for (zc, nz) in [(z0, -1.0), (z1, 1.0)] {
+                    let t = (zc - o.z) / d.z;
+                    let (px, py) = (ox + t * d.x, oy + t * d.y);
+                    if px * px + py * py <= r * r {
+                        consider(t, Vec3::new(0.0, 0.0, nz));
+                    }
+                }
+            }
+            // Side.
+            let a = d.x * d.x + d.y * d.y;
+            if a > 1e-12 {
+                let b = 2.0 * (ox * d.x + oy * d.y);
+                let c = ox * ox + oy * oy - r * r;
+                let disc = b * b - 4.0 * a * c;
+                if disc >= 0.0 {
+                    let sq = disc.sqrt();
+                    for t in [(-b - sq) / (2.0 * a), (-b + sq) / (2.0 * a)] {
+                        let z = o.z + t * d.z;
+                        if z >= z0 && z <= z1 {
+                            let n = Vec3::new(ox + t * d.x, oy + t * d.y, 0.0) * (1.0 / r);
+                            consider(t, n);
+                        }
+                    }
+                }
+            }
+            best
+        }
+    }
+}
+
+/// Ray against an axis-aligned box centred at the origin with half extents h.
+fn slab(o: Vec3, d: Vec3, h: Vec3) -> Option<(f64, Vec3)> {
+    let mut t_near = f64::NEG_INFINITY;
+    let mut t_far = f64::INFINITY;
+    let mut normal = Vec3::ZERO;
+    for (axis, (oa, da, ha)) in [(o.x, d.x, h.x), (o.y, d.y, h.y), (o.z, d.z, h.z)]
+        .into_iter()
+        .enumerate()
+    {
+        if da.abs() < 1e-12 {
+            if oa.abs() > ha {
+                return None;
+            }
+            continue;
+        }
+        let (t1, t2) = ((-ha - oa) / da, (ha - oa) / da);
+        let (lo, hi, sign) = if t1 < t2 {
+            (t1, t2, -1.0)
+        } else {
+            (t2, t1, 1.0)
+        };
+        if lo > t_near {
+            t_near = lo;
+            normal = match axis {
+                0 => Vec3::new(sign, 0.0, 0.0),
+                1 => Vec3::new(0.0, sign, 0.0),
+                _ => Vec3::new(0.0, 0.0, sign),
+            };
+        }
+        t_far = t_far.min(hi);
+    }
+    (t_near <= t_far && t_near > 1e-9).then_some((t_near, normal))
+}
+
+/// The parts of a CF2.x (body frame, metres), motor positions M1..M4 at `arm_m`.
+fn quad_parts(arm_m: f64) -> Vec<Part> {
+    let a = arm_m / std::f64::consts::SQRT_2;
+    let motors = [(a, -a), (-a, -a), (-a, a), (a, a)];
+    let mut parts = vec![Part::Box {
+        c: Vec3::ZERO,
+        h: Vec3::new(0.02, 0.015, 0.006),
+        yaw: 0.0,
+    }];
+    for &(x, y) in &motors {
+        parts.push(Part::Box {
+            c: Vec3::new(x / 2.0, y / 2.0, 0.0),
+            h: Vec3::new(arm_m / 2.0, 0.003, 0.003),
+            yaw: y.atan2(x),
+        });
+        parts.push(Part::Cyl {
+            x,
+            y,
+            z0: -0.010,
+            z1: 0.006,
+            r: 0.004,
+        });
+        parts.push(Part::Cyl {
+            x,
+            y,
+            z0: 0.008,
+            z1: 0.010,
+            r: 0.0231,
+        });
+    }
+    parts
+}
+
+/// Is the body-frame point (x, y) on a marker of the 2015 layout (under the quad)?
+fn on_marker(x: f64, y: f64, arm_m: f64) -> bool {
+    let a = arm_m / std::f64::consts::SQRT_2;
+    let r2 = x * x + y * y;
+    // Centre ring: 4–7 mm.
+    if (0.004 * 0.004..=0.007 * 0.007).contains(&r2) {
+        return true;
+    }
+    // Dots (4.5 mm radius) under M2 (back-right), M3 (back-left), M4 (front-left).
+    [(-a, -a), (-a, a), (a, a)]
+        .iter()
+        .any(|&(mx, my)| (x - mx).powi(2) + (y - my).powi(2) <= 0.0045 * 0.0045)
+}
+/// Height (body z) of the marker plane: just below the motor pods.
+const MARKER_PLANE_Z: f64 = -0.0105;
+
+/// Statistics of the camera and the vision stage.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct VisionStats {
+    pub frames_rendered: u64,
+    pub frames_dropped: u64,
+    pub frames_blacked_out: u64,
+    pub detections: u64,
+    pub with_yaw: u64,
+    pub misses: u64,
+    pub learning: u64,
+    /// Count per reason of frames without a detection.
+    pub miss_reasons: std::collections::BTreeMap<&'static str, u64>,
+}
+
+fn reason_name(r: &NoDetection) -> &'static str {
+    match r {
+        NoDetection::WrongSize { .. } => "wrong_size",
+        NoDetection::LearningBackground { .. } => "learning_background",
+        NoDetection::AllInvalid => "all_invalid",
+        NoDetection::NoForeground => "no_foreground",
+        NoDetection::NoBlobOfQuadSize { .. } => "no_blob_of_quad_size",
+        NoDetection::OutsideGate { .. } => "outside_gate",
+    }
+}
+
+/// The camera, its renderer and the detector.
+pub struct KinectSensor {
+    cfg: KinectConfig,
+    cam: CameraModel,
+    parts: Vec<Part>,
+    arm_m: f64,
+    /// Per pixel: camera-frame ray direction with z = 1.
+    rays: Vec<Vec3>,
+    background_mm: Vec<u16>,
+    noisy: Vec<Vec<u16>>,
+    frame: DepthFrame,
+    detector: Detector,
+    noise: Noise,
+    period_ns: u64,
+    next_capture_ns: u64,
+    seq: u64,
+    in_flight: VecDeque<(u64, Measurement)>,
+    pub stats: VisionStats,
+    pub last_detection: Option<Detection>,
+}
+
+impl KinectSensor {
+    pub fn new(
+        cfg: &KinectConfig,
+        world: &WorldConfig,
+        arm_m: f64,
+        seed: u64,
+    ) -> Result<Self, depthpilot_vision::VisionError> {
+        let cam = CameraModel::new(
+            cfg.intrinsics.resolve(),
+            cfg.position_m,
+            cfg.look_at_m,
+            cfg.up_hint,
+        )?;
+        let mut rays = Vec::with_capacity(WIDTH * HEIGHT);
+        for r in 0..HEIGHT {
+            for c in 0..WIDTH {
+                rays.push(cam.ray_of(c as f64 + 0.5, r as f64 + 0.5));
+            }
+        }
+        let mut noise = Noise::new(seed, Stream::Camera);
+        let mut background_mm = vec![0u16; WIDTH * HEIGHT];
+        let mut sigma = vec![0f64; WIDTH * HEIGHT];
+        for (i, ray) in rays.iter().enumerate() {
+            if let Some((z, theta)) = static_hit(&cam, world, *ray) {
+                if z >= cfg.min_depth_m && z <= cfg.max_depth_m && theta < GRAZING_LIMIT_RAD {
+                    background_mm[i] = (z * 1000.0).round() as u16;
+                    sigma[i] = axial_sigma_mm(z, theta) * cfg.noise_scale;
+                }
+            }
+        }
+        let noisy = (0..NOISY_BACKGROUNDS)
+            .map(|_| {
+                background_mm
+                    .iter()
+                    .zip(sigma.iter())
+                    .map(|(&d, &s)| {
+                        if d == 0 || s == 0.0 {
+                            d
+                        } else {
+                            (f64::from(d) + s * noise.gaussian())
+                                .round()
+                                .clamp(1.0, 65535.0) as u16
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let detector = Detector::new(cam.clone(), DetectorConfig::default());
+        Ok(Self {
+            period_ns: (1e9 / cfg.rate_hz).round() as u64,
+            cfg: cfg.clone(),
+            frame: DepthFrame {
+                stamp_ns: 0,
+                seq: 0,
+                width: WIDTH,
+                height: HEIGHT,
+                depth_mm: background_mm.clone(),
+                ir: cfg.ir_markers.then(|| vec![IR_BACKGROUND; WIDTH * HEIGHT]),
+            },
+            cam,
+            parts: quad_parts(arm_m),
+            arm_m,
+            rays,
+            background_mm,
+            noisy,
+            detector,
+            noise,
+            next_capture_ns: 0,
+            seq: 0,
+            in_flight: VecDeque::new(),
+            stats: VisionStats::default(),
+            last_detection: None,
+        })
+    }
+
+    pub fn camera(&self) -> &CameraModel {
+        &self.cam
+    }
+
+    /// The noise-free render of the static world (mm, 0 = invalid).
+    pub fn static_background(&self) -> &[u16] {
+        &self.background_mm
+    }
+
+    pub fn due(&self, now_ns: u64) -> bool {
+        now_ns >= self.next_capture_ns
+    }
+
+    fn blacked_out(&self, t_s: f64) -> bool {
+        self.cfg
+            .blackouts
+            .iter()
+            .any(|b| t_s >= b.start_s && b.duration_s.is_none_or(|d| t_s < b.start_s + d))
+    }
+
+    /// Renders the frame at `now_ns` for the quad at `pos_m` with attitude `world_from_body`.
+    pub fn render(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) -> &DepthFrame {
+        self.seq += 1;
+        let pick = (self.noise.uniform() * NOISY_BACKGROUNDS as f64) as usize % NOISY_BACKGROUNDS;
+        self.frame.stamp_ns = now_ns;
+        self.frame.seq = self.seq;
+        self.frame.depth_mm.copy_from_slice(&self.noisy[pick]);
+        if let Some(ir) = self.frame.ir.as_mut() {
+            ir.fill(IR_BACKGROUND);
+        }
+        self.draw_quad(pos_m, world_from_body);
+        &self.frame
+    }
+
+    /// Projected bounding box of the quad, in pixels, or None if not in front of the camera.
+    fn quad_bbox(
+        &self,
+        pos_m: Vec3,
+        world_from_body: &Rot,
+    ) -> Option<(usize, usize, usize, usize)> {
+        let e = self.arm_m / std::f64::consts::SQRT_2 + 0.025;
+        let (mut u0, mut v0, mut u1, mut v1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for sx in [-1.0, 1.0] {
+            for sy in [-1.0, 1.0] {
+                for sz in [-0.012, 0.012] {
+                    let w = pos_m + world_from_body.apply(Vec3::new(sx * e, sy * e, sz));
+                    let (u, v) = self.cam.pixel_of(self.cam.camera_from_world(w))?;
+                    u0 = u0.min(u);
+                    v0 = v0.min(v);
+                    u1 = u1.max(u);
+                    v1 = v1.max(v);
+                }
+            }
+        }
+        let pad = 2.0;
+        let cl = |x: f64, hi: usize| x.clamp(0.0, hi as f64) as usize;
+        let b = (
+            cl(u0 - pad, WIDTH),
+            cl(v0 - pad, HEIGHT),
+            cl(u1 + pad + 1.0, WIDTH),
+            cl(v1 + pad + 1.0, HEIGHT),
+        );
+        (b.0 < b.2 && b.1 < b.3).then_some(b)
+    }
+
+    fn draw_quad(&mut self, pos_m: Vec3, world_from_body: &Rot) {
+        let Some((x0, y0, x1, y1)) = self.quad_bbox(pos_m, world_from_body) else {
+            return;
+        };
+        let body_from_world = world_from_body.transpose();
+        let o_body = body_from_world.apply(self.cam.position_m - pos_m);
+        let body_from_cam = {
+            let w = self.cam.world_from_camera;
+            move |v: Vec3| body_from_world.apply(w.apply(v))
+        };
+        let w = x1 - x0;
+        // Pass 1: ray-cast the box (t = Z-depth because rays have z = 1).
+        let mut hits: Vec<Option<(f64, f64, bool)>> = Vec::with_capacity(w * (y1 - y0));
+        let scale = self.cfg.noise_scale;
+        for r in y0..y1 {
+            for c in x0..x1 {
+                let (du, dv) = if scale > 0.0 {
+                    (
+                        LATERAL_SIGMA_PX * scale * self.noise.gaussian(),
+                        LATERAL_SIGMA_PX * scale * self.noise.gaussian(),
+                    )
+                } else {
+                    (0.0, 0.0)
+                };
+                let ray = if du == 0.0 && dv == 0.0 {
+                    self.rays[r * WIDTH + c]
+                } else {
+                    self.cam.ray_of(c as f64 + 0.5 + du, r as f64 + 0.5 + dv)
+                };
+                let d_body = body_from_cam(ray);
+                let mut best: Option<(f64, Vec3)> = None;
+                for part in &self.parts {
+                    if let Some((t, n)) = intersect(part, o_body, d_body) {
+                        if best.is_none_or(|(bt, _)| t < bt) {
+                            best = Some((t, n));
+                        }
+                    }
+                }
+                hits.push(best.map(|(t, n)| {
+                    let cos = (n.dot(d_body).abs() / d_body.norm()).clamp(0.0, 1.0);
+                    // Marker: the ray meets the marker plane (from below) before anything else.
+                    let marker = d_body.z > 1e-9 && {
+                        let tm = (MARKER_PLANE_Z - o_body.z) / d_body.z;
+                        let p = o_body + d_body * tm;
+                        tm > 0.0 && tm <= t + 1e-4 && on_marker(p.x, p.y, self.arm_m)
+                    };
+                    (t, cos.acos(), marker)
+                }));
+            }
+        }
+        // Pass 2: write depth with noise, silhouettes and IR.
+        for (k, hit) in hits.iter().enumerate() {
+            let Some((z, theta, marker)) = *hit else {
+                continue;
+            };
+            let (c, r) = (x0 + k % w, y0 + k / w);
+            let i = r * WIDTH + c;
+            if z < self.cfg.min_depth_m || z > self.cfg.max_depth_m {
+                self.frame.depth_mm[i] = 0;
+                continue;
+            }
+            if theta > GRAZING_LIMIT_RAD {
+                self.frame.depth_mm[i] = 0;
+                continue;
+            }
+            let mut z_mm = z * 1000.0 + scale * axial_sigma_mm(z, theta) * self.noise.gaussian();
+            let kc = k % w;
+            let edge = (kc == 0 || hits[k - 1].is_none())
+                || (kc + 1 == w || hits[k + 1].is_none())
+                || (k < w || hits[k - w].is_none())
+                || (k + w >= hits.len() || hits[k + w].is_none());
+            if edge && scale > 0.0 && self.noise.chance(FLYING_PIXEL_P) {
+                let bg = f64::from(self.background_mm[i]);
+                if bg > 0.0 {
+                    z_mm += self.noise.uniform() * (bg - z_mm);
+                } else {
+                    self.frame.depth_mm[i] = 0;
+                    continue;
+                }
+            }
+            self.frame.depth_mm[i] = z_mm.round().clamp(1.0, 65535.0) as u16;
+            if let Some(ir) = self.frame.ir.as_mut() {
+                ir[i] = if marker { IR_MARKER } else { IR_QUAD };
+            }
+        }
+    }
+
+    /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped.
+    pub fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) {
+        self.next_capture_ns += self.period_ns;
+        if self.blacked_out(now_ns as f64 * 1e-9) {
+            self.stats.frames_blacked_out += 1;
+            return;
+        }
+        let jitter = self.cfg.latency_jitter_s * self.noise.uniform();
+        if self.noise.chance(self.cfg.drop_probability) {
+            self.stats.frames_dropped += 1;
+            return;
+        }
+        self.stats.frames_rendered += 1;
+        self.render(now_ns, pos_m, world_from_body);
+        match self.detector.detect(&self.frame) {
+            Ok(d) => {
+                self.stats.detections += 1;
+                self.stats.with_yaw += u64::from(d.yaw_rad.is_some());
+                let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
+                self.in_flight.push_back((
+                    now_ns + delay_ns,
+                    Measurement {
+                        stamp_ns: d.stamp_ns,
+                        seq: d.seq,
+                        pos_in_world_m: d.pos_in_world_m,
+                        yaw_rad: d.yaw_rad,
+                    },
+                ));
+                self.last_detection = Some(d);
+            }
+            Err(e) => {
+                if matches!(e, NoDetection::LearningBackground { .. }) {
+                    self.stats.learning += 1;
+                } else {
+                    self.stats.misses += 1;
+                }
+                *self.stats.miss_reasons.entry(reason_name(&e)).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// The next measurement whose delivery time has come.
+    pub fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
+        let idx = self
+            .in_flight
+            .iter()
+            .enumerate()
+            .filter(|(_, (t, _))| *t <= now_ns)
+            .min_by_key(|(_, (t, _))| *t)
+            .map(|(i, _)| i)?;
+        self.in_flight.remove(idx).map(|(_, m)| m)
+    }
+}
+
+/// Nearest static surface along a camera ray: (Z-depth, incidence angle).
+fn static_hit(cam: &CameraModel, world: &WorldConfig, ray_cam: Vec3) -> Option<(f64, f64)> {
+    let d = cam.world_from_camera.apply(ray_cam);
+    let o = cam.position_m;
+    let mut best: Option<(f64, Vec3)> = None;
+    let mut consider = |t: f64, n: Vec3| {
+        if t > 1e-9 && best.is_none_or(|(bt, _)| t < bt) {
+            best = Some((t, n));
+        }
+    };
+    if world.floor && d.z < -1e-12 && o.z > 0.0 {
+        consider(-o.z / d.z, Vec3::new(0.0, 0.0, 1.0));
+    }
+    for b in &world.boxes {
+        if let Some((t, n)) = slab(o - b.center_m, d, b.half_extents_m) {
+            consider(t, n);
+        }
+    }
+    best.map(|(t, n)| {
+        let cos = (n.dot(d).abs() / d.norm()).clamp(0.0, 1.0);
+        (t, cos.acos())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depthpilot_types::scene::BoxConfig;
+
+    fn cfg(noise: f64) -> KinectConfig {
+        KinectConfig {
+            noise_scale: noise,
+            ..KinectConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_plane_at_known_depth_reads_back_that_depth_at_every_valid_pixel() {
+        // Camera looking up at a huge box whose underside is 2.0 m above it; noise off.
+        let world = WorldConfig {
+            floor: false,
+            boxes: vec![BoxConfig {
+                center_m: Vec3::new(0.0, 0.0, 2.5),
+                half_extents_m: Vec3::new(20.0, 20.0, 0.5),
+            }],
+            ..WorldConfig::default()
+        };
+        let k = KinectSensor::new(&cfg(0.0), &world, 0.046, 1).expect("camera");
+        let valid: Vec<u16> = k
+            .static_background()
+            .iter()
+            .copied()
+            .filter(|&d| d != 0)
+            .collect();
+        assert_eq!(valid.len(), WIDTH * HEIGHT, "every pixel sees the plane");
+        assert!(valid.iter().all(|&d| d == 2000), "Z-depth, not ray length");
+    }
+
+    #[test]
+    fn the_quad_appears_where_the_camera_model_projects_it() {
+        let mut k =
+            KinectSensor::new(&cfg(0.0), &WorldConfig::default(), 0.046, 1).expect("camera");
+        let pos = Vec3::new(0.1, -0.05, 1.5);
+        let frame = k.render(0, pos, &Rot::IDENTITY).clone();
+        let (u, v) = k
+            .camera()
+            .pixel_of(k.camera().camera_from_world(pos))
+            .expect("in view");
+        let d = frame.depth_at(u as usize, v as usize);
+        assert!(
+            (f64::from(d) - 1490.0).abs() < 5.0,
+            "body underside at ~1.49 m: {d}"
+        );
+        let ir = frame.ir.as_ref().expect("ir");
+        assert!(
+            ir.iter().filter(|&&x| x >= IR_MARKER).count() > 10,
+            "markers visible from below"
+        );
+    }
+
+    #[test]
+    fn noise_grows_with_distance() {
+        assert!(axial_sigma_mm(1.0, 0.0) < axial_sigma_mm(4.0, 0.0));
+        assert!(axial_sigma_mm(2.0, 0.0) < axial_sigma_mm(2.0, 1.2));
+    }
+}

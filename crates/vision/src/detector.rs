@@ -1,0 +1,533 @@
+//! Finding the Crazyflie in a depth frame.
+//!
+//! 1. **Background**: the per-pixel median of the first frames (the static scene; the learning
+//!    frames report `NoDetection::LearningBackground`).
+//! 2. **Foreground**: valid pixels clearly nearer than the background (or where the background had
+//!    no return), inside the region of interest.
+//! 3. **Blobs**: 4-connected components; a blob must be of the quad's size in metres (pixel count ×
+//!    depth² / (fx·fy)) and, while tracking, close to where the quad was.
+//! 4. **Region of interest** (the 2015 detector's strategy): a 100 px window around the last hit,
+//!    growing by 25 px per missed frame up to 300 px, then the full frame.
+//! 5. **Centre and depth**: the blob's pixel centroid and median depth, pushed back by half the
+//!    body's thickness (the camera sees the near surface), through the camera model to the world.
+//! 6. **Yaw** from the IR image when the 2015 marker layout is visible: a centre ring and dots under
+//!    M2, M3 and M4; the centre is the marker with two others on opposite sides, M3 the remaining one.
+
+use crate::camera::CameraModel;
+use crate::frame::DepthFrame;
+use crate::{HEIGHT, WIDTH};
+use depthpilot_types::Vec3;
+
+/// Detector settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectorConfig {
+    /// Frames averaged (median) into the background model.
+    pub learn_frames: usize,
+    /// Blob size gate: side of a square of the blob's metric area.
+    pub min_size_m: f64,
+    pub max_size_m: f64,
+    /// Foreground if nearer than the background by more than this or 4 σ of the depth noise.
+    pub min_depth_step_mm: f64,
+    pub min_pixels: usize,
+    /// Region of interest: side at the first miss, growth per miss, largest side before the full
+    /// frame is searched.
+    pub roi_px: usize,
+    pub roi_growth_px: usize,
+    pub roi_max_px: usize,
+    /// While tracking, a blob farther than this from the last hit is rejected (grows with time).
+    pub gate_m: f64,
+    pub gate_growth_m_s: f64,
+    /// Distance from the seen surface to the quad's centre along the ray.
+    pub surface_to_centre_m: f64,
+    /// IR intensity above which a pixel belongs to a retro-reflective marker.
+    pub ir_marker_threshold: u16,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            learn_frames: 9,
+            min_size_m: 0.025,
+            max_size_m: 0.25,
+            min_depth_step_mm: 40.0,
+            min_pixels: 6,
+            roi_px: 100,
+            roi_growth_px: 25,
+            roi_max_px: 300,
+            gate_m: 0.3,
+            gate_growth_m_s: 1.5,
+            surface_to_centre_m: 0.008,
+            ir_marker_threshold: 10_000,
+        }
+    }
+}
+
+/// Why a frame gave no detection.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NoDetection {
+    #[error("frame is {got_w}×{got_h} (depth {got_len} values), expected {WIDTH}×{HEIGHT}")]
+    WrongSize {
+        got_w: usize,
+        got_h: usize,
+        got_len: usize,
+    },
+    #[error("learning the background ({seen}/{needed} frames)")]
+    LearningBackground { seen: usize, needed: usize },
+    #[error("no valid depth in the frame")]
+    AllInvalid,
+    #[error("nothing in front of the background in the search window")]
+    NoForeground,
+    #[error("no blob of the quad's size ({blobs} foreground blobs)")]
+    NoBlobOfQuadSize { blobs: usize },
+    #[error("the only quad-sized blob is {distance_m:.2} m from the track (gate {gate_m:.2} m)")]
+    OutsideGate { distance_m: f64, gate_m: f64 },
+}
+
+/// Region of interest in pixels, [x0, x1) × [y0, y1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Roi {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl Roi {
+    pub const FULL: Self = Self {
+        x0: 0,
+        y0: 0,
+        x1: WIDTH,
+        y1: HEIGHT,
+    };
+
+    fn around(u: f64, v: f64, side: usize) -> Self {
+        let half = (side / 2) as f64;
+        let clampf = |x: f64, hi: usize| x.clamp(0.0, hi as f64) as usize;
+        Self {
+            x0: clampf(u - half, WIDTH),
+            y0: clampf(v - half, HEIGHT),
+            x1: clampf(u + half, WIDTH),
+            y1: clampf(v + half, HEIGHT),
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        *self == Self::FULL
+    }
+}
+
+/// The quad, found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// Capture time of the frame.
+    pub stamp_ns: u64,
+    pub seq: u64,
+    pub pos_in_world_m: Vec3,
+    /// From the IR markers, when visible.
+    pub yaw_rad: Option<f64>,
+    /// Blob centroid in the raw image.
+    pub pixel: (f64, f64),
+    pub pixels: usize,
+    /// Median depth of the blob.
+    pub depth_m: f64,
+    /// Side of a square of the blob's metric area.
+    pub size_m: f64,
+    /// Where the detector searched.
+    pub roi: Roi,
+    /// How many frames in a row had no detection before this one.
+    pub misses_before: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Blob {
+    pixels: usize,
+    sum_u: f64,
+    sum_v: f64,
+    depth_start: usize,
+    min_x: usize,
+    min_y: usize,
+    max_x: usize,
+    max_y: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    u: f64,
+    v: f64,
+    pos: Vec3,
+    stamp_ns: u64,
+}
+
+/// See the module doc. Keeps its buffers between frames (no allocation per frame once warm).
+pub struct Detector {
+    cam: CameraModel,
+    cfg: DetectorConfig,
+    learning: Vec<Vec<u16>>,
+    background: Option<Vec<u16>>,
+    last: Option<Hit>,
+    misses: u32,
+    /// Per-pixel label stamp (frame id) for the connected-component search.
+    visited: Vec<u32>,
+    frame_id: u32,
+    stack: Vec<u32>,
+    depths: Vec<u16>,
+    blobs: Vec<Blob>,
+}
+
+impl Detector {
+    pub fn new(cam: CameraModel, cfg: DetectorConfig) -> Self {
+        Self {
+            cam,
+            cfg,
+            learning: Vec::new(),
+            background: None,
+            last: None,
+            misses: 0,
+            visited: vec![0; WIDTH * HEIGHT],
+            frame_id: 0,
+            stack: Vec::new(),
+            depths: Vec::new(),
+            blobs: Vec::new(),
+        }
+    }
+
+    pub fn camera(&self) -> &CameraModel {
+        &self.cam
+    }
+
+    /// Uses this frame as the background instead of learning one.
+    pub fn set_background(&mut self, depth_mm: Vec<u16>) {
+        self.background = Some(depth_mm);
+        self.learning.clear();
+    }
+
+    /// The search window for the next frame.
+    pub fn roi(&self) -> Roi {
+        match self.last {
+            None => Roi::FULL,
+            Some(h) => {
+                let side = self.cfg.roi_px + self.misses as usize * self.cfg.roi_growth_px;
+                if side > self.cfg.roi_max_px {
+                    Roi::FULL
+                } else {
+                    Roi::around(h.u, h.v, side)
+                }
+            }
+        }
+    }
+
+    fn learn(&mut self, frame: &DepthFrame) -> Option<NoDetection> {
+        if self.background.is_some() {
+            return None;
+        }
+        self.learning.push(frame.depth_mm.clone());
+        let (seen, needed) = (self.learning.len(), self.cfg.learn_frames.max(1));
+        if seen < needed {
+            return Some(NoDetection::LearningBackground { seen, needed });
+        }
+        let mut bg = vec![0u16; WIDTH * HEIGHT];
+        let mut column = Vec::with_capacity(seen);
+        for (i, out) in bg.iter_mut().enumerate() {
+            column.clear();
+            column.extend(self.learning.iter().map(|f| f[i]));
+            column.sort_unstable();
+            // Invalid (0) sorts first: the median is invalid if most samples were.
+            *out = column[seen / 2];
+        }
+        self.background = Some(bg);
+        self.learning = Vec::new();
+        Some(NoDetection::LearningBackground { seen, needed })
+    }
+
+    /// Axial noise of the Kinect v2 at depth z (Fankhauser et al. 2015, via third-party code).
+    fn sigma_mm(z_m: f64) -> f64 {
+        1.5 - 0.5 * z_m + 0.3 * z_m * z_m
+    }
+
+    /// Looks for the quad in one frame.
+    pub fn detect(&mut self, frame: &DepthFrame) -> Result<Detection, NoDetection> {
+        let result = self.detect_inner(frame);
+        match &result {
+            Ok(d) => {
+                self.last = Some(Hit {
+                    u: d.pixel.0,
+                    v: d.pixel.1,
+                    pos: d.pos_in_world_m,
+                    stamp_ns: d.stamp_ns,
+                });
+                self.misses = 0;
+            }
+            Err(NoDetection::LearningBackground { .. }) | Err(NoDetection::WrongSize { .. }) => {}
+            Err(_) => {
+                self.misses = self.misses.saturating_add(1);
+                // Searching the full frame and still nothing: forget the track.
+                if self.roi().is_full() && self.misses > 30 {
+                    self.last = None;
+                }
+            }
+        }
+        result
+    }
+
+    fn detect_inner(&mut self, frame: &DepthFrame) -> Result<Detection, NoDetection> {
+        if frame.width != WIDTH
+            || frame.height != HEIGHT
+            || frame.depth_mm.len() != WIDTH * HEIGHT
+            || frame
+                .ir
+                .as_ref()
+                .is_some_and(|ir| ir.len() != WIDTH * HEIGHT)
+        {
+            return Err(NoDetection::WrongSize {
+                got_w: frame.width,
+                got_h: frame.height,
+                got_len: frame.depth_mm.len(),
+            });
+        }
+        if let Some(learning) = self.learn(frame) {
+            return Err(learning);
+        }
+        let roi = self.roi();
+        let Some(bg) = self.background.as_ref() else {
+            return Err(NoDetection::LearningBackground {
+                seen: 0,
+                needed: self.cfg.learn_frames,
+            });
+        };
+        let depth = &frame.depth_mm;
+
+        // Foreground test for one pixel.
+        let min_step = self.cfg.min_depth_step_mm;
+        let is_fg = |i: usize| -> bool {
+            let d = depth[i];
+            if d == 0 {
+                return false;
+            }
+            let b = bg[i];
+            if b == 0 {
+                return true;
+            }
+            let step = f64::from(b) - f64::from(d);
+            step > min_step.max(4.0 * Self::sigma_mm(f64::from(d) * 1e-3))
+        };
+
+        self.frame_id = self.frame_id.wrapping_add(1);
+        if self.frame_id == 0 {
+            self.visited.iter_mut().for_each(|v| *v = 0);
+            self.frame_id = 1;
+        }
+        let id = self.frame_id;
+        self.blobs.clear();
+        self.depths.clear();
+        let mut any_valid = false;
+        for y in roi.y0..roi.y1 {
+            for x in roi.x0..roi.x1 {
+                let i = y * WIDTH + x;
+                any_valid |= depth[i] != 0;
+                if self.visited[i] == id || !is_fg(i) {
+                    continue;
+                }
+                // Flood fill one 4-connected blob inside the ROI.
+                let mut blob = Blob {
+                    pixels: 0,
+                    sum_u: 0.0,
+                    sum_v: 0.0,
+                    depth_start: self.depths.len(),
+                    min_x: x,
+                    min_y: y,
+                    max_x: x,
+                    max_y: y,
+                };
+                self.visited[i] = id;
+                self.stack.clear();
+                self.stack.push(i as u32);
+                while let Some(j) = self.stack.pop() {
+                    let j = j as usize;
+                    let (jx, jy) = (j % WIDTH, j / WIDTH);
+                    blob.pixels += 1;
+                    blob.sum_u += jx as f64 + 0.5;
+                    blob.sum_v += jy as f64 + 0.5;
+                    blob.min_x = blob.min_x.min(jx);
+                    blob.max_x = blob.max_x.max(jx);
+                    blob.min_y = blob.min_y.min(jy);
+                    blob.max_y = blob.max_y.max(jy);
+                    self.depths.push(depth[j]);
+                    let mut visit = |k: usize| {
+                        if self.visited[k] != id && is_fg(k) {
+                            self.visited[k] = id;
+                            self.stack.push(k as u32);
+                        }
+                    };
+                    if jx > roi.x0 {
+                        visit(j - 1);
+                    }
+                    if jx + 1 < roi.x1 {
+                        visit(j + 1);
+                    }
+                    if jy > roi.y0 {
+                        visit(j - WIDTH);
+                    }
+                    if jy + 1 < roi.y1 {
+                        visit(j + WIDTH);
+                    }
+                }
+                self.blobs.push(blob);
+            }
+        }
+        if self.blobs.is_empty() {
+            return Err(if any_valid || !roi.is_full() {
+                NoDetection::NoForeground
+            } else {
+                NoDetection::AllInvalid
+            });
+        }
+
+        // Size gate, then the best candidate: nearest to the track, else the largest.
+        let k = self.cam.k;
+        let mut best: Option<(f64, Detection)> = None;
+        let mut gated: Option<(f64, f64)> = None;
+        let blob_count = self.blobs.len();
+        for bi in 0..blob_count {
+            let blob = self.blobs[bi];
+            if blob.pixels < self.cfg.min_pixels {
+                continue;
+            }
+            let ds = &mut self.depths[blob.depth_start..blob.depth_start + blob.pixels];
+            let mid = ds.len() / 2;
+            let (_, &mut med, _) = ds.select_nth_unstable(mid);
+            let z = f64::from(med) * 1e-3;
+            let size_m = ((blob.pixels as f64) * z * z / (k.fx * k.fy)).sqrt();
+            if size_m < self.cfg.min_size_m || size_m > self.cfg.max_size_m {
+                continue;
+            }
+            let (u, v) = (
+                blob.sum_u / blob.pixels as f64,
+                blob.sum_v / blob.pixels as f64,
+            );
+            let ray = self.cam.ray_of(u, v);
+            let along = self.cfg.surface_to_centre_m / ray.norm();
+            let p_cam = ray * (z + along);
+            let pos = self.cam.world_from_camera_point(p_cam);
+            let score = match self.last {
+                Some(h) => {
+                    let dt = frame.stamp_ns.saturating_sub(h.stamp_ns) as f64 * 1e-9;
+                    let gate = self.cfg.gate_m + self.cfg.gate_growth_m_s * dt;
+                    let dist = (pos - h.pos).norm();
+                    if dist > gate {
+                        gated = Some((dist, gate));
+                        continue;
+                    }
+                    dist
+                }
+                None => -(blob.pixels as f64),
+            };
+            if best.as_ref().is_none_or(|(s, _)| score < *s) {
+                let yaw = frame
+                    .ir
+                    .as_ref()
+                    .and_then(|ir| self.yaw_from_markers(ir, depth, &blob, z));
+                best = Some((
+                    score,
+                    Detection {
+                        stamp_ns: frame.stamp_ns,
+                        seq: frame.seq,
+                        pos_in_world_m: pos,
+                        yaw_rad: yaw,
+                        pixel: (u, v),
+                        pixels: blob.pixels,
+                        depth_m: z,
+                        size_m,
+                        roi,
+                        misses_before: self.misses,
+                    },
+                ));
+            }
+        }
+        match (best, gated) {
+            (Some((_, d)), _) => Ok(d),
+            (None, Some((distance_m, gate_m))) => {
+                Err(NoDetection::OutsideGate { distance_m, gate_m })
+            }
+            (None, None) => Err(NoDetection::NoBlobOfQuadSize { blobs: blob_count }),
+        }
+    }
+
+    /// Yaw from the 2015 marker layout in the IR image, within the blob's bounding box.
+    fn yaw_from_markers(&self, ir: &[u16], depth: &[u16], blob: &Blob, z_m: f64) -> Option<f64> {
+        let thr = self.cfg.ir_marker_threshold;
+        let margin = 3;
+        let x0 = blob.min_x.saturating_sub(margin);
+        let y0 = blob.min_y.saturating_sub(margin);
+        let x1 = (blob.max_x + margin + 1).min(WIDTH);
+        let y1 = (blob.max_y + margin + 1).min(HEIGHT);
+        let w = x1 - x0;
+        let mut seen = vec![false; w * (y1 - y0)];
+        let mut markers: Vec<(f64, f64, usize)> = Vec::new();
+        let mut stack = Vec::new();
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let li = (y - y0) * w + (x - x0);
+                if seen[li] || ir[y * WIDTH + x] < thr {
+                    continue;
+                }
+                seen[li] = true;
+                stack.push((x, y));
+                let (mut n, mut su, mut sv) = (0usize, 0.0, 0.0);
+                while let Some((px, py)) = stack.pop() {
+                    n += 1;
+                    su += px as f64 + 0.5;
+                    sv += py as f64 + 0.5;
+                    for (nx, ny) in [
+                        (px.wrapping_sub(1), py),
+                        (px + 1, py),
+                        (px, py.wrapping_sub(1)),
+                        (px, py + 1),
+                    ] {
+                        if nx < x0 || nx >= x1 || ny < y0 || ny >= y1 {
+                            continue;
+                        }
+                        let l = (ny - y0) * w + (nx - x0);
+                        if !seen[l] && ir[ny * WIDTH + nx] >= thr {
+                            seen[l] = true;
+                            stack.push((nx, ny));
+                        }
+                    }
+                }
+                markers.push((su / n as f64, sv / n as f64, n));
+            }
+        }
+        if markers.len() != 4 {
+            return None;
+        }
+        // Marker positions in the world, at the blob's depth (or their own where valid).
+        let world: Vec<Vec3> = markers
+            .iter()
+            .map(|&(u, v, _)| {
+                let d = depth[(v as usize).min(HEIGHT - 1) * WIDTH + (u as usize).min(WIDTH - 1)];
+                let z = if d == 0 { z_m } else { f64::from(d) * 1e-3 };
+                self.cam.world_from_camera_point(self.cam.point_of(u, v, z))
+            })
+            .collect();
+        // The centre is the marker with two others on opposite sides of it.
+        for c in 0..4 {
+            let others: Vec<usize> = (0..4).filter(|&i| i != c).collect();
+            for a in 0..3 {
+                for b in (a + 1)..3 {
+                    let (ia, ib) = (others[a], others[b]);
+                    let da = world[ia] - world[c];
+                    let db = world[ib] - world[c];
+                    let cos = da.dot(db) / (da.norm() * db.norm());
+                    if cos < -0.985 {
+                        // Opposite pair: M2 and M4; the remaining one is M3 (back-left).
+                        let tip = others[3 - a - b];
+                        let d = world[tip] - world[c];
+                        // Body direction centre → M3 is 135° from body +x.
+                        let yaw = d.y.atan2(d.x) - 135f64.to_radians();
+                        return Some(depthpilot_types::math::wrap_pi(yaw));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
