@@ -9,7 +9,7 @@
 //! dark except for the 2015 retro-reflective markers under the quad (a centre ring and dots under
 //! M2, M3, M4), visible from below.
 
-use crate::noise::{Noise, Stream};
+use crate::noise::{FastGaussian, Noise, Stream};
 use depthpilot_types::scene::{KinectConfig, WorldConfig};
 use depthpilot_types::{Measurement, Rot, Vec3};
 use depthpilot_vision::detector::{Detection, NoDetection};
@@ -50,6 +50,20 @@ enum Part {
         z1: f64,
         r: f64,
     },
+}
+
+/// A sphere containing the part.
+fn bounding_sphere(part: &Part) -> (Vec3, f64) {
+    match *part {
+        Part::Box { c, h, .. } => (c, h.norm() + 1e-6),
+        Part::Cyl { x, y, z0, z1, r } => {
+            let hz = 0.5 * (z1 - z0);
+            (
+                Vec3::new(x, y, 0.5 * (z0 + z1)),
+                (r * r + hz * hz).sqrt() + 1e-6,
+            )
+        }
+    }
 }
 
 /// Ray (origin o, direction d) against a part; returns (t, normal) of the nearest hit with t > 0.
@@ -137,54 +151,90 @@ fn slab(o: Vec3, d: Vec3, h: Vec3) -> Option<(f64, Vec3)> {
     (t_near <= t_far && t_near > 1e-9).then_some((t_near, normal))
 }
 
-/// The parts of a CF2.x (body frame, metres), motor positions M1..M4 at `arm_m`.
-fn quad_parts(arm_m: f64) -> Vec<Part> {
+/// What a part looks like in the IR image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reflect {
+    Plain,
+    /// Retro-reflective everywhere.
+    Marker,
+    /// Retro-reflective outside this radius from the part's axis (the 2015 centre "donut").
+    Ring {
+        inner_m: f64,
+    },
+}
+
+/// The parts of a CF2.x (body frame, metres), motor positions M1..M4 at `arm_m`, with the 2015
+/// markers: thin retro-reflective discs under the body (a ring) and under M2, M3 and M4.
+fn quad_parts(arm_m: f64) -> Vec<(Part, Reflect)> {
     let a = arm_m / std::f64::consts::SQRT_2;
     let motors = [(a, -a), (-a, -a), (-a, a), (a, a)];
-    let mut parts = vec![Part::Box {
+    let body = Part::Box {
         c: Vec3::ZERO,
         h: Vec3::new(0.02, 0.015, 0.006),
         yaw: 0.0,
-    }];
-    for &(x, y) in &motors {
-        parts.push(Part::Box {
+    };
+    let ring = Part::Cyl {
+        x: 0.0,
+        y: 0.0,
+        z0: -0.008,
+        z1: -0.006,
+        r: 0.010,
+    };
+    let mut parts = vec![
+        (body, Reflect::Plain),
+        (ring, Reflect::Ring { inner_m: 0.005 }),
+    ];
+    for (i, &(x, y)) in motors.iter().enumerate() {
+        let arm = Part::Box {
             c: Vec3::new(x / 2.0, y / 2.0, 0.0),
             h: Vec3::new(arm_m / 2.0, 0.003, 0.003),
             yaw: y.atan2(x),
-        });
-        parts.push(Part::Cyl {
+        };
+        let pod = Part::Cyl {
             x,
             y,
             z0: -0.010,
             z1: 0.006,
             r: 0.004,
-        });
-        parts.push(Part::Cyl {
+        };
+        let prop = Part::Cyl {
             x,
             y,
             z0: 0.008,
             z1: 0.010,
             r: 0.0231,
-        });
+        };
+        parts.extend([
+            (arm, Reflect::Plain),
+            (pod, Reflect::Plain),
+            (prop, Reflect::Plain),
+        ]);
+        if i > 0 {
+            // Dots under M2, M3, M4.
+            let dot = Part::Cyl {
+                x,
+                y,
+                z0: -0.012,
+                z1: -0.010,
+                r: 0.008,
+            };
+            parts.push((dot, Reflect::Marker));
+        }
     }
     parts
 }
 
-/// Is the body-frame point (x, y) on a marker of the 2015 layout (under the quad)?
-fn on_marker(x: f64, y: f64, arm_m: f64) -> bool {
-    let a = arm_m / std::f64::consts::SQRT_2;
-    let r2 = x * x + y * y;
-    // Centre ring: 4–7 mm.
-    if (0.004 * 0.004..=0.007 * 0.007).contains(&r2) {
-        return true;
+/// Does the hit at body-frame point `p` on `part` reflect like a marker?
+fn reflects(part: &Part, reflect: Reflect, p: Vec3) -> bool {
+    match (reflect, part) {
+        (Reflect::Plain, _) => false,
+        (Reflect::Marker, _) => true,
+        (Reflect::Ring { inner_m }, Part::Cyl { x, y, .. }) => {
+            (p.x - x).powi(2) + (p.y - y).powi(2) >= inner_m * inner_m
+        }
+        (Reflect::Ring { .. }, Part::Box { .. }) => false,
     }
-    // Dots (4.5 mm radius) under M2 (back-right), M3 (back-left), M4 (front-left).
-    [(-a, -a), (-a, a), (a, a)]
-        .iter()
-        .any(|&(mx, my)| (x - mx).powi(2) + (y - my).powi(2) <= 0.0045 * 0.0045)
 }
-/// Height (body z) of the marker plane: just below the motor pods.
-const MARKER_PLANE_Z: f64 = -0.0105;
 
 /// Statistics of the camera and the vision stage.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -215,7 +265,7 @@ fn reason_name(r: &NoDetection) -> &'static str {
 pub struct KinectSensor {
     cfg: KinectConfig,
     cam: CameraModel,
-    parts: Vec<Part>,
+    parts: Vec<(Part, Reflect)>,
     arm_m: f64,
     /// Per pixel: camera-frame ray direction with z = 1.
     rays: Vec<Vec3>,
@@ -224,6 +274,12 @@ pub struct KinectSensor {
     frame: DepthFrame,
     detector: Detector,
     noise: Noise,
+    pixel_noise: FastGaussian,
+    /// Bounding sphere (centre, radius) of each part, body frame.
+    spheres: Vec<(Vec3, f64)>,
+    /// Pixels the quad was drawn on last frame (IR to reset).
+    dirty: Option<(usize, usize, usize, usize)>,
+    hits: Vec<Option<(f64, f64, bool)>>,
     period_ns: u64,
     next_capture_ns: u64,
     seq: u64,
@@ -280,6 +336,9 @@ impl KinectSensor {
             })
             .collect();
         let detector = Detector::new(cam.clone(), DetectorConfig::default());
+        let pixel_noise = noise.fast_gaussians();
+        let parts = quad_parts(arm_m);
+        let spheres = parts.iter().map(|(p, _)| bounding_sphere(p)).collect();
         Ok(Self {
             period_ns: (1e9 / cfg.rate_hz).round() as u64,
             cfg: cfg.clone(),
@@ -292,7 +351,11 @@ impl KinectSensor {
                 ir: cfg.ir_markers.then(|| vec![IR_BACKGROUND; WIDTH * HEIGHT]),
             },
             cam,
-            parts: quad_parts(arm_m),
+            parts,
+            spheres,
+            dirty: None,
+            hits: Vec::new(),
+            pixel_noise,
             arm_m,
             rays,
             background_mm,
@@ -334,8 +397,10 @@ impl KinectSensor {
         self.frame.stamp_ns = now_ns;
         self.frame.seq = self.seq;
         self.frame.depth_mm.copy_from_slice(&self.noisy[pick]);
-        if let Some(ir) = self.frame.ir.as_mut() {
-            ir.fill(IR_BACKGROUND);
+        if let (Some(ir), Some((x0, y0, x1, y1))) = (self.frame.ir.as_mut(), self.dirty.take()) {
+            for r in y0..y1 {
+                ir[r * WIDTH + x0..r * WIDTH + x1].fill(IR_BACKGROUND);
+            }
         }
         self.draw_quad(pos_m, world_from_body);
         &self.frame
@@ -376,6 +441,7 @@ impl KinectSensor {
         let Some((x0, y0, x1, y1)) = self.quad_bbox(pos_m, world_from_body) else {
             return;
         };
+        self.dirty = Some((x0, y0, x1, y1));
         let body_from_world = world_from_body.transpose();
         let o_body = body_from_world.apply(self.cam.position_m - pos_m);
         let body_from_cam = {
@@ -384,40 +450,42 @@ impl KinectSensor {
         };
         let w = x1 - x0;
         // Pass 1: ray-cast the box (t = Z-depth because rays have z = 1).
-        let mut hits: Vec<Option<(f64, f64, bool)>> = Vec::with_capacity(w * (y1 - y0));
+        let mut hits = std::mem::take(&mut self.hits);
+        hits.clear();
         let scale = self.cfg.noise_scale;
+        let (fx, fy) = (self.cam.k.fx, self.cam.k.fy);
         for r in y0..y1 {
             for c in x0..x1 {
-                let (du, dv) = if scale > 0.0 {
-                    (
-                        LATERAL_SIGMA_PX * scale * self.noise.gaussian(),
-                        LATERAL_SIGMA_PX * scale * self.noise.gaussian(),
-                    )
-                } else {
-                    (0.0, 0.0)
-                };
-                let ray = if du == 0.0 && dv == 0.0 {
-                    self.rays[r * WIDTH + c]
-                } else {
-                    self.cam.ray_of(c as f64 + 0.5 + du, r as f64 + 0.5 + dv)
-                };
+                let mut ray = self.rays[r * WIDTH + c];
+                if scale > 0.0 {
+                    // Lateral jitter of the sample position (first order: the distortion's
+                    // derivative is ~1 at a fraction of a pixel).
+                    let s = LATERAL_SIGMA_PX * scale;
+                    ray.x += s * self.pixel_noise.gaussian() / fx;
+                    ray.y += s * self.pixel_noise.gaussian() / fy;
+                }
                 let d_body = body_from_cam(ray);
-                let mut best: Option<(f64, Vec3)> = None;
-                for part in &self.parts {
+                let dd = d_body.dot(d_body);
+                let mut best: Option<(f64, Vec3, usize)> = None;
+                for (pi, ((part, _), &(sc, sr))) in
+                    self.parts.iter().zip(self.spheres.iter()).enumerate()
+                {
+                    // Cheap rejection: the ray misses the part's bounding sphere.
+                    let oc = o_body - sc;
+                    let b = oc.dot(d_body);
+                    if b * b - dd * (oc.dot(oc) - sr * sr) < 0.0 {
+                        continue;
+                    }
                     if let Some((t, n)) = intersect(part, o_body, d_body) {
-                        if best.is_none_or(|(bt, _)| t < bt) {
-                            best = Some((t, n));
+                        if best.is_none_or(|(bt, _, _)| t < bt) {
+                            best = Some((t, n, pi));
                         }
                     }
                 }
-                hits.push(best.map(|(t, n)| {
+                hits.push(best.map(|(t, n, pi)| {
                     let cos = (n.dot(d_body).abs() / d_body.norm()).clamp(0.0, 1.0);
-                    // Marker: the ray meets the marker plane (from below) before anything else.
-                    let marker = d_body.z > 1e-9 && {
-                        let tm = (MARKER_PLANE_Z - o_body.z) / d_body.z;
-                        let p = o_body + d_body * tm;
-                        tm > 0.0 && tm <= t + 1e-4 && on_marker(p.x, p.y, self.arm_m)
-                    };
+                    let (part, reflect) = &self.parts[pi];
+                    let marker = reflects(part, *reflect, o_body + d_body * t);
                     (t, cos.acos(), marker)
                 }));
             }
@@ -437,16 +505,17 @@ impl KinectSensor {
                 self.frame.depth_mm[i] = 0;
                 continue;
             }
-            let mut z_mm = z * 1000.0 + scale * axial_sigma_mm(z, theta) * self.noise.gaussian();
+            let mut z_mm =
+                z * 1000.0 + scale * axial_sigma_mm(z, theta) * self.pixel_noise.gaussian();
             let kc = k % w;
             let edge = (kc == 0 || hits[k - 1].is_none())
                 || (kc + 1 == w || hits[k + 1].is_none())
                 || (k < w || hits[k - w].is_none())
                 || (k + w >= hits.len() || hits[k + w].is_none());
-            if edge && scale > 0.0 && self.noise.chance(FLYING_PIXEL_P) {
+            if edge && scale > 0.0 && self.pixel_noise.uniform() < FLYING_PIXEL_P {
                 let bg = f64::from(self.background_mm[i]);
                 if bg > 0.0 {
-                    z_mm += self.noise.uniform() * (bg - z_mm);
+                    z_mm += self.pixel_noise.uniform() * (bg - z_mm);
                 } else {
                     self.frame.depth_mm[i] = 0;
                     continue;
@@ -457,6 +526,7 @@ impl KinectSensor {
                 ir[i] = if marker { IR_MARKER } else { IR_QUAD };
             }
         }
+        self.hits = hits;
     }
 
     /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped.
@@ -591,6 +661,32 @@ mod tests {
             ir.iter().filter(|&&x| x >= IR_MARKER).count() > 10,
             "markers visible from below"
         );
+    }
+
+    #[test]
+    fn yaw_is_measured_from_the_ir_markers() {
+        for noise in [0.0, 1.0] {
+            for yaw in [-2.5f64, -0.7, 0.0, 0.3, 1.9] {
+                let mut k = KinectSensor::new(&cfg(noise), &WorldConfig::default(), 0.046, 3)
+                    .expect("camera");
+                let rot = Rot::from_rpy(0.0, 0.0, yaw);
+                let mut got = None;
+                for f in 0..12u64 {
+                    // Out of view while the background is learnt, then 1.2 m above the camera.
+                    let pos = if f < 9 {
+                        Vec3::new(5.0, 0.0, 0.5)
+                    } else {
+                        Vec3::new(0.05, 0.02, 1.2)
+                    };
+                    k.capture(f * 33_250_000, pos, &rot);
+                    got = k.last_detection.as_ref().and_then(|d| d.yaw_rad);
+                }
+                let got = got
+                    .unwrap_or_else(|| panic!("no yaw at yaw {yaw}, noise {noise}: {:?}", k.stats));
+                let err = depthpilot_types::math::wrap_pi(got - yaw);
+                assert!(err.abs() < 0.1, "yaw {yaw}: measured {got} (noise {noise})");
+            }
+        }
     }
 
     #[test]

@@ -37,8 +37,11 @@ pub struct DetectorConfig {
     /// While tracking, a blob farther than this from the last hit is rejected (grows with time).
     pub gate_m: f64,
     pub gate_growth_m_s: f64,
-    /// Distance from the seen surface to the quad's centre along the ray.
-    pub surface_to_centre_m: f64,
+    /// Distance along the ray from the median seen surface to the quad's centre, seen from
+    /// straight below (negative: the large propeller discs are above the centre) and from the
+    /// side (the near edge of the frame); blended by the ray's elevation.
+    pub surface_to_centre_below_m: f64,
+    pub surface_to_centre_side_m: f64,
     /// IR intensity above which a pixel belongs to a retro-reflective marker.
     pub ir_marker_threshold: u16,
 }
@@ -56,7 +59,8 @@ impl Default for DetectorConfig {
             roi_max_px: 300,
             gate_m: 0.3,
             gate_growth_m_s: 1.5,
-            surface_to_centre_m: 0.008,
+            surface_to_centre_below_m: -0.008,
+            surface_to_centre_side_m: 0.035,
             ir_marker_threshold: 10_000,
         }
     }
@@ -405,8 +409,12 @@ impl Detector {
                 blob.sum_v / blob.pixels as f64,
             );
             let ray = self.cam.ray_of(u, v);
-            let along = self.cfg.surface_to_centre_m / ray.norm();
-            let p_cam = ray * (z + along);
+            let ray_world = self.cam.world_from_camera.apply(ray);
+            let vertical = (ray_world.z / ray_world.norm()).abs();
+            let offset = self.cfg.surface_to_centre_below_m * vertical
+                + self.cfg.surface_to_centre_side_m * (1.0 - vertical * vertical).sqrt();
+            // `ray` has z = 1, so the Z-depth grows by offset / |ray|.
+            let p_cam = ray * (z + offset / ray.norm());
             let pos = self.cam.world_from_camera_point(p_cam);
             let score = match self.last {
                 Some(h) => {
@@ -461,51 +469,63 @@ impl Detector {
         let x1 = (blob.max_x + margin + 1).min(WIDTH);
         let y1 = (blob.max_y + margin + 1).min(HEIGHT);
         let w = x1 - x0;
-        let mut seen = vec![false; w * (y1 - y0)];
+        let h = y1 - y0;
+        // Bright pixels, then a 3×3 dilation so that a marker broken by noise stays one blob
+        // (the 2015 detector eroded and dilated for the same reason).
+        let bright: Vec<bool> = (0..w * h)
+            .map(|l| ir[(y0 + l / w) * WIDTH + x0 + l % w] >= thr)
+            .collect();
+        let mut grown = vec![false; w * h];
+        for (l, _) in bright.iter().enumerate().filter(|(_, b)| **b) {
+            let (lx, ly) = (l % w, l / w);
+            for ny in ly.saturating_sub(1)..(ly + 2).min(h) {
+                for nx in lx.saturating_sub(1)..(lx + 2).min(w) {
+                    grown[ny * w + nx] = true;
+                }
+            }
+        }
+        let mut seen = vec![false; w * h];
         let mut markers: Vec<(f64, f64, usize)> = Vec::new();
         let mut stack = Vec::new();
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let li = (y - y0) * w + (x - x0);
-                if seen[li] || ir[y * WIDTH + x] < thr {
-                    continue;
-                }
-                seen[li] = true;
-                stack.push((x, y));
-                let (mut n, mut su, mut sv) = (0usize, 0.0, 0.0);
-                while let Some((px, py)) = stack.pop() {
+        for start in 0..w * h {
+            if seen[start] || !grown[start] {
+                continue;
+            }
+            seen[start] = true;
+            stack.push(start);
+            let (mut n, mut su, mut sv) = (0usize, 0.0, 0.0);
+            while let Some(l) = stack.pop() {
+                let (lx, ly) = (l % w, l / w);
+                if bright[l] {
                     n += 1;
-                    su += px as f64 + 0.5;
-                    sv += py as f64 + 0.5;
-                    for (nx, ny) in [
-                        (px.wrapping_sub(1), py),
-                        (px + 1, py),
-                        (px, py.wrapping_sub(1)),
-                        (px, py + 1),
-                    ] {
-                        if nx < x0 || nx >= x1 || ny < y0 || ny >= y1 {
-                            continue;
-                        }
-                        let l = (ny - y0) * w + (nx - x0);
-                        if !seen[l] && ir[ny * WIDTH + nx] >= thr {
-                            seen[l] = true;
-                            stack.push((nx, ny));
+                    su += (x0 + lx) as f64 + 0.5;
+                    sv += (y0 + ly) as f64 + 0.5;
+                }
+                for ny in ly.saturating_sub(1)..(ly + 2).min(h) {
+                    for nx in lx.saturating_sub(1)..(lx + 2).min(w) {
+                        let k = ny * w + nx;
+                        if !seen[k] && grown[k] {
+                            seen[k] = true;
+                            stack.push(k);
                         }
                     }
                 }
+            }
+            if n >= 2 {
                 markers.push((su / n as f64, sv / n as f64, n));
             }
         }
         if markers.len() != 4 {
             return None;
         }
-        // Marker positions in the world, at the blob's depth (or their own where valid).
+        // Marker positions in the world, all at the blob's depth: the markers lie in one plane
+        // under the quad, and a common depth keeps pixel noise in depth out of the angles.
+        let _ = depth;
         let world: Vec<Vec3> = markers
             .iter()
             .map(|&(u, v, _)| {
-                let d = depth[(v as usize).min(HEIGHT - 1) * WIDTH + (u as usize).min(WIDTH - 1)];
-                let z = if d == 0 { z_m } else { f64::from(d) * 1e-3 };
-                self.cam.world_from_camera_point(self.cam.point_of(u, v, z))
+                self.cam
+                    .world_from_camera_point(self.cam.point_of(u, v, z_m))
             })
             .collect();
         // The centre is the marker with two others on opposite sides of it.
@@ -517,6 +537,7 @@ impl Detector {
                     let da = world[ia] - world[c];
                     let db = world[ib] - world[c];
                     let cos = da.dot(db) / (da.norm() * db.norm());
+                    // Opposite within ±10° (the 2015 detector's 170–190°).
                     if cos < -0.985 {
                         // Opposite pair: M2 and M4; the remaining one is M3 (back-left).
                         let tip = others[3 - a - b];
