@@ -18,6 +18,10 @@ use std::collections::VecDeque;
 
 /// Noisy copies of the static background made up front (one is picked per frame).
 const NOISY_BACKGROUNDS: usize = 8;
+/// The background's noise is refreshed in this many row bands, one per frame.
+const BACKGROUND_BANDS: u64 = 4;
+/// ... and every frame within this many pixels of the quad.
+const FRESH_MARGIN_PX: usize = 64;
 /// Incidence angle beyond which a ToF pixel returns nothing.
 const GRAZING_LIMIT_RAD: f64 = 1.45;
 /// Lateral noise: sample-position jitter of the quad's pixels, in pixels (σ).
@@ -32,16 +36,28 @@ const IR_MARKER: u16 = 30_000;
 /// reproduced in public code; `reference/sim_vision.md` §4.4).
 pub fn axial_sigma_mm(z_m: f64, theta_rad: f64) -> f64 {
     let t = theta_rad.min(1.5);
-    let angle = 0.1 * z_m.powf(1.5) * t * t
+    let angle = 0.1 * z_m * z_m.sqrt() * t * t
         / ((std::f64::consts::FRAC_PI_2 - t) * (std::f64::consts::FRAC_PI_2 - t));
     (1.5 - 0.5 * z_m + 0.3 * z_m * z_m + angle).max(0.5)
+}
+
+/// acos for x in [0, 1] (Abramowitz & Stegun 4.4.45, error < 7e-5 rad): per-pixel incidence
+/// angles do not need libm's precision.
+fn fast_acos(x: f64) -> f64 {
+    let x = x.clamp(0.0, 1.0);
+    (1.0 - x).sqrt() * (1.570_728_8 + x * (-0.212_114_4 + x * (0.074_261 - 0.018_729_3 * x)))
 }
 
 /// A part of the quad, in the body frame.
 #[derive(Clone, Copy, Debug)]
 enum Part {
-    /// Box with centre, half extents, rotated about body z by `yaw`.
-    Box { c: Vec3, h: Vec3, yaw: f64 },
+    /// Box with centre, half extents, rotated about body z by an angle (its sine and cosine).
+    Box {
+        c: Vec3,
+        h: Vec3,
+        sin: f64,
+        cos: f64,
+    },
     /// Vertical cylinder: centre of the axis (x, y), z range, radius.
     Cyl {
         x: f64,
@@ -69,8 +85,8 @@ fn bounding_sphere(part: &Part) -> (Vec3, f64) {
 /// Ray (origin o, direction d) against a part; returns (t, normal) of the nearest hit with t > 0.
 fn intersect(part: &Part, o: Vec3, d: Vec3) -> Option<(f64, Vec3)> {
     match *part {
-        Part::Box { c, h, yaw } => {
-            let (s, co) = yaw.sin_cos();
+        Part::Box { c, h, sin, cos } => {
+            let (s, co) = (sin, cos);
             let rot = |v: Vec3| Vec3::new(co * v.x + s * v.y, -s * v.x + co * v.y, v.z);
             let (o, d) = (rot(o - c), rot(d));
             let (tn, n) = slab(o, d, h)?;
@@ -171,7 +187,8 @@ fn quad_parts(arm_m: f64) -> Vec<(Part, Reflect)> {
     let body = Part::Box {
         c: Vec3::ZERO,
         h: Vec3::new(0.02, 0.015, 0.006),
-        yaw: 0.0,
+        sin: 0.0,
+        cos: 1.0,
     };
     let ring = Part::Cyl {
         x: 0.0,
@@ -188,7 +205,8 @@ fn quad_parts(arm_m: f64) -> Vec<(Part, Reflect)> {
         let arm = Part::Box {
             c: Vec3::new(x / 2.0, y / 2.0, 0.0),
             h: Vec3::new(arm_m / 2.0, 0.003, 0.003),
-            yaw: y.atan2(x),
+            sin: y.atan2(x).sin(),
+            cos: y.atan2(x).cos(),
         };
         let pod = Part::Cyl {
             x,
@@ -280,6 +298,8 @@ pub struct KinectSensor {
     /// Pixels the quad was drawn on last frame (IR to reset).
     dirty: Option<(usize, usize, usize, usize)>,
     hits: Vec<Option<(f64, f64, bool)>>,
+    rects: Vec<(f64, f64, f64, f64)>,
+    candidates: Vec<usize>,
     period_ns: u64,
     next_capture_ns: u64,
     seq: u64,
@@ -301,23 +321,21 @@ impl KinectSensor {
             cfg.look_at_m,
             cfg.up_hint,
         )?;
-        let mut rays = Vec::with_capacity(WIDTH * HEIGHT);
-        for r in 0..HEIGHT {
-            for c in 0..WIDTH {
-                rays.push(cam.ray_of(c as f64 + 0.5, r as f64 + 0.5));
-            }
-        }
+        let rays = ray_table(&cam);
         let mut noise = Noise::new(seed, Stream::Camera);
         let mut background_mm = vec![0u16; WIDTH * HEIGHT];
         let mut sigma = vec![0f64; WIDTH * HEIGHT];
         for (i, ray) in rays.iter().enumerate() {
-            if let Some((z, theta)) = static_hit(&cam, world, *ray) {
-                if z >= cfg.min_depth_m && z <= cfg.max_depth_m && theta < GRAZING_LIMIT_RAD {
-                    background_mm[i] = (z * 1000.0).round() as u16;
-                    sigma[i] = axial_sigma_mm(z, theta) * cfg.noise_scale;
-                }
+            if let Some((z, theta)) = static_hit(&cam, world, *ray)
+                && z >= cfg.min_depth_m
+                && z <= cfg.max_depth_m
+                && theta < GRAZING_LIMIT_RAD
+            {
+                background_mm[i] = (z * 1000.0).round() as u16;
+                sigma[i] = axial_sigma_mm(z, theta) * cfg.noise_scale;
             }
         }
+        let mut pixel_noise = noise.fast_gaussians();
         let noisy = (0..NOISY_BACKGROUNDS)
             .map(|_| {
                 background_mm
@@ -327,7 +345,7 @@ impl KinectSensor {
                         if d == 0 || s == 0.0 {
                             d
                         } else {
-                            (f64::from(d) + s * noise.gaussian())
+                            (f64::from(d) + s * pixel_noise.gaussian())
                                 .round()
                                 .clamp(1.0, 65535.0) as u16
                         }
@@ -336,7 +354,6 @@ impl KinectSensor {
             })
             .collect();
         let detector = Detector::new(cam.clone(), DetectorConfig::default());
-        let pixel_noise = noise.fast_gaussians();
         let parts = quad_parts(arm_m);
         let spheres = parts.iter().map(|(p, _)| bounding_sphere(p)).collect();
         Ok(Self {
@@ -355,6 +372,8 @@ impl KinectSensor {
             spheres,
             dirty: None,
             hits: Vec::new(),
+            rects: Vec::new(),
+            candidates: Vec::new(),
             pixel_noise,
             arm_m,
             rays,
@@ -396,8 +415,39 @@ impl KinectSensor {
         let pick = (self.noise.uniform() * NOISY_BACKGROUNDS as f64) as usize % NOISY_BACKGROUNDS;
         self.frame.stamp_ns = now_ns;
         self.frame.seq = self.seq;
-        self.frame.depth_mm.copy_from_slice(&self.noisy[pick]);
-        if let (Some(ir), Some((x0, y0, x1, y1))) = (self.frame.ir.as_mut(), self.dirty.take()) {
+        let around = self
+            .quad_bbox(pos_m, world_from_body)
+            .map(|(x0, y0, x1, y1)| {
+                let m = FRESH_MARGIN_PX;
+                (
+                    x0.saturating_sub(m),
+                    y0.saturating_sub(m),
+                    (x1 + m).min(WIDTH),
+                    (y1 + m).min(HEIGHT),
+                )
+            });
+        let src = &self.noisy[pick];
+        let depth = &mut self.frame.depth_mm;
+        let mut copy_rect = |x0: usize, y0: usize, x1: usize, y1: usize| {
+            for r in y0..y1 {
+                depth[r * WIDTH + x0..r * WIDTH + x1]
+                    .copy_from_slice(&src[r * WIDTH + x0..r * WIDTH + x1]);
+            }
+        };
+        // Fresh background noise: a quarter of the rows per frame (each pixel every 4th frame),
+        // and every frame around the quad, where the detector looks. Copying the whole frame
+        // every time cost a tenth of a Kinect flight.
+        let band = (self.seq % BACKGROUND_BANDS) as usize;
+        let rows = HEIGHT.div_ceil(BACKGROUND_BANDS as usize);
+        copy_rect(0, band * rows, WIDTH, ((band + 1) * rows).min(HEIGHT));
+        let previous = self.dirty.take();
+        if let Some((x0, y0, x1, y1)) = previous {
+            copy_rect(x0, y0, x1, y1);
+        }
+        if let Some((x0, y0, x1, y1)) = around {
+            copy_rect(x0, y0, x1, y1);
+        }
+        if let (Some(ir), Some((x0, y0, x1, y1))) = (self.frame.ir.as_mut(), previous) {
             for r in y0..y1 {
                 ir[r * WIDTH + x0..r * WIDTH + x1].fill(IR_BACKGROUND);
             }
@@ -444,52 +494,97 @@ impl KinectSensor {
         self.dirty = Some((x0, y0, x1, y1));
         let body_from_world = world_from_body.transpose();
         let o_body = body_from_world.apply(self.cam.position_m - pos_m);
-        let body_from_cam = {
-            let w = self.cam.world_from_camera;
-            move |v: Vec3| body_from_world.apply(w.apply(v))
-        };
+        let body_from_cam = body_from_world.mul(&self.cam.world_from_camera);
         let w = x1 - x0;
-        // Pass 1: ray-cast the box (t = Z-depth because rays have z = 1).
+        // Screen-space rectangle of each part's bounding sphere (pixels), so that a pixel is
+        // tested only against the parts that can cover it.
+        let (fx, fy) = (self.cam.k.fx, self.cam.k.fy);
+        let mut rects = std::mem::take(&mut self.rects);
+        rects.clear();
+        for &(sc, sr) in &self.spheres {
+            let p_cam = self
+                .cam
+                .camera_from_world(pos_m + world_from_body.apply(sc));
+            let rect = match self.cam.pixel_of(p_cam) {
+                Some((u, v)) if p_cam.z > sr + 1e-3 => {
+                    let ru = 1.3 * fx * sr / (p_cam.z - sr) + 2.0;
+                    let rv = 1.3 * fy * sr / (p_cam.z - sr) + 2.0;
+                    (u - ru, v - rv, u + ru, v + rv)
+                }
+                _ => (f64::MIN, f64::MIN, f64::MAX, f64::MAX),
+            };
+            rects.push(rect);
+        }
+        // Pass 1: ray-cast the box (t = Z-depth because rays have z = 1), tile by tile: each
+        // 8×8 tile tests only the parts whose screen rectangle overlaps it.
         let mut hits = std::mem::take(&mut self.hits);
         hits.clear();
+        hits.resize(w * (y1 - y0), None);
+        let mut candidates = std::mem::take(&mut self.candidates);
+        // Per part, the ray-independent terms of the bounding-sphere test.
+        let sphere_terms: Vec<(Vec3, f64)> = self
+            .spheres
+            .iter()
+            .map(|&(sc, sr)| {
+                let oc = o_body - sc;
+                (oc, oc.dot(oc) - sr * sr)
+            })
+            .collect();
         let scale = self.cfg.noise_scale;
-        let (fx, fy) = (self.cam.k.fx, self.cam.k.fy);
-        for r in y0..y1 {
-            for c in x0..x1 {
-                let mut ray = self.rays[r * WIDTH + c];
-                if scale > 0.0 {
-                    // Lateral jitter of the sample position (first order: the distortion's
-                    // derivative is ~1 at a fraction of a pixel).
-                    let s = LATERAL_SIGMA_PX * scale;
-                    ray.x += s * self.pixel_noise.gaussian() / fx;
-                    ray.y += s * self.pixel_noise.gaussian() / fy;
-                }
-                let d_body = body_from_cam(ray);
-                let dd = d_body.dot(d_body);
-                let mut best: Option<(f64, Vec3, usize)> = None;
-                for (pi, ((part, _), &(sc, sr))) in
-                    self.parts.iter().zip(self.spheres.iter()).enumerate()
-                {
-                    // Cheap rejection: the ray misses the part's bounding sphere.
-                    let oc = o_body - sc;
-                    let b = oc.dot(d_body);
-                    if b * b - dd * (oc.dot(oc) - sr * sr) < 0.0 {
-                        continue;
+        const TILE: usize = 8;
+        for ty in (y0..y1).step_by(TILE) {
+            for tx in (x0..x1).step_by(TILE) {
+                let (tx1, ty1) = ((tx + TILE).min(x1), (ty + TILE).min(y1));
+                candidates.clear();
+                for (pi, &(ru0, rv0, ru1, rv1)) in rects.iter().enumerate() {
+                    if ru1 >= tx as f64
+                        && ru0 <= tx1 as f64
+                        && rv1 >= ty as f64
+                        && rv0 <= ty1 as f64
+                    {
+                        candidates.push(pi);
                     }
-                    if let Some((t, n)) = intersect(part, o_body, d_body) {
-                        if best.is_none_or(|(bt, _, _)| t < bt) {
-                            best = Some((t, n, pi));
+                }
+                if candidates.is_empty() {
+                    continue;
+                }
+                for r in ty..ty1 {
+                    for c in tx..tx1 {
+                        let mut ray = self.rays[r * WIDTH + c];
+                        if scale > 0.0 {
+                            // Lateral jitter of the sample position (first order: the
+                            // distortion's derivative is ~1 at a fraction of a pixel).
+                            let s = LATERAL_SIGMA_PX * scale;
+                            ray.x += s * self.pixel_noise.gaussian() / fx;
+                            ray.y += s * self.pixel_noise.gaussian() / fy;
                         }
+                        let d_body = body_from_cam.apply(ray);
+                        let dd = d_body.dot(d_body);
+                        let mut best: Option<(f64, Vec3, usize)> = None;
+                        for &pi in &candidates {
+                            // Cheap rejection: the ray misses the part's bounding sphere.
+                            let (oc, k) = sphere_terms[pi];
+                            let b = oc.dot(d_body);
+                            if b * b - dd * k < 0.0 {
+                                continue;
+                            }
+                            if let Some((t, n)) = intersect(&self.parts[pi].0, o_body, d_body)
+                                && best.is_none_or(|(bt, _, _)| t < bt)
+                            {
+                                best = Some((t, n, pi));
+                            }
+                        }
+                        hits[(r - y0) * w + (c - x0)] = best.map(|(t, n, pi)| {
+                            let cos = (n.dot(d_body).abs() / d_body.norm()).clamp(0.0, 1.0);
+                            let (part, reflect) = &self.parts[pi];
+                            let marker = reflects(part, *reflect, o_body + d_body * t);
+                            (t, fast_acos(cos), marker)
+                        });
                     }
                 }
-                hits.push(best.map(|(t, n, pi)| {
-                    let cos = (n.dot(d_body).abs() / d_body.norm()).clamp(0.0, 1.0);
-                    let (part, reflect) = &self.parts[pi];
-                    let marker = reflects(part, *reflect, o_body + d_body * t);
-                    (t, cos.acos(), marker)
-                }));
             }
         }
+        self.candidates = candidates;
         // Pass 2: write depth with noise, silhouettes and IR.
         for (k, hit) in hits.iter().enumerate() {
             let Some((z, theta, marker)) = *hit else {
@@ -527,6 +622,7 @@ impl KinectSensor {
             }
         }
         self.hits = hits;
+        self.rects = rects;
     }
 
     /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped.
@@ -581,6 +677,29 @@ impl KinectSensor {
             .map(|(i, _)| i)?;
         self.in_flight.remove(idx).map(|(_, m)| m)
     }
+}
+
+/// The ray (z = 1) through every pixel centre: exact on a grid every `STEP` pixels, bilinear in
+/// between (the undistortion is smooth; the interpolation error is far below a millipixel).
+fn ray_table(cam: &CameraModel) -> Vec<Vec3> {
+    const STEP: usize = 2;
+    let (gw, gh) = (WIDTH / STEP + 2, HEIGHT / STEP + 2);
+    let grid: Vec<Vec3> = (0..gh)
+        .flat_map(|gy| (0..gw).map(move |gx| (gx, gy)))
+        .map(|(gx, gy)| cam.ray_of((gx * STEP) as f64 + 0.5, (gy * STEP) as f64 + 0.5))
+        .collect();
+    let mut rays = Vec::with_capacity(WIDTH * HEIGHT);
+    for r in 0..HEIGHT {
+        let (gy, fy) = (r / STEP, (r % STEP) as f64 / STEP as f64);
+        for c in 0..WIDTH {
+            let (gx, fx) = (c / STEP, (c % STEP) as f64 / STEP as f64);
+            let g = |x: usize, y: usize| grid[y * gw + x];
+            let top = g(gx, gy) * (1.0 - fx) + g(gx + 1, gy) * fx;
+            let bottom = g(gx, gy + 1) * (1.0 - fx) + g(gx + 1, gy + 1) * fx;
+            rays.push(top * (1.0 - fy) + bottom * fy);
+        }
+    }
+    rays
 }
 
 /// Nearest static surface along a camera ray: (Z-depth, incidence angle).
@@ -686,6 +805,36 @@ mod tests {
                 let err = depthpilot_types::math::wrap_pi(got - yaw);
                 assert!(err.abs() < 0.1, "yaw {yaw}: measured {got} (noise {noise})");
             }
+        }
+    }
+
+    #[test]
+    fn interpolated_rays_match_the_camera_model() {
+        let cam = CameraModel::new(
+            depthpilot_types::scene::Intrinsics::KINECT_V2_DEVICE2,
+            Vec3::ZERO,
+            Vec3::new(0.0, 0.0, 1.0),
+            Vec3::new(1.0, 0.0, 0.0),
+        )
+        .expect("camera");
+        let rays = ray_table(&cam);
+        let mut worst = 0.0f64;
+        for r in (0..HEIGHT).step_by(7) {
+            for c in (0..WIDTH).step_by(5) {
+                let exact = cam.ray_of(c as f64 + 0.5, r as f64 + 0.5);
+                let (u, v) = cam.pixel_of(rays[r * WIDTH + c]).expect("in front");
+                let (ue, ve) = cam.pixel_of(exact).expect("in front");
+                worst = worst.max((u - ue).abs()).max((v - ve).abs());
+            }
+        }
+        assert!(worst < 0.01, "worst interpolation error {worst} px");
+    }
+
+    #[test]
+    fn fast_acos_is_close() {
+        for i in 0..=100 {
+            let x = f64::from(i) / 100.0;
+            assert!((fast_acos(x) - x.acos()).abs() < 1e-4, "{x}");
         }
     }
 

@@ -32,7 +32,7 @@ pub enum SimError {
 
 /// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
 enum SensorSource {
-    Oracle(OracleSensor),
+    Oracle(Box<OracleSensor>),
     Kinect(Box<KinectSensor>),
 }
 
@@ -234,7 +234,7 @@ pub fn run<P: Probe>(
     let mut motors = Motors::default();
     let mut motor_cmd = [0u16; 4];
     let mut sensor = match &scene.sensing {
-        Sensing::Oracle(o) => SensorSource::Oracle(OracleSensor::new(o, seed)),
+        Sensing::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
         Sensing::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
             k,
             &scene.world,

@@ -82,6 +82,18 @@ impl Rot {
         Some(Self::from_columns(x, y, z))
     }
 
+    /// Composition `self · other` (apply `other` first).
+    pub fn mul(&self, other: &Self) -> Self {
+        let (a, b) = (&self.m, &other.m);
+        let mut m = [[0.0; 3]; 3];
+        for (i, row) in m.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j];
+            }
+        }
+        Self { m }
+    }
+
     /// The inverse rotation.
     pub fn transpose(&self) -> Self {
         let m = &self.m;

@@ -168,6 +168,8 @@ pub struct Detector {
     cfg: DetectorConfig,
     learning: Vec<Vec<u16>>,
     background: Option<Vec<u16>>,
+    /// Foreground thresholds derived from the background (see `thresholds`).
+    fg_below: Vec<u16>,
     last: Option<Hit>,
     misses: u32,
     /// Per-pixel label stamp (frame id) for the connected-component search.
@@ -185,6 +187,7 @@ impl Detector {
             cfg,
             learning: Vec::new(),
             background: None,
+            fg_below: Vec::new(),
             last: None,
             misses: 0,
             visited: vec![0; WIDTH * HEIGHT],
@@ -201,8 +204,30 @@ impl Detector {
 
     /// Uses this frame as the background instead of learning one.
     pub fn set_background(&mut self, depth_mm: Vec<u16>) {
+        self.fg_below = Self::thresholds(&depth_mm, self.cfg.min_depth_step_mm);
         self.background = Some(depth_mm);
         self.learning.clear();
+    }
+
+    /// Per pixel: a valid depth below this is foreground (the background minus the larger of
+    /// the minimum step and 4 σ of the depth noise there; no background return: anything).
+    fn thresholds(bg: &[u16], min_step_mm: f64) -> Vec<u16> {
+        bg.iter()
+            .map(|&b| {
+                if b == 0 {
+                    u16::MAX
+                } else {
+                    let step = min_step_mm.max(4.0 * Self::sigma_mm(f64::from(b) * 1e-3));
+                    (f64::from(b) - step).max(0.0) as u16
+                }
+            })
+            .collect()
+    }
+
+    /// Drops the track: the next frame is searched whole.
+    pub fn forget_track(&mut self) {
+        self.last = None;
+        self.misses = 0;
     }
 
     /// The search window for the next frame.
@@ -229,15 +254,26 @@ impl Detector {
         if seen < needed {
             return Some(NoDetection::LearningBackground { seen, needed });
         }
+        // Per-pixel median (invalid 0 sorts first: the median is invalid if most samples were).
         let mut bg = vec![0u16; WIDTH * HEIGHT];
-        let mut column = Vec::with_capacity(seen);
+        let mut column = vec![0u16; seen];
         for (i, out) in bg.iter_mut().enumerate() {
-            column.clear();
-            column.extend(self.learning.iter().map(|f| f[i]));
-            column.sort_unstable();
-            // Invalid (0) sorts first: the median is invalid if most samples were.
+            for (slot, f) in column.iter_mut().zip(self.learning.iter()) {
+                *slot = f[i];
+            }
+            // Insertion sort: a handful of values, mostly equal.
+            for j in 1..seen {
+                let v = column[j];
+                let mut k = j;
+                while k > 0 && column[k - 1] > v {
+                    column[k] = column[k - 1];
+                    k -= 1;
+                }
+                column[k] = v;
+            }
             *out = column[seen / 2];
         }
+        self.fg_below = Self::thresholds(&bg, self.cfg.min_depth_step_mm);
         self.background = Some(bg);
         self.learning = Vec::new();
         Some(NoDetection::LearningBackground { seen, needed })
@@ -292,27 +328,19 @@ impl Detector {
             return Err(learning);
         }
         let roi = self.roi();
-        let Some(bg) = self.background.as_ref() else {
+        if self.background.is_none() {
             return Err(NoDetection::LearningBackground {
                 seen: 0,
                 needed: self.cfg.learn_frames,
             });
-        };
+        }
         let depth = &frame.depth_mm;
 
         // Foreground test for one pixel.
-        let min_step = self.cfg.min_depth_step_mm;
+        let below = &self.fg_below;
         let is_fg = |i: usize| -> bool {
             let d = depth[i];
-            if d == 0 {
-                return false;
-            }
-            let b = bg[i];
-            if b == 0 {
-                return true;
-            }
-            let step = f64::from(b) - f64::from(d);
-            step > min_step.max(4.0 * Self::sigma_mm(f64::from(d) * 1e-3))
+            d != 0 && d < below[i]
         };
 
         self.frame_id = self.frame_id.wrapping_add(1);
