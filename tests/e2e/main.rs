@@ -3,6 +3,7 @@
 
 mod cli;
 mod determinism;
+mod kinect;
 mod scenes;
 
 use std::path::{Path, PathBuf};

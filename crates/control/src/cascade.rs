@@ -53,7 +53,7 @@ const ACQUIRE_FOR_NS: u64 = 3_000_000_000;
 /// Measurements older than this (by arrival) make the controller hold.
 const HOLD_AFTER_NS: u64 = 250_000_000;
 /// ... and land after this.
-const LAND_AFTER_NS: u64 = 1_000_000_000;
+const LAND_AFTER_NS: u64 = 1_500_000_000;
 /// Blind landing: descent speed, the time to reach it, and how far below the resting height
 /// the profile goes before the motors are cut.
 const LAND_DESCENT_M_S: f64 = 0.3;
@@ -234,9 +234,12 @@ impl Cascade {
     }
 
     fn start_landing(&mut self, now_ns: u64) {
+        // The last fused measurement, not a prediction: by now the prediction has run open-loop
+        // for over a second and may have drifted far.
+        let _ = now_ns;
         let height_m = self
             .est
-            .estimate(now_ns)
+            .last_fused()
             .map(|e| e.pos_in_world_m.z)
             .filter(|z| z.is_finite())
             .unwrap_or(2.0)
@@ -544,9 +547,15 @@ mod tests {
         assert_eq!(c.safety(), SafetyState::Holding);
         let hold = c.command(400_000_000, &sp);
         assert_eq!((hold.roll_rad, hold.pitch_rad), (0.0, 0.0));
-        c.command(1_100_000_000, &sp);
+        c.command(1_400_000_000, &sp);
+        assert_eq!(
+            c.safety(),
+            SafetyState::Holding,
+            "still holding before 1.5 s"
+        );
+        c.command(1_600_000_000, &sp);
         assert_eq!(c.safety(), SafetyState::Landing);
-        let land = c.command(1_200_000_000, &sp);
+        let land = c.command(1_700_000_000, &sp);
         assert!(land.thrust_frac < hold.thrust_frac && land.thrust_frac > 0.0);
         c.command(10_000_000_000, &sp);
         assert_eq!(c.safety(), SafetyState::Cut);

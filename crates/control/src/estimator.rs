@@ -210,6 +210,12 @@ impl Estimator {
         }
     }
 
+    /// The belief at the newest measurement's capture time, without prediction: what the
+    /// sensor last said, filtered. Safer than a prediction once measurements have stopped.
+    pub fn last_fused(&self) -> Option<Estimate> {
+        self.estimate(self.state_ns)
+    }
+
     /// The belief predicted to `now_ns`, or `None` before the first measurement.
     pub fn estimate(&self, now_ns: u64) -> Option<Estimate> {
         let mut axes = self.axes?;

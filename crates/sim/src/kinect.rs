@@ -186,15 +186,16 @@ fn quad_parts(arm_m: f64) -> Vec<(Part, Reflect)> {
     let motors = [(a, -a), (-a, -a), (-a, a), (a, a)];
     let body = Part::Box {
         c: Vec3::ZERO,
-        h: Vec3::new(0.02, 0.015, 0.006),
+        // PCB with the battery under it: 40 × 30 × 18 mm.
+        h: Vec3::new(0.02, 0.015, 0.009),
         sin: 0.0,
         cos: 1.0,
     };
     let ring = Part::Cyl {
         x: 0.0,
         y: 0.0,
-        z0: -0.008,
-        z1: -0.006,
+        z0: -0.011,
+        z1: -0.009,
         r: 0.010,
     };
     let mut parts = vec![

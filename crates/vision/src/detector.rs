@@ -4,7 +4,7 @@
 //!    frames report `NoDetection::LearningBackground`).
 //! 2. **Foreground**: valid pixels clearly nearer than the background (or where the background had
 //!    no return), inside the region of interest.
-//! 3. **Blobs**: 4-connected components; a blob must be of the quad's size in metres (pixel count ×
+//! 3. **Blobs**: 8-connected components; a blob must be of the quad's size in metres (pixel count ×
 //!    depth² / (fx·fy)) and, while tracking, close to where the quad was.
 //! 4. **Region of interest** (the 2015 detector's strategy): a 100 px window around the last hit,
 //!    growing by 25 px per missed frame up to 300 px, then the full frame.
@@ -17,6 +17,16 @@ use crate::camera::CameraModel;
 use crate::frame::DepthFrame;
 use crate::{HEIGHT, WIDTH};
 use depthpilot_types::Vec3;
+
+/// Fragments closer than this (pixels, between bounding boxes) and at similar depth merge.
+const FRAGMENT_GAP_PX: usize = 3;
+const FRAGMENT_DEPTH_MM: i32 = 60;
+/// Beyond this many blobs in one frame (a noisy full-frame search) fragments are not merged.
+const MAX_BLOBS_TO_MERGE: usize = 400;
+
+/// Spread assigned to a pixel that had no return in some learning frames: it must be this much
+/// nearer than its background to count as foreground.
+const UNSTABLE_SPREAD_MM: u16 = 500;
 
 /// Detector settings.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,17 +60,17 @@ impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
             learn_frames: 9,
-            min_size_m: 0.025,
+            min_size_m: 0.02,
             max_size_m: 0.25,
             min_depth_step_mm: 40.0,
-            min_pixels: 6,
+            min_pixels: 4,
             roi_px: 100,
             roi_growth_px: 25,
             roi_max_px: 300,
             gate_m: 0.3,
             gate_growth_m_s: 1.5,
             surface_to_centre_below_m: -0.008,
-            surface_to_centre_side_m: 0.035,
+            surface_to_centre_side_m: 0.022,
             ir_marker_threshold: 10_000,
         }
     }
@@ -105,7 +115,7 @@ impl Roi {
     };
 
     fn around(u: f64, v: f64, side: usize) -> Self {
-        let half = (side / 2) as f64;
+        let half = side as f64 / 2.0;
         let clampf = |x: f64, hi: usize| x.clamp(0.0, hi as f64) as usize;
         Self {
             x0: clampf(u - half, WIDTH),
@@ -148,6 +158,8 @@ struct Blob {
     sum_u: f64,
     sum_v: f64,
     depth_start: usize,
+    /// Median depth (of the blob; of the largest fragment once merged).
+    median_mm: u16,
     min_x: usize,
     min_y: usize,
     max_x: usize,
@@ -170,6 +182,8 @@ pub struct Detector {
     background: Option<Vec<u16>>,
     /// Foreground thresholds derived from the background (see `thresholds`).
     fg_below: Vec<u16>,
+    /// Per-pixel spread of the learning frames (mm; see `learn`).
+    spread: Vec<u16>,
     last: Option<Hit>,
     misses: u32,
     /// Per-pixel label stamp (frame id) for the connected-component search.
@@ -188,6 +202,7 @@ impl Detector {
             learning: Vec::new(),
             background: None,
             fg_below: Vec::new(),
+            spread: Vec::new(),
             last: None,
             misses: 0,
             visited: vec![0; WIDTH * HEIGHT],
@@ -204,20 +219,32 @@ impl Detector {
 
     /// Uses this frame as the background instead of learning one.
     pub fn set_background(&mut self, depth_mm: Vec<u16>) {
-        self.fg_below = Self::thresholds(&depth_mm, self.cfg.min_depth_step_mm);
+        self.spread = vec![0; depth_mm.len()];
+        self.fg_below = Self::thresholds(&depth_mm, &self.spread, self.cfg.min_depth_step_mm);
         self.background = Some(depth_mm);
         self.learning.clear();
     }
 
-    /// Per pixel: a valid depth below this is foreground (the background minus the larger of
-    /// the minimum step and 4 σ of the depth noise there; no background return: anything).
-    fn thresholds(bg: &[u16], min_step_mm: f64) -> Vec<u16> {
+    /// Per pixel: a valid depth below this is foreground. The step to the background must exceed
+    /// the minimum step, 4 σ of the model's depth noise there, and 1.5 × the spread seen while
+    /// learning. A pixel with no background return counts as foreground anywhere, unless it
+    /// flickered while learning: then only well in front of its nearest return.
+    fn thresholds(bg: &[u16], spread: &[u16], min_step_mm: f64) -> Vec<u16> {
         bg.iter()
-            .map(|&b| {
+            .zip(spread.iter())
+            .map(|(&b, &sp)| {
                 if b == 0 {
-                    u16::MAX
+                    if sp == 0 {
+                        u16::MAX
+                    } else {
+                        // Encoded as u16::MAX - nearest valid sample (see `learn`).
+                        let nearest = u16::MAX - sp;
+                        nearest.saturating_sub(UNSTABLE_SPREAD_MM)
+                    }
                 } else {
-                    let step = min_step_mm.max(4.0 * Self::sigma_mm(f64::from(b) * 1e-3));
+                    let step = min_step_mm
+                        .max(4.0 * Self::sigma_mm(f64::from(b) * 1e-3))
+                        .max(1.5 * f64::from(sp));
                     (f64::from(b) - step).max(0.0) as u16
                 }
             })
@@ -254,10 +281,13 @@ impl Detector {
         if seen < needed {
             return Some(NoDetection::LearningBackground { seen, needed });
         }
-        // Per-pixel median (invalid 0 sorts first: the median is invalid if most samples were).
+        // Per pixel: the median (invalid 0 sorts first: the median is invalid if most samples
+        // were), and how much the samples spread, which says how noisy the pixel is (grazing
+        // floor pixels far away are much noisier than the depth alone predicts).
         let mut bg = vec![0u16; WIDTH * HEIGHT];
+        let mut spread = vec![0u16; WIDTH * HEIGHT];
         let mut column = vec![0u16; seen];
-        for (i, out) in bg.iter_mut().enumerate() {
+        for (i, (out, sp)) in bg.iter_mut().zip(spread.iter_mut()).enumerate() {
             for (slot, f) in column.iter_mut().zip(self.learning.iter()) {
                 *slot = f[i];
             }
@@ -271,9 +301,19 @@ impl Detector {
                 }
                 column[k] = v;
             }
-            *out = column[seen / 2];
+            let median = column[seen / 2];
+            let lowest_valid = column.iter().copied().find(|&d| d != 0);
+            *out = median;
+            *sp = match (median, lowest_valid) {
+                // Flickers between a return and none: treat as very noisy.
+                (0, Some(low)) => u16::MAX - low.min(u16::MAX - 1),
+                (_, Some(_)) if column[0] == 0 => UNSTABLE_SPREAD_MM,
+                (_, Some(low)) => column[seen - 1] - low,
+                (_, None) => 0,
+            };
         }
-        self.fg_below = Self::thresholds(&bg, self.cfg.min_depth_step_mm);
+        self.spread = spread;
+        self.fg_below = Self::thresholds(&bg, &self.spread, self.cfg.min_depth_step_mm);
         self.background = Some(bg);
         self.learning = Vec::new();
         Some(NoDetection::LearningBackground { seen, needed })
@@ -365,6 +405,7 @@ impl Detector {
                     sum_u: 0.0,
                     sum_v: 0.0,
                     depth_start: self.depths.len(),
+                    median_mm: 0,
                     min_x: x,
                     min_y: y,
                     max_x: x,
@@ -390,17 +431,33 @@ impl Detector {
                             self.stack.push(k as u32);
                         }
                     };
-                    if jx > roi.x0 {
+                    // 8-connected: a quad seen edge-on is only a few pixels tall and its
+                    // silhouette is ragged.
+                    let (left, right) = (jx > roi.x0, jx + 1 < roi.x1);
+                    let (up, down) = (jy > roi.y0, jy + 1 < roi.y1);
+                    if left {
                         visit(j - 1);
                     }
-                    if jx + 1 < roi.x1 {
+                    if right {
                         visit(j + 1);
                     }
-                    if jy > roi.y0 {
+                    if up {
                         visit(j - WIDTH);
+                        if left {
+                            visit(j - WIDTH - 1);
+                        }
+                        if right {
+                            visit(j - WIDTH + 1);
+                        }
                     }
-                    if jy + 1 < roi.y1 {
+                    if down {
                         visit(j + WIDTH);
+                        if left {
+                            visit(j + WIDTH - 1);
+                        }
+                        if right {
+                            visit(j + WIDTH + 1);
+                        }
                     }
                 }
                 self.blobs.push(blob);
@@ -414,20 +471,26 @@ impl Detector {
             });
         }
 
+        // Each blob's median depth.
+        let blob_count = self.blobs.len();
+        for blob in self.blobs.iter_mut() {
+            let ds = &mut self.depths[blob.depth_start..blob.depth_start + blob.pixels];
+            let mid = ds.len() / 2;
+            let (_, &mut med, _) = ds.select_nth_unstable(mid);
+            blob.median_mm = med;
+        }
+        self.merge_fragments();
+
         // Size gate, then the best candidate: nearest to the track, else the largest.
         let k = self.cam.k;
         let mut best: Option<(f64, Detection)> = None;
         let mut gated: Option<(f64, f64)> = None;
-        let blob_count = self.blobs.len();
-        for bi in 0..blob_count {
+        for bi in 0..self.blobs.len() {
             let blob = self.blobs[bi];
             if blob.pixels < self.cfg.min_pixels {
                 continue;
             }
-            let ds = &mut self.depths[blob.depth_start..blob.depth_start + blob.pixels];
-            let mid = ds.len() / 2;
-            let (_, &mut med, _) = ds.select_nth_unstable(mid);
-            let z = f64::from(med) * 1e-3;
+            let z = f64::from(blob.median_mm) * 1e-3;
             let size_m = ((blob.pixels as f64) * z * z / (k.fx * k.fy)).sqrt();
             if size_m < self.cfg.min_size_m || size_m > self.cfg.max_size_m {
                 continue;
@@ -486,6 +549,56 @@ impl Detector {
             }
             (None, None) => Err(NoDetection::NoBlobOfQuadSize { blobs: blob_count }),
         }
+    }
+
+    /// Merges blobs that are fragments of one object: bounding boxes within a few pixels and
+    /// median depths within a few centimetres. Silhouette pixels that mixed with a background
+    /// without return come out invalid, and can cut the thin arms that join a propeller disc to
+    /// the body; the centroid of the fragment alone would jump by pixels.
+    fn merge_fragments(&mut self) {
+        let n = self.blobs.len();
+        if !(2..=MAX_BLOBS_TO_MERGE).contains(&n) {
+            return;
+        }
+        // Largest first, so that each merge keeps the largest fragment's median depth.
+        self.blobs.sort_by_key(|b| std::cmp::Reverse(b.pixels));
+        let gap = FRAGMENT_GAP_PX;
+        let mut merged = vec![false; n];
+        for i in 0..n {
+            if merged[i] {
+                continue;
+            }
+            let mut grew = true;
+            while grew {
+                grew = false;
+                for (j, done) in merged.iter_mut().enumerate().skip(i + 1) {
+                    if *done {
+                        continue;
+                    }
+                    let (a, b) = (self.blobs[i], self.blobs[j]);
+                    let near = b.min_x <= a.max_x + gap
+                        && a.min_x <= b.max_x + gap
+                        && b.min_y <= a.max_y + gap
+                        && a.min_y <= b.max_y + gap;
+                    let same_depth = (i32::from(a.median_mm) - i32::from(b.median_mm)).abs()
+                        <= FRAGMENT_DEPTH_MM;
+                    if near && same_depth {
+                        let m = &mut self.blobs[i];
+                        m.pixels += b.pixels;
+                        m.sum_u += b.sum_u;
+                        m.sum_v += b.sum_v;
+                        m.min_x = m.min_x.min(b.min_x);
+                        m.min_y = m.min_y.min(b.min_y);
+                        m.max_x = m.max_x.max(b.max_x);
+                        m.max_y = m.max_y.max(b.max_y);
+                        *done = true;
+                        grew = true;
+                    }
+                }
+            }
+        }
+        let mut keep = merged.iter().map(|m| !m);
+        self.blobs.retain(|_| keep.next().unwrap_or(false));
     }
 
     /// Yaw from the 2015 marker layout in the IR image, within the blob's bounding box.
@@ -578,5 +691,139 @@ impl Detector {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use depthpilot_types::scene::Intrinsics;
+    use proptest::prelude::*;
+
+    fn detector() -> Detector {
+        let cam = CameraModel::new(
+            Intrinsics::KINECT_V2_DEVICE2,
+            Vec3::ZERO,
+            Vec3::new(0.0, 0.0, 1.0),
+            Vec3::new(1.0, 0.0, 0.0),
+        )
+        .expect("camera");
+        let mut d = Detector::new(cam, DetectorConfig::default());
+        d.set_background(vec![0; WIDTH * HEIGHT]);
+        d
+    }
+
+    fn frame(depth_mm: Vec<u16>, width: usize, height: usize) -> DepthFrame {
+        DepthFrame {
+            stamp_ns: 0,
+            seq: 1,
+            width,
+            height,
+            depth_mm,
+            ir: None,
+        }
+    }
+
+    /// A square patch at `z_mm` of `side` pixels around (u, v).
+    fn patch(u: usize, v: usize, side: usize, z_mm: u16) -> Vec<u16> {
+        let mut d = vec![0u16; WIDTH * HEIGHT];
+        for r in v - side / 2..v + side / 2 {
+            for c in u - side / 2..u + side / 2 {
+                d[r * WIDTH + c] = z_mm;
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn wrong_size_is_reported_with_the_size() {
+        let mut d = detector();
+        let e = d
+            .detect(&frame(vec![0; 640 * 480], 640, 480))
+            .expect_err("wrong size");
+        assert!(matches!(
+            e,
+            NoDetection::WrongSize {
+                got_w: 640,
+                got_h: 480,
+                ..
+            }
+        ));
+        assert!(e.to_string().contains("640×480"), "{e}");
+        let e = d
+            .detect(&frame(vec![0; 10], WIDTH, HEIGHT))
+            .expect_err("short buffer");
+        assert!(matches!(e, NoDetection::WrongSize { got_len: 10, .. }));
+    }
+
+    #[test]
+    fn all_zero_frame_is_all_invalid() {
+        let mut d = detector();
+        let e = d
+            .detect(&frame(vec![0; WIDTH * HEIGHT], WIDTH, HEIGHT))
+            .expect_err("nothing");
+        assert_eq!(e, NoDetection::AllInvalid);
+        assert!(e.to_string().contains("no valid depth"));
+    }
+
+    #[test]
+    fn nan_float_frame_is_all_invalid() {
+        let mut d = detector();
+        let nan = vec![f32::NAN; WIDTH * HEIGHT];
+        let f = DepthFrame::from_f32_mm(0, 1, WIDTH, HEIGHT, &nan);
+        assert_eq!(d.detect(&f).expect_err("nothing"), NoDetection::AllInvalid);
+        let mixed: Vec<f32> = (0..WIDTH * HEIGHT)
+            .map(|i| [f32::INFINITY, -1.0, f32::NEG_INFINITY, 1.0e9][i % 4])
+            .collect();
+        let f = DepthFrame::from_f32_mm(0, 1, WIDTH, HEIGHT, &mixed);
+        assert!(f.depth_mm.iter().all(|&d| d == 0));
+    }
+
+    #[test]
+    fn finds_a_quad_sized_patch_and_rejects_a_wall() {
+        let mut d = detector();
+        let det = d
+            .detect(&frame(patch(256, 212, 30, 1000), WIDTH, HEIGHT))
+            .expect("found");
+        assert!((det.pos_in_world_m.z - 0.992).abs() < 0.01, "{det:?}");
+        assert!(det.size_m > 0.07 && det.size_m < 0.09, "{det:?}");
+        let mut d = detector();
+        let e = d
+            .detect(&frame(patch(256, 212, 300, 1000), WIDTH, HEIGHT))
+            .expect_err("wall");
+        assert!(
+            matches!(e, NoDetection::NoBlobOfQuadSize { blobs: 1 }),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn region_of_interest_widens_while_lost_then_searches_the_full_frame() {
+        let mut d = detector();
+        d.detect(&frame(patch(256, 212, 30, 1000), WIDTH, HEIGHT))
+            .expect("found");
+        let side = |r: Roi| r.x1 - r.x0;
+        assert_eq!(side(d.roi()), 100);
+        let empty = frame(vec![0; WIDTH * HEIGHT], WIDTH, HEIGHT);
+        let _ = d.detect(&empty);
+        assert_eq!(side(d.roi()), 125);
+        for _ in 0..8 {
+            let _ = d.detect(&empty);
+        }
+        assert!(d.roi().is_full());
+    }
+
+    proptest! {
+        /// Arbitrary depth frames never panic the detector.
+        #[test]
+        fn garbage_frames_never_panic(seed in any::<u64>(), fill in 0u16..6000, noise in 0u16..3000) {
+            let mut d = detector();
+            let mut x = seed | 1;
+            let depth: Vec<u16> = (0..WIDTH * HEIGHT).map(|_| {
+                x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                if x % 7 == 0 { 0 } else { fill.saturating_add((x % u64::from(noise.max(1))) as u16) }
+            }).collect();
+            let _ = d.detect(&frame(depth, WIDTH, HEIGHT));
+        }
     }
 }

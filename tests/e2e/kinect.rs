@@ -1,0 +1,128 @@
+//! Flying from the synthetic Kinect v2: accuracy, seeds, blackouts and loss of the camera.
+
+use crate::scene_path;
+use depthpilot_control::Estimator;
+use depthpilot_sim::NoLog;
+use depthpilot_sim::kinect::KinectSensor;
+use depthpilot_types::scene::{KinectConfig, WorldConfig};
+use depthpilot_types::{Rot, Scene, Vec3};
+
+fn fly(name: &str, seed: u64) -> depthpilot_sim::Summary {
+    let mut scene = Scene::load(&scene_path(name)).expect("bundled scene loads");
+    scene.seed = seed;
+    depthpilot_sim::fly(&scene, &mut NoLog).expect("flight runs")
+}
+
+#[test]
+fn hover_kinect_holds_within_25_mm_rms_over_20_seeds() {
+    let rms: Vec<f64> = (0..20)
+        .map(|seed| {
+            let s = fly("hover_kinect.ron", seed);
+            assert!(!s.crashed, "seed {seed}: {:?}", s.crash);
+            s.rms_error_m
+        })
+        .collect();
+    let mean = rms.iter().sum::<f64>() / rms.len() as f64;
+    let worst = rms.iter().cloned().fold(0.0, f64::max);
+    println!(
+        "hover_kinect over 20 seeds: mean rms {:.2} mm, worst {:.2} mm",
+        mean * 1e3,
+        worst * 1e3
+    );
+    assert!(worst <= 0.025, "worst rms {worst}");
+}
+
+/// A quad held still `height_m` above the floor camera: how well vision + tracking filter
+/// estimate where it is, and how often it is detected.
+fn static_accuracy(height_m: f64) -> (f64, f64) {
+    let mut k = KinectSensor::new(&KinectConfig::default(), &WorldConfig::default(), 0.046, 7)
+        .expect("camera");
+    let mut est = Estimator::new(1.0, 0.002);
+    let truth = Vec3::new(0.03, -0.02, height_m);
+    let rot = Rot::from_rpy(0.0, 0.0, 0.4);
+    let period = 33_250_000u64;
+    let (mut frames, mut sum_sq, mut n) = (0u64, 0.0, 0u64);
+    let mut bias = Vec3::ZERO;
+    for f in 0..309u64 {
+        let t = f * period;
+        // Out of view while the background is learnt, then still.
+        let pos = if f < 9 {
+            Vec3::new(0.0, 8.0, 0.5)
+        } else {
+            truth
+        };
+        let before = k.stats.detections;
+        k.capture(t, pos, &rot);
+        if f >= 9 {
+            frames += 1;
+        }
+        while let Some(m) = k.deliver(u64::MAX) {
+            est.input(m.stamp_ns, Vec3::ZERO);
+            est.measure(&m);
+        }
+        if f >= 39 && k.stats.detections > before {
+            let e = est.estimate(t).expect("tracking");
+            sum_sq += (e.pos_in_world_m - truth).norm().powi(2);
+            bias += e.pos_in_world_m - truth;
+            n += 1;
+        }
+    }
+    let rate = (k.stats.detections as f64) / frames as f64;
+    println!(
+        "  bias at {height_m} m: {:?}",
+        bias * (1.0 / n.max(1) as f64)
+    );
+    ((sum_sq / n.max(1) as f64).sqrt(), rate)
+}
+
+#[test]
+fn static_estimate_is_within_6_mm_at_2_m_with_99_percent_detections() {
+    for h in [1.0, 2.0, 4.0] {
+        let (rms, rate) = static_accuracy(h);
+        println!(
+            "static quad at {h} m: estimate rms {:.2} mm, detection rate {:.1} %",
+            rms * 1e3,
+            rate * 100.0
+        );
+        assert!(rate >= 0.99, "{h} m: detection rate {rate}");
+        if h == 2.0 {
+            assert!(rms <= 0.006, "2 m: estimate rms {rms}");
+        } else {
+            assert!(rms <= 0.015, "{h} m: estimate rms {rms}");
+        }
+    }
+}
+
+#[test]
+fn blackout_holds_within_half_a_metre_and_reacquires() {
+    let mut scene = Scene::load(&scene_path("blackout.ron")).expect("loads");
+    scene.settle_s = 5.0;
+    let mut rows = Vec::new();
+    let s = depthpilot_sim::fly(&scene, &mut rows).expect("flight runs");
+    assert!(!s.crashed, "{:?}", s.crash);
+    assert!(s.max_error_m <= 0.5, "max error {}", s.max_error_m);
+    let state = |t: f64| rows.iter().find(|r| r.t_s >= t).map(|r| r.safety);
+    assert_eq!(state(6.0), Some("tracking"));
+    assert_eq!(state(6.8), Some("holding"));
+    assert_eq!(
+        state(8.0),
+        Some("tracking"),
+        "re-acquired after the blackout"
+    );
+    assert_eq!(s.final_safety_state, "tracking");
+}
+
+#[test]
+fn lost_camera_lands_without_crashing() {
+    let s = fly("lost.ron", 1);
+    assert!(!s.crashed, "{:?}", s.crash);
+    assert_eq!(s.final_safety_state, "cut");
+    assert!(s.final_position_m[2] < 0.05, "{:?}", s.final_position_m);
+}
+
+#[test]
+fn kinect_flights_are_deterministic() {
+    let a = serde_json::to_string(&fly("figure8_kinect.ron", 3)).expect("json");
+    let b = serde_json::to_string(&fly("figure8_kinect.ron", 3)).expect("json");
+    assert_eq!(a, b);
+}
