@@ -337,21 +337,19 @@ impl KinectSensor {
             }
         }
         let mut pixel_noise = noise.fast_gaussians();
+        // Noise only where the static world returns something (often a small part of the image).
+        let returns: Vec<usize> = (0..background_mm.len())
+            .filter(|&i| background_mm[i] != 0 && sigma[i] > 0.0)
+            .collect();
         let noisy = (0..NOISY_BACKGROUNDS)
             .map(|_| {
-                background_mm
-                    .iter()
-                    .zip(sigma.iter())
-                    .map(|(&d, &s)| {
-                        if d == 0 || s == 0.0 {
-                            d
-                        } else {
-                            (f64::from(d) + s * pixel_noise.gaussian())
-                                .round()
-                                .clamp(1.0, 65535.0) as u16
-                        }
-                    })
-                    .collect()
+                let mut frame = background_mm.clone();
+                for &i in &returns {
+                    frame[i] = (f64::from(background_mm[i]) + sigma[i] * pixel_noise.gaussian())
+                        .round()
+                        .clamp(1.0, 65535.0) as u16;
+                }
+                frame
             })
             .collect();
         let detector = Detector::new(cam.clone(), DetectorConfig::default());

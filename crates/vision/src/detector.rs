@@ -391,15 +391,23 @@ impl Detector {
         let id = self.frame_id;
         self.blobs.clear();
         self.depths.clear();
-        let mut any_valid = false;
         for y in roi.y0..roi.y1 {
-            for x in roi.x0..roi.x1 {
-                let i = y * WIDTH + x;
-                any_valid |= depth[i] != 0;
-                if self.visited[i] == id || !is_fg(i) {
+            let row = y * WIDTH;
+            // Find foreground seeds in this row with plain slices (no per-pixel bounds checks).
+            let (d_row, b_row) = (
+                &depth[row + roi.x0..row + roi.x1],
+                &below[row + roi.x0..row + roi.x1],
+            );
+            for (dx, (&d, &b)) in d_row.iter().zip(b_row.iter()).enumerate() {
+                if d == 0 || d >= b {
                     continue;
                 }
-                // Flood fill one 4-connected blob inside the ROI.
+                let x = roi.x0 + dx;
+                let i = row + x;
+                if self.visited[i] == id {
+                    continue;
+                }
+                // Flood fill one 8-connected blob inside the ROI.
                 let mut blob = Blob {
                     pixels: 0,
                     sum_u: 0.0,
@@ -464,6 +472,11 @@ impl Detector {
             }
         }
         if self.blobs.is_empty() {
+            let any_valid = (roi.y0..roi.y1).any(|y| {
+                depth[y * WIDTH + roi.x0..y * WIDTH + roi.x1]
+                    .iter()
+                    .any(|&d| d != 0)
+            });
             return Err(if any_valid || !roi.is_full() {
                 NoDetection::NoForeground
             } else {
