@@ -34,7 +34,7 @@ impl Probe for StageClock {
 }
 
 const STAGE_NAMES: [&str; 6] = [
-    "sensing (oracle capture + delivery)",
+    "sensing (oracle, or Kinect render + vision)",
     "control (setpoint, controller, CRTP encode/decode, link)",
     "firmware (IMU, commander, PIDs, mixer)",
     "forces (motor lag, rotor wrench, disturbances)",

@@ -122,6 +122,26 @@ fn print_report(s: &Summary, wall_seconds: f64, realtime_factor: f64) {
         "  sensing     {} frames, {} measurements delivered",
         s.frames, s.detections
     );
+    if let Some(v) = &s.vision {
+        let misses: Vec<String> = v
+            .miss_reasons
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect();
+        println!(
+            "  vision      {} detections in {} frames ({} with yaw); {} dropped, {} blacked out; no detection: {}",
+            v.detections,
+            v.frames_rendered,
+            v.with_yaw,
+            v.frames_dropped,
+            v.frames_blacked_out,
+            if misses.is_empty() {
+                "none".to_string()
+            } else {
+                misses.join(", ")
+            }
+        );
+    }
     println!(
         "  radio       {} packets sent, {} dropped, {} undecodable",
         s.radio_packets_sent, s.radio_packets_dropped, s.radio_decode_errors

@@ -126,3 +126,31 @@ fn kinect_flights_are_deterministic() {
     let b = serde_json::to_string(&fly("figure8_kinect.ron", 3)).expect("json");
     assert_eq!(a, b);
 }
+
+#[test]
+fn depth_only_still_flies_with_the_firmware_holding_yaw() {
+    let mut scene = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+    if let depthpilot_types::scene::Sensing::Kinect(k) = &mut scene.sensing {
+        k.ir_markers = false;
+    }
+    let s = depthpilot_sim::fly(&scene, &mut NoLog).expect("flight runs");
+    assert!(!s.crashed, "{:?}", s.crash);
+    let v = s.vision.expect("kinect stats");
+    assert_eq!(v.with_yaw, 0, "no IR, no yaw");
+    assert!(s.rms_error_m <= 0.025, "rms {}", s.rms_error_m);
+    println!("depth only: rms {:.2} mm", s.rms_error_m * 1e3);
+}
+
+#[test]
+fn a_dropped_frame_rate_collapse_is_survived() {
+    let mut scene = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+    if let depthpilot_types::scene::Sensing::Kinect(k) = &mut scene.sensing {
+        k.drop_probability = 0.5;
+        k.latency_jitter_s = 0.02;
+    }
+    let s = depthpilot_sim::fly(&scene, &mut NoLog).expect("flight runs");
+    assert!(!s.crashed, "{:?}", s.crash);
+    assert!(s.rms_error_m <= 0.025, "rms {}", s.rms_error_m);
+    let v = s.vision.expect("kinect stats");
+    assert!(v.frames_dropped > 100, "{v:?}");
+}
