@@ -152,6 +152,33 @@ pub struct Detection {
     pub misses_before: u32,
 }
 
+impl Detection {
+    /// The 2015 detector's message (`kinect-detector-windows`): `{"pos":[x,y,z],"angle":deg,
+    /// "detect":true}` with the position in metres (here in the world frame) and the yaw in
+    /// degrees in [0, 360) (0 when the markers were not seen).
+    pub fn to_2015_json(&self) -> String {
+        let p = self.pos_in_world_m;
+        let angle = self
+            .yaw_rad
+            .map_or(0.0, |y| y.to_degrees().rem_euclid(360.0));
+        format!(
+            "{{\"pos\":[{},{},{}],\"angle\":{},\"detect\":true}}",
+            p.x, p.y, p.z, angle
+        )
+    }
+}
+
+/// The 2015 detector's message for a frame without a detection: the last values with
+/// `"detect":false` (zeros before the first detection).
+pub fn no_detection_2015_json(last: Option<&Detection>) -> String {
+    match last {
+        Some(d) => d
+            .to_2015_json()
+            .replace("\"detect\":true", "\"detect\":false"),
+        None => "{\"pos\":[0,0,0],\"angle\":0,\"detect\":false}".to_string(),
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Blob {
     pixels: usize,
@@ -746,6 +773,22 @@ mod tests {
             }
         }
         d
+    }
+
+    #[test]
+    fn json_of_the_2015_detector() {
+        let mut d = detector();
+        let det = d
+            .detect(&frame(patch(256, 212, 30, 1000), WIDTH, HEIGHT))
+            .expect("found");
+        let json = det.to_2015_json();
+        assert!(json.starts_with("{\"pos\":["), "{json}");
+        assert!(json.ends_with(",\"angle\":0,\"detect\":true}"), "{json}");
+        assert!(no_detection_2015_json(Some(&det)).ends_with("\"detect\":false}"));
+        assert_eq!(
+            no_detection_2015_json(None),
+            "{\"pos\":[0,0,0],\"angle\":0,\"detect\":false}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod detector;
 pub mod frame;
 
 pub use camera::{CameraModel, HEIGHT, WIDTH};
-pub use detector::{Detection, Detector, DetectorConfig, NoDetection};
+pub use detector::{Detection, Detector, DetectorConfig, NoDetection, no_detection_2015_json};
 pub use frame::DepthFrame;
 
 /// A camera could not be set up.
