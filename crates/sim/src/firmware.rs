@@ -18,7 +18,8 @@ const MIN_THRUST: u16 = 1000;
 const MAX_THRUST: u16 = 60000;
 const WDT_STABILIZE_NS: u64 = 500_000_000;
 const WDT_SHUTDOWN_NS: u64 = 2_000_000_000;
-/// Tumble detection (supervisor.c): tilted (acc.z < 0.5 g) for 1 s, or upside down
+/// Tumble detection, after supervisor.c as we read it (the file could not be re-checked here):
+/// tilted (acc.z < 0.5 g) for 1 s, or upside down
 /// (acc.z < -0.2 g) for 0.1 s, unless free falling (|acc| < 0.1 g on every axis).
 const TILT_ACC_Z_G: f64 = 0.5;
 const TILT_MAX_NS: u64 = 1_000_000_000;
