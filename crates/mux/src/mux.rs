@@ -1,0 +1,301 @@
+//! The mux proper. Output in the wire's units (degrees, deg/s, raw thrust), ready for
+//! `RpytSetpoint` after the pitch/yaw conventions of the CRTP boundary.
+
+use crate::frame::{InputFrame, percent_to_raw};
+use serde::{Deserialize, Serialize};
+
+/// The four flight axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Axis {
+    Roll,
+    Pitch,
+    Yaw,
+    Thrust,
+}
+
+pub const AXES: [Axis; 4] = [Axis::Roll, Axis::Pitch, Axis::Yaw, Axis::Thrust];
+
+/// Who flies an axis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    Teacher,
+    Student,
+    /// Both added (the 2015 MixMux; unsafe: a person and the autopilot fight).
+    Mix,
+    /// Neither is usable: the safe value (level, no yaw, thrust held then zero).
+    Safe,
+    /// The teacher pressed e-stop (latched): motors off.
+    EStop,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Teacher => "teacher",
+            Self::Student => "student",
+            Self::Mix => "mix",
+            Self::Safe => "safe",
+            Self::EStop => "estop",
+        }
+    }
+}
+
+/// The client's modes, and ours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MuxMode {
+    /// The autopilot flies every axis; the teacher only has e-stop.
+    Normal,
+    /// "Teacher (RP)": the student flies roll/pitch, the teacher thrust/yaw; holding `muxswitch`
+    /// gives roll/pitch to the teacher too.
+    TeacherRp,
+    /// "Teacher (RPYT)": the student flies everything; holding `muxswitch` gives everything to the
+    /// teacher.
+    TeacherRpyt,
+    /// 2015 MixMux: teacher and student added on every axis. Unsafe; for reproducing the demo.
+    Mix,
+    /// Per axis (roll, pitch, yaw, thrust): `true` = the teacher flies it; `muxswitch` gives all
+    /// axes to the teacher.
+    Custom([bool; 4]),
+}
+
+impl MuxMode {
+    /// The source of each axis when `muxswitch` is not held.
+    fn base(self) -> [Source; 4] {
+        use Source::{Mix, Student, Teacher};
+        match self {
+            Self::Normal | Self::TeacherRpyt => [Student; 4],
+            Self::TeacherRp => [Student, Student, Teacher, Teacher],
+            Self::Mix => [Mix; 4],
+            Self::Custom(t) => t.map(|teacher| if teacher { Teacher } else { Student }),
+        }
+    }
+
+    fn takeover_allowed(self) -> bool {
+        !matches!(self, Self::Normal | Self::Mix)
+    }
+}
+
+/// Limits and timing.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MuxConfig {
+    pub mode: MuxMode,
+    /// An input older than this counts as lost.
+    pub max_age_s: f64,
+    pub max_angle_deg: f64,
+    pub max_yaw_rate_deg_s: f64,
+    /// Largest raw thrust the mux passes (the firmware caps at 60000 anyway).
+    pub max_thrust: u16,
+    /// Bumpless transfer: after a change of source, the output moves towards the new source at
+    /// most this much per tick.
+    pub thrust_slew_per_tick: f64,
+    pub angle_slew_deg_per_tick: f64,
+    pub yaw_slew_deg_s_per_tick: f64,
+    /// With no usable source for thrust, hold the last thrust this long, then ramp to zero over
+    /// `safe_ramp_s`.
+    pub safe_hold_s: f64,
+    pub safe_ramp_s: f64,
+}
+
+impl Default for MuxConfig {
+    fn default() -> Self {
+        Self {
+            mode: MuxMode::TeacherRpyt,
+            max_age_s: 0.5,
+            max_angle_deg: 30.0,
+            max_yaw_rate_deg_s: 200.0,
+            max_thrust: 60000,
+            thrust_slew_per_tick: 1500.0,
+            angle_slew_deg_per_tick: 1.0,
+            yaw_slew_deg_s_per_tick: 10.0,
+            safe_hold_s: 0.5,
+            safe_ramp_s: 2.0,
+        }
+    }
+}
+
+/// One tick's output.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct MuxOutput {
+    pub roll_deg: f64,
+    pub pitch_deg: f64,
+    pub yaw_rate_deg_s: f64,
+    pub thrust: u16,
+    /// Who flies each axis (roll, pitch, yaw, thrust).
+    pub sources: [Source; 4],
+    pub estop: bool,
+}
+
+/// See the module doc.
+#[derive(Clone, Debug)]
+pub struct Mux {
+    cfg: MuxConfig,
+    last: Option<MuxOutput>,
+    /// Axis still catching up with its source after a switch.
+    slewing: [bool; 4],
+    estop: bool,
+    safe_since_ns: Option<u64>,
+}
+
+fn value(f: &InputFrame, axis: Axis) -> f64 {
+    match axis {
+        Axis::Roll => f.roll_deg,
+        Axis::Pitch => f.pitch_deg,
+        Axis::Yaw => f.yaw_rate_deg_s,
+        Axis::Thrust => f64::from(percent_to_raw(f.thrust_pct)),
+    }
+}
+
+impl Mux {
+    pub fn new(cfg: MuxConfig) -> Self {
+        Self {
+            cfg,
+            last: None,
+            slewing: [false; 4],
+            estop: false,
+            safe_since_ns: None,
+        }
+    }
+
+    pub fn config(&self) -> &MuxConfig {
+        &self.cfg
+    }
+
+    pub fn estopped(&self) -> bool {
+        self.estop
+    }
+
+    fn fresh<'a>(&self, now_ns: u64, f: Option<&'a InputFrame>) -> Option<&'a InputFrame> {
+        let max_age_ns = (self.cfg.max_age_s * 1e9) as u64;
+        f.filter(|f| f.is_finite() && now_ns.saturating_sub(f.stamp_ns) <= max_age_ns)
+    }
+
+    fn limit(&self, axis: Axis, v: f64) -> f64 {
+        let c = &self.cfg;
+        let v = if v.is_finite() { v } else { 0.0 };
+        match axis {
+            Axis::Roll | Axis::Pitch => v.clamp(-c.max_angle_deg, c.max_angle_deg),
+            Axis::Yaw => v.clamp(-c.max_yaw_rate_deg_s, c.max_yaw_rate_deg_s),
+            Axis::Thrust => v.clamp(0.0, f64::from(c.max_thrust)),
+        }
+    }
+
+    fn slew(&self, axis: Axis) -> f64 {
+        match axis {
+            Axis::Roll | Axis::Pitch => self.cfg.angle_slew_deg_per_tick,
+            Axis::Yaw => self.cfg.yaw_slew_deg_s_per_tick,
+            Axis::Thrust => self.cfg.thrust_slew_per_tick,
+        }
+    }
+
+    /// One tick at `now_ns` (call at the link rate, 100 Hz). Either input may be missing.
+    pub fn step(
+        &mut self,
+        now_ns: u64,
+        teacher: Option<&InputFrame>,
+        student: Option<&InputFrame>,
+    ) -> MuxOutput {
+        let teacher_frame = teacher.filter(|f| f.is_finite());
+        // E-stop always wins and stays latched, even if the rest of that frame is stale or broken.
+        if teacher.is_some_and(|f| f.estop) {
+            self.estop = true;
+        }
+        if self.estop {
+            let out = MuxOutput {
+                roll_deg: 0.0,
+                pitch_deg: 0.0,
+                yaw_rate_deg_s: 0.0,
+                thrust: 0,
+                sources: [Source::EStop; 4],
+                estop: true,
+            };
+            self.last = Some(out);
+            return out;
+        }
+        let t = self.fresh(now_ns, teacher_frame);
+        let s = self.fresh(now_ns, student);
+        let takeover = self.cfg.mode.takeover_allowed() && t.is_some_and(|t| t.muxswitch);
+        let mut sources = if takeover {
+            [Source::Teacher; 4]
+        } else {
+            self.cfg.mode.base()
+        };
+        // Missing inputs: no student → the teacher's values; no teacher → the student's; neither
+        // → safe.
+        for src in sources.iter_mut() {
+            *src = match (*src, t.is_some(), s.is_some()) {
+                (Source::Teacher, true, _) | (Source::Student, _, true) => *src,
+                (Source::Mix, true, true) => Source::Mix,
+                (Source::Mix, true, false) | (Source::Student, true, false) => Source::Teacher,
+                (Source::Mix, false, true) | (Source::Teacher, false, true) => Source::Student,
+                _ => Source::Safe,
+            };
+        }
+        let last = self.last;
+        if sources[3] == Source::Safe {
+            self.safe_since_ns.get_or_insert(now_ns);
+        } else {
+            self.safe_since_ns = None;
+        }
+        let mut vals = [0.0; 4];
+        for (i, &axis) in AXES.iter().enumerate() {
+            let target = match sources[i] {
+                Source::Teacher => t.map_or(0.0, |f| value(f, axis)),
+                Source::Student => s.map_or(0.0, |f| value(f, axis)),
+                Source::Mix => t.map_or(0.0, |f| value(f, axis)) + s.map_or(0.0, |f| value(f, axis)),
+                Source::EStop => 0.0,
+                Source::Safe => match axis {
+                    Axis::Thrust => self.safe_thrust(now_ns),
+                    _ => 0.0,
+                },
+            };
+            let target = self.limit(axis, target);
+            let prev = last.map(|o| match axis {
+                Axis::Roll => o.roll_deg,
+                Axis::Pitch => o.pitch_deg,
+                Axis::Yaw => o.yaw_rate_deg_s,
+                Axis::Thrust => f64::from(o.thrust),
+            });
+            if last.is_some_and(|o| o.sources[i] != sources[i]) {
+                self.slewing[i] = true;
+            }
+            vals[i] = match prev {
+                Some(p) if self.slewing[i] => {
+                    let step = self.slew(axis);
+                    let v = p + (target - p).clamp(-step, step);
+                    if (v - target).abs() < 1e-9 {
+                        self.slewing[i] = false;
+                    }
+                    v
+                }
+                _ => target,
+            };
+        }
+        let out = MuxOutput {
+            roll_deg: vals[0],
+            pitch_deg: vals[1],
+            yaw_rate_deg_s: vals[2],
+            thrust: vals[3].round().clamp(0.0, f64::from(self.cfg.max_thrust)) as u16,
+            sources,
+            estop: false,
+        };
+        self.last = Some(out);
+        out
+    }
+
+    /// Thrust with no usable source: hold the last value, then ramp it to zero.
+    fn safe_thrust(&self, now_ns: u64) -> f64 {
+        let last = self.last.map_or(0.0, |o| f64::from(o.thrust));
+        let since = self.safe_since_ns.map_or(0.0, |t| now_ns.saturating_sub(t) as f64 * 1e-9);
+        if since <= self.cfg.safe_hold_s {
+            last
+        } else {
+            let ramp = self.cfg.safe_ramp_s.max(1e-3);
+            let per_tick = f64::from(self.cfg.max_thrust) / (ramp * 100.0);
+            (last - per_tick).max(0.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
