@@ -4,6 +4,7 @@
 mod cli;
 mod determinism;
 mod kinect;
+mod mux;
 mod scenes;
 
 use std::path::{Path, PathBuf};

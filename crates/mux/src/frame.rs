@@ -11,7 +11,9 @@ pub fn percent_to_raw(pct: f64) -> u16 {
     if !pct.is_finite() {
         return 0;
     }
-    (CLIENT_FULL_THRUST * pct / 100.0).trunc().clamp(0.0, 65535.0) as u16
+    (CLIENT_FULL_THRUST * pct / 100.0)
+        .trunc()
+        .clamp(0.0, 65535.0) as u16
 }
 
 /// Roll/pitch in degrees, yaw rate in deg/s, thrust in percent; buttons. Pitch is the user's

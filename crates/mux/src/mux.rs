@@ -2,6 +2,7 @@
 //! `RpytSetpoint` after the pitch/yaw conventions of the CRTP boundary.
 
 use crate::frame::{InputFrame, percent_to_raw};
+pub use depthpilot_types::scene::{MuxConfig, MuxMode};
 use serde::{Deserialize, Serialize};
 
 /// The four flight axes.
@@ -40,80 +41,6 @@ impl Source {
     }
 }
 
-/// The client's modes, and ours.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum MuxMode {
-    /// The autopilot flies every axis; the teacher only has e-stop.
-    Normal,
-    /// "Teacher (RP)": the student flies roll/pitch, the teacher thrust/yaw; holding `muxswitch`
-    /// gives roll/pitch to the teacher too.
-    TeacherRp,
-    /// "Teacher (RPYT)": the student flies everything; holding `muxswitch` gives everything to the
-    /// teacher.
-    TeacherRpyt,
-    /// 2015 MixMux: teacher and student added on every axis. Unsafe; for reproducing the demo.
-    Mix,
-    /// Per axis (roll, pitch, yaw, thrust): `true` = the teacher flies it; `muxswitch` gives all
-    /// axes to the teacher.
-    Custom([bool; 4]),
-}
-
-impl MuxMode {
-    /// The source of each axis when `muxswitch` is not held.
-    fn base(self) -> [Source; 4] {
-        use Source::{Mix, Student, Teacher};
-        match self {
-            Self::Normal | Self::TeacherRpyt => [Student; 4],
-            Self::TeacherRp => [Student, Student, Teacher, Teacher],
-            Self::Mix => [Mix; 4],
-            Self::Custom(t) => t.map(|teacher| if teacher { Teacher } else { Student }),
-        }
-    }
-
-    fn takeover_allowed(self) -> bool {
-        !matches!(self, Self::Normal | Self::Mix)
-    }
-}
-
-/// Limits and timing.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MuxConfig {
-    pub mode: MuxMode,
-    /// An input older than this counts as lost.
-    pub max_age_s: f64,
-    pub max_angle_deg: f64,
-    pub max_yaw_rate_deg_s: f64,
-    /// Largest raw thrust the mux passes (the firmware caps at 60000 anyway).
-    pub max_thrust: u16,
-    /// Bumpless transfer: after a change of source, the output moves towards the new source at
-    /// most this much per tick.
-    pub thrust_slew_per_tick: f64,
-    pub angle_slew_deg_per_tick: f64,
-    pub yaw_slew_deg_s_per_tick: f64,
-    /// With no usable source for thrust, hold the last thrust this long, then ramp to zero over
-    /// `safe_ramp_s`.
-    pub safe_hold_s: f64,
-    pub safe_ramp_s: f64,
-}
-
-impl Default for MuxConfig {
-    fn default() -> Self {
-        Self {
-            mode: MuxMode::TeacherRpyt,
-            max_age_s: 0.5,
-            max_angle_deg: 30.0,
-            max_yaw_rate_deg_s: 200.0,
-            max_thrust: 60000,
-            thrust_slew_per_tick: 1500.0,
-            angle_slew_deg_per_tick: 1.0,
-            yaw_slew_deg_s_per_tick: 10.0,
-            safe_hold_s: 0.5,
-            safe_ramp_s: 2.0,
-        }
-    }
-}
-
 /// One tick's output.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct MuxOutput {
@@ -144,6 +71,21 @@ fn value(f: &InputFrame, axis: Axis) -> f64 {
         Axis::Yaw => f.yaw_rate_deg_s,
         Axis::Thrust => f64::from(percent_to_raw(f.thrust_pct)),
     }
+}
+
+/// The source of each axis when `muxswitch` is not held.
+fn base(mode: MuxMode) -> [Source; 4] {
+    use Source::{Mix, Student, Teacher};
+    match mode {
+        MuxMode::Normal | MuxMode::TeacherRpyt => [Student; 4],
+        MuxMode::TeacherRp => [Student, Student, Teacher, Teacher],
+        MuxMode::Mix => [Mix; 4],
+        MuxMode::Custom(t) => t.map(|teacher| if teacher { Teacher } else { Student }),
+    }
+}
+
+fn takeover_allowed(mode: MuxMode) -> bool {
+    !matches!(mode, MuxMode::Normal | MuxMode::Mix)
 }
 
 impl Mux {
@@ -214,11 +156,11 @@ impl Mux {
         }
         let t = self.fresh(now_ns, teacher_frame);
         let s = self.fresh(now_ns, student);
-        let takeover = self.cfg.mode.takeover_allowed() && t.is_some_and(|t| t.muxswitch);
+        let takeover = takeover_allowed(self.cfg.mode) && t.is_some_and(|t| t.muxswitch);
         let mut sources = if takeover {
             [Source::Teacher; 4]
         } else {
-            self.cfg.mode.base()
+            base(self.cfg.mode)
         };
         // Missing inputs: no student → the teacher's values; no teacher → the student's; neither
         // → safe.
@@ -242,7 +184,9 @@ impl Mux {
             let target = match sources[i] {
                 Source::Teacher => t.map_or(0.0, |f| value(f, axis)),
                 Source::Student => s.map_or(0.0, |f| value(f, axis)),
-                Source::Mix => t.map_or(0.0, |f| value(f, axis)) + s.map_or(0.0, |f| value(f, axis)),
+                Source::Mix => {
+                    t.map_or(0.0, |f| value(f, axis)) + s.map_or(0.0, |f| value(f, axis))
+                }
                 Source::EStop => 0.0,
                 Source::Safe => match axis {
                     Axis::Thrust => self.safe_thrust(now_ns),
@@ -286,7 +230,9 @@ impl Mux {
     /// Thrust with no usable source: hold the last value, then ramp it to zero.
     fn safe_thrust(&self, now_ns: u64) -> f64 {
         let last = self.last.map_or(0.0, |o| f64::from(o.thrust));
-        let since = self.safe_since_ns.map_or(0.0, |t| now_ns.saturating_sub(t) as f64 * 1e-9);
+        let since = self
+            .safe_since_ns
+            .map_or(0.0, |t| now_ns.saturating_sub(t) as f64 * 1e-9);
         if since <= self.cfg.safe_hold_s {
             last
         } else {

@@ -19,7 +19,8 @@ use crate::trajectory::setpoint_at;
 use crate::world::{Impact, World};
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_types::scene::{Scene, Sensing, Trajectory};
+use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
+use depthpilot_types::scene::{Scene, Sensing, TeacherKey, Trajectory};
 use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 use serde::Serialize;
 
@@ -69,6 +70,69 @@ impl SensorSource {
     }
 }
 
+/// The autopilot's command as a client input frame (degrees, deg/s, percent). The client's pitch
+/// is the user's (positive = nose down) and its yaw rate is positive clockwise (the firmware
+/// inverts legacy yaw rates), so yaw changes sign here.
+fn student_frame(now_ns: u64, cmd: &AttitudeCommand) -> InputFrame {
+    InputFrame {
+        stamp_ns: now_ns,
+        roll_deg: cmd.roll_rad.to_degrees(),
+        pitch_deg: cmd.pitch_rad.to_degrees(),
+        yaw_rate_deg_s: -cmd.yaw_rate_rad_s.to_degrees(),
+        thrust_pct: cmd.thrust_frac * depthpilot_crtp::FULL_SCALE_THRUST / 650.0,
+        estop: false,
+        muxswitch: false,
+        alt1: false,
+        alt2: false,
+    }
+}
+
+/// A person's height keeping by eye: thrust percent per metre of height error and per m/s of
+/// climb rate.
+const PILOT_KP_PCT_PER_M: f64 = 15.0;
+const PILOT_KD_PCT_PER_M_S: f64 = 10.0;
+
+/// The scripted teacher's frame at `t_s`, if the teacher is there. `height_m` and `climb_m_s`
+/// are what the person sees.
+fn teacher_frame(
+    script: &[TeacherKey],
+    now_ns: u64,
+    t_s: f64,
+    height_m: f64,
+    climb_m_s: f64,
+) -> Option<InputFrame> {
+    let key = script.iter().rev().find(|k| k.t_s <= t_s)?;
+    let thrust_pct = match key.hold_height_m {
+        Some(target) => {
+            key.thrust_pct + PILOT_KP_PCT_PER_M * (target - height_m)
+                - PILOT_KD_PCT_PER_M_S * climb_m_s
+        }
+        None => key.thrust_pct,
+    };
+    key.present.then(|| InputFrame {
+        stamp_ns: now_ns,
+        roll_deg: key.roll_deg,
+        pitch_deg: key.pitch_deg,
+        yaw_rate_deg_s: key.yaw_rate_deg_s,
+        thrust_pct: thrust_pct.clamp(0.0, 100.0),
+        estop: key.estop,
+        muxswitch: key.muxswitch,
+        alt1: false,
+        alt2: false,
+    })
+}
+
+/// The mux output as the legacy packet (cflib's conventions: pitch negated on the wire, yaw rate
+/// as the user gave it).
+fn packet_of(o: &MuxOutput) -> RpytSetpoint {
+    RpytSetpoint {
+        roll_deg: o.roll_deg as f32,
+        pitch_deg: -o.pitch_deg as f32,
+        yaw_rate_deg_s: o.yaw_rate_deg_s as f32,
+        thrust: o.thrust,
+    }
+}
+
 /// Zero-thrust packets the radio sends first, as cfclient does on connect (unlocks the thrust).
 const UNLOCK_PACKETS: u32 = 5;
 /// The run ends this long after a crash.
@@ -93,6 +157,8 @@ pub struct LogRow {
     pub safety: &'static str,
     /// The firmware's state: fresh, levelling, disabled (watchdog) or tumbled.
     pub firmware: &'static str,
+    /// With a teacher: who flies roll, pitch, yaw and thrust (teacher, student, mix, safe, estop).
+    pub mux_sources: Option<[&'static str; 4]>,
 }
 
 /// Where log rows go. The runner does no I/O itself.
@@ -259,6 +325,11 @@ pub fn run<P: Probe>(
     let mut next_radio_ns = 0u64;
     let mut next_log_ns = 0u64;
     let mut cmd = AttitudeCommand::ZERO;
+    let mut mux = scene
+        .teacher
+        .as_ref()
+        .map(|t| (Mux::new(t.mux), t.script.as_slice()));
+    let mut mux_sources: Option<[&'static str; 4]> = None;
     let mut sp = setpoint_at(&scene.setpoints, 0.0);
     let mut crash: Option<Impact> = None;
     let mut touchdowns = 0u32;
@@ -287,12 +358,21 @@ pub fn run<P: Probe>(
             next_radio_ns += radio_period_ns;
             sp = setpoint_at(&scene.setpoints, t_s);
             cmd = controller.command(t_ns, &sp);
+            let mut packet = match mux.as_mut() {
+                Some((m, script)) => {
+                    let teacher = teacher_frame(script, t_ns, t_s, truth.pos_m.z, truth.vel_m_s.z);
+                    let out = m.step(t_ns, teacher.as_ref(), Some(&student_frame(t_ns, &cmd)));
+                    mux_sources = Some(out.sources.map(Source::as_str));
+                    packet_of(&out)
+                }
+                None => RpytSetpoint::from_command(&cmd),
+            };
             if packets < UNLOCK_PACKETS {
-                cmd = AttitudeCommand::ZERO;
+                packet = RpytSetpoint::from_command(&AttitudeCommand::ZERO);
             }
             packets += 1;
             if link_cut_ns.is_none_or(|cut| t_ns < cut) {
-                link.send(t_ns, &RpytSetpoint::from_command(&cmd).encode());
+                link.send(t_ns, &packet.encode());
             }
             if t_ns >= settle_ns
                 && let Some(e) = controller.estimate(t_ns)
@@ -377,6 +457,7 @@ pub fn run<P: Probe>(
                 motors_pwm: motor_cmd,
                 safety: controller.safety().as_str(),
                 firmware: fw.state_name(),
+                mux_sources,
             });
         }
         probe.done(Stage::Metrics);

@@ -74,6 +74,9 @@ pub struct Scene {
     pub disturbances: Disturbances,
     #[serde(default)]
     pub controller: ControllerConfig,
+    /// A teacher and the input mux (none: the autopilot flies alone, no mux).
+    #[serde(default)]
+    pub teacher: Option<TeacherConfig>,
 }
 
 fn default_settle_s() -> f64 {
@@ -513,6 +516,113 @@ pub struct ImpulseConfig {
     pub impulse_n_s: Vec3,
 }
 
+/// The Crazyflie client's input-mux modes, and ours (`depthpilot-mux`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MuxMode {
+    /// The autopilot flies every axis; the teacher only has e-stop.
+    Normal,
+    /// "Teacher (RP)": the student flies roll/pitch, the teacher thrust/yaw; holding `muxswitch`
+    /// gives roll/pitch to the teacher too.
+    TeacherRp,
+    /// "Teacher (RPYT)": the student flies everything; holding `muxswitch` gives everything to the
+    /// teacher.
+    TeacherRpyt,
+    /// 2015 MixMux: teacher and student added on every axis. Unsafe; for reproducing the demo.
+    Mix,
+    /// Per axis (roll, pitch, yaw, thrust): `true` = the teacher flies it; `muxswitch` gives all
+    /// axes to the teacher.
+    Custom([bool; 4]),
+}
+
+/// Limits and timing of the mux.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MuxConfig {
+    pub mode: MuxMode,
+    /// An input older than this counts as lost.
+    #[serde(deserialize_with = "positive")]
+    pub max_age_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_angle_deg: f64,
+    #[serde(deserialize_with = "positive")]
+    pub max_yaw_rate_deg_s: f64,
+    /// Largest raw thrust the mux passes (the firmware caps at 60000 anyway).
+    pub max_thrust: u16,
+    /// Bumpless transfer: after a change of source, the output moves towards the new source at
+    /// most this much per tick.
+    #[serde(deserialize_with = "positive")]
+    pub thrust_slew_per_tick: f64,
+    #[serde(deserialize_with = "positive")]
+    pub angle_slew_deg_per_tick: f64,
+    #[serde(deserialize_with = "positive")]
+    pub yaw_slew_deg_s_per_tick: f64,
+    /// With no usable source for thrust, hold the last thrust this long, then ramp to zero over
+    /// `safe_ramp_s`.
+    #[serde(deserialize_with = "non_negative")]
+    pub safe_hold_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub safe_ramp_s: f64,
+}
+
+/// A teacher flying through the mux: a person at the gamepad, written as a script.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherConfig {
+    #[serde(default)]
+    pub mux: MuxConfig,
+    /// Piecewise constant: each key holds from its time until the next; before the first key
+    /// there is no teacher input.
+    pub script: Vec<TeacherKey>,
+}
+
+/// What the teacher's sticks and buttons say from `t_s` on (the client's units).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherKey {
+    #[serde(deserialize_with = "non_negative")]
+    pub t_s: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub roll_deg: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub pitch_deg: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub yaw_rate_deg_s: f64,
+    #[serde(default, deserialize_with = "finite")]
+    pub thrust_pct: f64,
+    #[serde(default)]
+    pub muxswitch: bool,
+    #[serde(default)]
+    pub estop: bool,
+    /// `false`: the teacher's input stops (a disconnected gamepad).
+    #[serde(default = "yes")]
+    pub present: bool,
+    /// A person keeping the quad at this height by eye: the thrust becomes
+    /// `thrust_pct + 15 %/m · (height error) − 10 %/(m/s) · (climb rate)`, from what they see.
+    #[serde(default, deserialize_with = "optional_finite")]
+    pub hold_height_m: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for MuxConfig {
+    fn default() -> Self {
+        Self {
+            mode: MuxMode::TeacherRpyt,
+            max_age_s: 0.5,
+            max_angle_deg: 30.0,
+            max_yaw_rate_deg_s: 200.0,
+            max_thrust: 60000,
+            thrust_slew_per_tick: 1500.0,
+            angle_slew_deg_per_tick: 1.0,
+            yaw_slew_deg_s_per_tick: 10.0,
+            safe_hold_s: 0.5,
+            safe_ramp_s: 2.0,
+        }
+    }
+}
+
 /// Which off-board controller flies, and the gains of each.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -729,6 +839,19 @@ impl Scene {
                     "sensing.min_depth_m",
                     format!("must be below max_depth_m ({})", k.max_depth_m),
                 ));
+            }
+        }
+        if let Some(t) = &self.teacher {
+            for (i, pair) in t.script.windows(2).enumerate() {
+                if pair[1].t_s <= pair[0].t_s {
+                    return Err(invalid(
+                        &format!("teacher.script[{}].t_s", i + 1),
+                        format!(
+                            "times must increase ({} after {})",
+                            pair[1].t_s, pair[0].t_s
+                        ),
+                    ));
+                }
             }
         }
         match &self.setpoints {

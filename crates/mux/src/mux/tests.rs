@@ -3,7 +3,15 @@ use proptest::prelude::*;
 
 const TICK: u64 = 10_000_000;
 
-fn frame(stamp_ns: u64, r: f64, p: f64, y: f64, t: f64, muxswitch: bool, estop: bool) -> InputFrame {
+fn frame(
+    stamp_ns: u64,
+    r: f64,
+    p: f64,
+    y: f64,
+    t: f64,
+    muxswitch: bool,
+    estop: bool,
+) -> InputFrame {
     InputFrame {
         stamp_ns,
         roll_deg: r,
@@ -26,8 +34,19 @@ fn teacher_rp_gives_thrust_and_yaw_to_the_teacher() {
     let t = frame(0, 5.0, 5.0, 30.0, 50.0, false, false);
     let s = frame(0, -3.0, 2.0, -10.0, 60.0, false, false);
     let o = m.step(0, Some(&t), Some(&s));
-    assert_eq!(o.sources, [Source::Student, Source::Student, Source::Teacher, Source::Teacher]);
-    assert_eq!((o.roll_deg, o.pitch_deg, o.yaw_rate_deg_s, o.thrust), (-3.0, 2.0, 30.0, 32500));
+    assert_eq!(
+        o.sources,
+        [
+            Source::Student,
+            Source::Student,
+            Source::Teacher,
+            Source::Teacher
+        ]
+    );
+    assert_eq!(
+        (o.roll_deg, o.pitch_deg, o.yaw_rate_deg_s, o.thrust),
+        (-3.0, 2.0, 30.0, 32500)
+    );
 }
 
 #[test]
@@ -69,7 +88,11 @@ fn stale_student_falls_back_to_the_teacher_and_nothing_to_safe() {
     assert_eq!(last, 0, "ramped to zero");
     let t = frame(5_000_000_000, 0.0, 0.0, 0.0, 20.0, false, false);
     let o = m.step(5_000_000_000, Some(&t), None);
-    assert_eq!(o.sources, [Source::Teacher; 4], "no student: the teacher's values");
+    assert_eq!(
+        o.sources,
+        [Source::Teacher; 4],
+        "no student: the teacher's values"
+    );
 }
 
 #[test]

@@ -78,3 +78,13 @@ pub fn positive_vec3<'de, D: Deserializer<'de>>(d: D) -> Result<Vec3, D::Error> 
         )))
     }
 }
+
+pub fn optional_finite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() => Ok(Some(v)),
+        Some(v) => Err(D::Error::custom(format!(
+            "must be a finite number, got {v}"
+        ))),
+    }
+}
