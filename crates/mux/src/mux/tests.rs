@@ -191,11 +191,12 @@ proptest! {
             prop_assert!(o.roll_deg.abs() <= cfg.max_angle_deg && o.pitch_deg.abs() <= cfg.max_angle_deg);
             prop_assert!(o.yaw_rate_deg_s.abs() <= cfg.max_yaw_rate_deg_s);
             prop_assert!(o.thrust <= cfg.max_thrust);
-            if let Some(p) = prev {
-                if p.sources[3] != o.sources[3] && !o.estop {
-                    let d = (f64::from(o.thrust) - f64::from(p.thrust)).abs();
-                    prop_assert!(d <= cfg.thrust_slew_per_tick + 0.5, "thrust jumped {} at a switch", d);
-                }
+            if let Some(p) = prev
+                && p.sources[3] != o.sources[3]
+                && !o.estop
+            {
+                let d = (f64::from(o.thrust) - f64::from(p.thrust)).abs();
+                prop_assert!(d <= cfg.thrust_slew_per_tick + 0.5, "thrust jumped {} at a switch", d);
             }
             prev = Some(o);
         }
