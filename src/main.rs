@@ -3,6 +3,7 @@
 mod bench;
 mod fly;
 mod log_file;
+mod teach;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ pub enum ControllerArg {
 enum Command {
     /// Fly a scene in simulation, headless and faster than real time.
     Fly(fly::FlyArgs),
+    /// Run the input mux live against a teacher on the Crazyflie client's ZMQ input protocol
+    /// and print what it would send (100 Hz).
+    Teach(teach::TeachArgs),
     /// Measure the speed of the whole loop against a bare rapier world, with a per-stage profile.
     Bench {
         /// Scene file (RON), e.g. scenes/hover.ron.
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fly(args) => fly::fly(&args),
+        Command::Teach(args) => teach::teach(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };
     match result {

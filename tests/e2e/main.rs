@@ -6,6 +6,7 @@ mod determinism;
 mod kinect;
 mod mux;
 mod scenes;
+mod teach_zmq;
 
 use std::path::{Path, PathBuf};
 

@@ -10,8 +10,10 @@
 //! Out of scope: where inputs come from (ZMQ, gamepads, scripts live in the runtime and the
 //! scene), and the wire (`depthpilot-crtp`). Pure: time arrives as `now_ns`.
 
+mod client_json;
 mod frame;
 mod mux;
 
+pub use client_json::{ClientInput, InputError, MAX_MESSAGE_BYTES};
 pub use frame::{InputFrame, percent_to_raw};
 pub use mux::{Axis, Mux, MuxConfig, MuxMode, MuxOutput, Source};

@@ -1,0 +1,23 @@
+//! The I/O edge of depthpilot: where the pure components meet sockets and devices.
+//!
+//! In scope now: the teacher input that speaks the Crazyflie client's ZMQ input-device protocol
+//! (a PULL socket, JSON messages, latched values). Actors, the ZMQ bus, the recorder and the
+//! hardware-in-the-loop rig arrive with the runtime issue.
+
+pub mod zmq_teacher;
+
+pub use zmq_teacher::{TeacherStats, ZmqTeacher};
+
+/// An endpoint could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot bind ZMQ {kind} socket to `{endpoint}`: {source}")]
+    Bind {
+        kind: &'static str,
+        endpoint: String,
+        #[source]
+        source: zmq::Error,
+    },
+    #[error("ZMQ socket error: {0}")]
+    Zmq(#[from] zmq::Error),
+}

@@ -1,0 +1,75 @@
+//! A teacher input in the Crazyflie client's ZMQ input-device format: a PULL socket bound (by
+//! default) to `tcp://127.0.0.1:1212`, as `cfclient` binds it, so the same senders work
+//! (`examples/zmqclientinput.py`, the 2015 `kctrl.py`). Bad messages are skipped with a reason;
+//! the socket keeps running.
+
+use crate::RuntimeError;
+use depthpilot_mux::{ClientInput, InputError, InputFrame};
+
+/// The client's default input endpoint (`ZMQ_PULL_PORT = 1024 + 188`).
+pub const DEFAULT_ENDPOINT: &str = "tcp://127.0.0.1:1212";
+
+/// Counters of what arrived.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TeacherStats {
+    pub accepted: u64,
+    pub rejected: u64,
+}
+
+/// See the module doc.
+pub struct ZmqTeacher {
+    socket: zmq::Socket,
+    input: ClientInput,
+    pub stats: TeacherStats,
+    endpoint: String,
+}
+
+impl ZmqTeacher {
+    pub fn bind(endpoint: &str) -> Result<Self, RuntimeError> {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::PULL)?;
+        // Messages over MAX_MESSAGE_BYTES are received, reported and skipped; only absurd ones
+        // (over 16 MiB) are refused by ZMQ itself, which drops that sender's connection.
+        socket.set_maxmsgsize(16 * 1024 * 1024)?;
+        socket.set_linger(0)?;
+        socket.bind(endpoint).map_err(|source| RuntimeError::Bind {
+            kind: "PULL",
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            socket,
+            input: ClientInput::default(),
+            stats: TeacherStats::default(),
+            endpoint: endpoint.to_string(),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Takes every message waiting (without blocking), at time `now_ns`. Returns the reasons
+    /// of the messages that were skipped.
+    pub fn poll(&mut self, now_ns: u64) -> Result<Vec<InputError>, RuntimeError> {
+        let mut skipped = Vec::new();
+        loop {
+            match self.socket.recv_bytes(zmq::DONTWAIT) {
+                Ok(bytes) => match self.input.apply(&bytes, now_ns) {
+                    Ok(()) => self.stats.accepted += 1,
+                    Err(e) => {
+                        self.stats.rejected += 1;
+                        skipped.push(e);
+                    }
+                },
+                Err(zmq::Error::EAGAIN) => return Ok(skipped),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The latched teacher frame (None before the first good message).
+    pub fn frame(&self) -> Option<InputFrame> {
+        self.input.frame()
+    }
+}

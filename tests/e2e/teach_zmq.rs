@@ -1,0 +1,94 @@
+//! `depthpilot teach` driven by a real pyzmq client speaking the Crazyflie client's input-device
+//! JSON; bad messages are skipped with a reason and the next good message still works.
+
+use crate::root;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+#[test]
+fn a_pyzmq_client_drives_the_mux_and_bad_messages_are_skipped() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let has_pyzmq = Command::new(&python)
+        .args(["-c", "import zmq"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_pyzmq,
+        "this test needs Python with pyzmq: run scripts/setup (it installs it), or set PYTHON"
+    );
+    let port = free_port();
+    let mut teach = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args([
+            "teach",
+            "--bind",
+            &format!("tcp://127.0.0.1:{port}"),
+            "--ticks",
+            "250",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start depthpilot teach");
+    let client = Command::new(&python)
+        .arg(root().join("tests/zmq_teacher_client.py"))
+        .arg(port.to_string())
+        .status()
+        .expect("run the pyzmq client");
+    assert!(client.success(), "the pyzmq client failed");
+    let stdout = teach.stdout.take().expect("stdout");
+    let lines: Vec<serde_json::Value> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .map(|l| serde_json::from_str(&l).expect("each tick is a JSON line"))
+        .collect();
+    let out = teach.wait_with_output().expect("teach ends");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(lines.len(), 250, "one line per tick");
+
+    // The first good message reached the output (roll 5°, 40 % = raw 26000, teacher's axes).
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["roll_deg"] == 5.0 && l["thrust"] == 26000),
+        "first message never reached the output"
+    );
+    // Each bad message was skipped with its reason...
+    for why in [
+        "not JSON",
+        "no `ctrl`",
+        "`ctrl.roll` must be a finite number",
+        "larger than",
+    ] {
+        assert!(stderr.contains(why), "stderr lacks `{why}`:\n{stderr}");
+    }
+    // ... and the last good message still worked.
+    let second = lines.iter().position(|l| {
+        l["roll_deg"] == -7.0 && l["thrust"] == 32500 && l["sources"][0] == "teacher"
+    });
+    assert!(
+        second.is_some(),
+        "the good message after the bad ones never reached the output"
+    );
+    // Unlike the client, which flies the last value forever, a silent teacher goes stale: the
+    // mux falls back to the safe output (level, thrust held, then ramped down).
+    let last = lines.last().expect("ticks");
+    assert_eq!(last["sources"][3], "safe", "{last}");
+    assert_eq!(last["roll_deg"], 0.0, "{last}");
+}
+
+#[test]
+fn teach_refuses_a_bad_endpoint_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args(["teach", "--bind", "nonsense://here", "--ticks", "1"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nonsense://here"), "{stderr}");
+}

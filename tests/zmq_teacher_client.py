@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""Drives `depthpilot teach` the way the Crazyflie client's ZMQ input device is driven
+(cfclient examples/zmqclientinput.py): PUSH + connect, JSON messages with a `ctrl` object.
+
+Sends a good message, then each kind of bad message (not JSON, no `ctrl`, a wrong value type,
+an oversized message), then another good message. Usage: zmq_teacher_client.py PORT
+"""
+import json
+import sys
+import time
+
+import zmq
+
+
+def main() -> int:
+    port = int(sys.argv[1])
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUSH)
+    sock.setsockopt(zmq.LINGER, 2000)
+    sock.connect(f"tcp://127.0.0.1:{port}")
+    time.sleep(0.3)  # let the connection settle (PUSH queues, but be kind to slow joiners)
+
+    def send(obj):
+        sock.send_string(json.dumps(obj))
+
+    good1 = {"version": 1, "client_name": "depthpilot test", "ctrl": {"roll": 5.0, "pitch": 0.0, "yaw": 0.0, "thrust": 40.0}}
+    send(good1)
+    time.sleep(0.4)
+    sock.send_string("{this is not json")
+    send({"version": 1, "client_name": "no ctrl here"})
+    send({"version": 1, "ctrl": {"roll": "fast", "thrust": 90.0}})
+    sock.send_string(json.dumps({"version": 1, "ctrl": {"roll": 1.0}, "pad": "x" * 70000}))
+    time.sleep(0.2)
+    send({"version": 1, "client_name": "depthpilot test", "ctrl": {"roll": -7.0, "thrust": 50.0, "unknown_key": 3}})
+    time.sleep(0.5)
+    sock.close()
+    ctx.term()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
