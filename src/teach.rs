@@ -3,10 +3,12 @@
 //! script that speaks the client's ZMQ input protocol before it flies anything.
 
 use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_mux::{GamepadMapping, InputFrame};
 use depthpilot_mux::{Mux, Source};
-use depthpilot_runtime::ZmqTeacher;
+use depthpilot_runtime::{GamepadTeacher, ZmqTeacher};
 use depthpilot_types::scene::{MuxConfig, MuxMode};
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Mux mode names on the command line.
@@ -31,16 +33,52 @@ pub struct TeachArgs {
     /// Mux mode.
     #[arg(long, value_enum, default_value_t = ModeArg::TeacherRpyt)]
     pub mode: ModeArg,
+    /// Read the teacher from a gamepad with this mapping file (e.g. hil/gamepad_mode2.ron)
+    /// instead of ZMQ.
+    #[arg(long, value_name = "MAPPING")]
+    pub gamepad: Option<PathBuf>,
     /// Stop after this many 10 ms ticks (default: run until interrupted).
     #[arg(long)]
     pub ticks: Option<u64>,
 }
 
-pub fn teach(args: &TeachArgs) -> Result<(), Failure> {
-    let mut teacher = ZmqTeacher::bind(&args.bind).map_err(|e| Failure {
+/// Where the teacher's input comes from.
+enum Teacher {
+    Zmq(ZmqTeacher),
+    Gamepad(Box<GamepadTeacher>),
+}
+
+fn open_teacher(args: &TeachArgs) -> Result<Teacher, Failure> {
+    let bad_input = |error: anyhow::Error| Failure {
         code: EXIT_BAD_INPUT,
-        error: anyhow::Error::new(e),
-    })?;
+        error,
+    };
+    match &args.gamepad {
+        None => ZmqTeacher::bind(&args.bind)
+            .map(Teacher::Zmq)
+            .map_err(|e| bad_input(anyhow::Error::new(e))),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                bad_input(anyhow::anyhow!(
+                    "{}: cannot read gamepad mapping: {e}",
+                    path.display()
+                ))
+            })?;
+            let mapping = GamepadMapping::from_ron(&text, &path.display().to_string())
+                .map_err(|e| bad_input(anyhow::Error::new(e)))?;
+            let pad = GamepadTeacher::open(mapping).map_err(|e| Failure {
+                code: 1,
+                error: anyhow::anyhow!(
+                    "{e}; plug in a gamepad, or drop --gamepad to use the ZMQ input"
+                ),
+            })?;
+            Ok(Teacher::Gamepad(Box::new(pad)))
+        }
+    }
+}
+
+pub fn teach(args: &TeachArgs) -> Result<(), Failure> {
+    let mut teacher = open_teacher(args)?;
     let mode = match args.mode {
         ModeArg::Normal => MuxMode::Normal,
         ModeArg::TeacherRp => MuxMode::TeacherRp,
@@ -51,25 +89,31 @@ pub fn teach(args: &TeachArgs) -> Result<(), Failure> {
         mode,
         ..MuxConfig::default()
     });
-    eprintln!(
-        "depthpilot teach: listening on {} (client input-device JSON), mux {:?}; one JSON line per 10 ms tick on stdout",
-        teacher.endpoint(),
-        mode
-    );
+    let source = match &teacher {
+        Teacher::Zmq(z) => format!("listening on {} (client input-device JSON)", z.endpoint()),
+        Teacher::Gamepad(g) => format!("gamepad `{}`", g.name()),
+    };
+    eprintln!("depthpilot teach: {source}, mux {mode:?}; one JSON line per 10 ms tick on stdout");
     let start = Instant::now();
     let tick = Duration::from_millis(10);
     let stdout = std::io::stdout();
     let mut k = 0u64;
     while args.ticks.is_none_or(|n| k < n) {
         let now_ns = start.elapsed().as_nanos() as u64;
-        let skipped = teacher.poll(now_ns).map_err(anyhow::Error::new)?;
-        for reason in skipped {
-            eprintln!(
-                "depthpilot teach: skipped a message ({reason}); {} accepted, {} skipped so far",
-                teacher.stats.accepted, teacher.stats.rejected
-            );
-        }
-        let out = mux.step(now_ns, teacher.frame().as_ref(), None);
+        let frame: Option<InputFrame> = match &mut teacher {
+            Teacher::Zmq(z) => {
+                let skipped = z.poll(now_ns).map_err(anyhow::Error::new)?;
+                for reason in skipped {
+                    eprintln!(
+                        "depthpilot teach: skipped a message ({reason}); {} accepted, {} skipped so far",
+                        z.stats.accepted, z.stats.rejected
+                    );
+                }
+                z.frame()
+            }
+            Teacher::Gamepad(g) => g.poll(now_ns),
+        };
+        let out = mux.step(now_ns, frame.as_ref(), None);
         let line = format!(
             "{{\"t_s\":{:.3},\"roll_deg\":{},\"pitch_deg\":{},\"yaw_rate_deg_s\":{},\"thrust\":{},\"sources\":[{}],\"estop\":{}}}",
             now_ns as f64 * 1e-9,

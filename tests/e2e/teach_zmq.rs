@@ -92,3 +92,46 @@ fn teach_refuses_a_bad_endpoint_clearly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("nonsense://here"), "{stderr}");
 }
+
+#[test]
+fn teach_with_a_gamepad_says_clearly_when_there_is_none() {
+    let mapping = root().join("hil/gamepad_mode2.ron");
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args([
+            "teach",
+            "--gamepad",
+            mapping.to_str().expect("utf-8"),
+            "--ticks",
+            "2",
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        // A gamepad is plugged into this machine: it was opened and named.
+        assert!(stderr.contains("gamepad `"), "{stderr}");
+    } else {
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("no gamepad connected"), "{stderr}");
+        assert!(stderr.contains("plug in a gamepad"), "{stderr}");
+    }
+}
+
+#[test]
+fn teach_refuses_a_broken_gamepad_mapping_naming_the_file() {
+    let dir = crate::temp_dir("pad");
+    let path = dir.join("pad.ron");
+    std::fs::write(&path, "GamepadMapping(name: \"x\")").expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args([
+            "teach",
+            "--gamepad",
+            path.to_str().expect("utf-8"),
+            "--ticks",
+            "1",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pad.ron"));
+}

@@ -12,8 +12,10 @@
 
 mod client_json;
 mod frame;
+pub mod gamepad;
 mod mux;
 
 pub use client_json::{ClientInput, InputError, MAX_MESSAGE_BYTES};
 pub use frame::{InputFrame, percent_to_raw};
+pub use gamepad::{GamepadMapping, MappingError};
 pub use mux::{Axis, Mux, MuxConfig, MuxMode, MuxOutput, Source};

@@ -4,8 +4,10 @@
 //! (a PULL socket, JSON messages, latched values). Actors, the ZMQ bus, the recorder and the
 //! hardware-in-the-loop rig arrive with the runtime issue.
 
+pub mod gamepad;
 pub mod zmq_teacher;
 
+pub use gamepad::GamepadTeacher;
 pub use zmq_teacher::{TeacherStats, ZmqTeacher};
 
 /// An endpoint could not be used.
@@ -20,4 +22,6 @@ pub enum RuntimeError {
     },
     #[error("ZMQ socket error: {0}")]
     Zmq(#[from] zmq::Error),
+    #[error("no gamepad connected (the gamepad library sees none{})", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    NoGamepad { detail: Option<String> },
 }
