@@ -58,3 +58,34 @@ fn split_axes_lets_the_autopilot_hold_position_while_the_teacher_flies_height() 
     assert!(worst_xy < 0.05, "xy drift {worst_xy}");
     assert!(s.touchdowns >= 1 && s.final_position_m[2] < 0.03);
 }
+
+#[test]
+fn teacher_estop_stops_the_motors_for_good() {
+    let text = r#"Scene(
+        name: "estop",
+        duration_s: 8.0,
+        settle_s: 1.0,
+        setpoints: Hover(position_m: (0.0, 0.0, 1.0)),
+        teacher: Some((
+            mux: (mode: TeacherRpyt),
+            script: [
+                (t_s: 0.0),
+                (t_s: 4.0, estop: true),
+                (t_s: 4.2),
+            ],
+        )),
+    )"#;
+    let scene = depthpilot_types::scene::parse(text).expect("parses");
+    let mut rows = Vec::new();
+    let s = depthpilot_sim::fly(&scene, &mut rows).expect("flight runs");
+    assert_eq!(sources_at(&rows, 3.9), ["student"; 4]);
+    // Latched: still e-stopped after the button was released.
+    assert_eq!(sources_at(&rows, 5.0), ["estop"; 4]);
+    let at = |t: f64| rows.iter().find(|r| r.t_s >= t).expect("row");
+    assert_eq!(at(4.5).motors_pwm, [0; 4]);
+    assert!(
+        s.crashed,
+        "an e-stop in the air drops the quad: {:?}",
+        s.final_position_m
+    );
+}

@@ -51,6 +51,9 @@ pub struct MuxOutput {
     /// Who flies each axis (roll, pitch, yaw, thrust).
     pub sources: [Source; 4],
     pub estop: bool,
+    /// The teacher's alt buttons (always the teacher's, whoever flies).
+    pub alt1: bool,
+    pub alt2: bool,
 }
 
 /// See the module doc.
@@ -150,6 +153,8 @@ impl Mux {
                 thrust: 0,
                 sources: [Source::EStop; 4],
                 estop: true,
+                alt1: teacher_frame.is_some_and(|f| f.alt1),
+                alt2: teacher_frame.is_some_and(|f| f.alt2),
             };
             self.last = Some(out);
             return out;
@@ -162,14 +167,18 @@ impl Mux {
         } else {
             base(self.cfg.mode)
         };
-        // Missing inputs: no student → the teacher's values; no teacher → the student's; neither
-        // → safe.
+        // Missing or lost inputs. A teacher's axis without a fresh teacher is safe. A student's
+        // axis: a lost (stale, broken) autopilot is safe — the teacher takes over by holding the
+        // mux switch — but with no student at all the teacher flies it.
+        let no_student = student.is_none();
         for src in sources.iter_mut() {
             *src = match (*src, t.is_some(), s.is_some()) {
-                (Source::Teacher, true, _) | (Source::Student, _, true) => *src,
-                (Source::Mix, true, true) => Source::Mix,
-                (Source::Mix, true, false) | (Source::Student, true, false) => Source::Teacher,
-                (Source::Mix, false, true) | (Source::Teacher, false, true) => Source::Student,
+                (Source::Teacher, true, _)
+                | (Source::Student, _, true)
+                | (Source::Mix, true, true) => *src,
+                (Source::Student, true, false) if no_student => Source::Teacher,
+                (Source::Mix, true, false) => Source::Teacher,
+                (Source::Mix, false, true) => Source::Student,
                 _ => Source::Safe,
             };
         }
@@ -222,6 +231,8 @@ impl Mux {
             thrust: vals[3].round().clamp(0.0, f64::from(self.cfg.max_thrust)) as u16,
             sources,
             estop: false,
+            alt1: t.is_some_and(|f| f.alt1),
+            alt2: t.is_some_and(|f| f.alt2),
         };
         self.last = Some(out);
         out

@@ -72,7 +72,7 @@ fn holding_muxswitch_takes_over_and_releasing_gives_back_with_slew() {
 }
 
 #[test]
-fn stale_student_falls_back_to_the_teacher_and_nothing_to_safe() {
+fn nothing_usable_is_safe_and_no_student_means_the_teacher_flies() {
     let mut m = Mux::new(MuxConfig::default());
     let s = frame(0, 3.0, 3.0, 3.0, 55.0, false, false);
     m.step(0, None, Some(&s));
@@ -93,6 +93,39 @@ fn stale_student_falls_back_to_the_teacher_and_nothing_to_safe() {
         [Source::Teacher; 4],
         "no student: the teacher's values"
     );
+}
+
+#[test]
+fn lost_inputs_are_safe_and_alt_buttons_come_from_the_teacher() {
+    let mut m = Mux::new(MuxConfig {
+        mode: MuxMode::TeacherRp,
+        ..MuxConfig::default()
+    });
+    let mut t = frame(0, 0.0, 0.0, 10.0, 50.0, false, false);
+    t.alt1 = true;
+    let s = frame(0, 2.0, 2.0, 0.0, 0.0, false, false);
+    let o = m.step(0, Some(&t), Some(&s));
+    assert!(o.alt1 && !o.alt2);
+    // The teacher goes silent: its axes (yaw, thrust) go safe, the student keeps roll/pitch.
+    let s_late = frame(600_000_000, 2.0, 2.0, 0.0, 0.0, false, false);
+    let o = m.step(600_000_000, Some(&t), Some(&s_late));
+    assert_eq!(
+        o.sources,
+        [Source::Student, Source::Student, Source::Safe, Source::Safe]
+    );
+    assert!(!o.alt1, "a stale teacher presses nothing");
+    // The autopilot goes silent while the teacher is there: its axes go safe until the teacher
+    // takes over with the mux switch.
+    let t_late = frame(1_200_000_000, 0.0, 0.0, 0.0, 50.0, false, false);
+    let o = m.step(1_200_000_000, Some(&t_late), Some(&s_late));
+    assert_eq!(
+        o.sources,
+        [Source::Safe, Source::Safe, Source::Teacher, Source::Teacher]
+    );
+    let mut t_take = t_late;
+    t_take.muxswitch = true;
+    let o = m.step(1_210_000_000, Some(&t_take), Some(&s_late));
+    assert_eq!(o.sources, [Source::Teacher; 4]);
 }
 
 #[test]
