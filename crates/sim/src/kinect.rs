@@ -9,12 +9,12 @@
 //! dark except for the 2015 retro-reflective markers under the quad (a centre ring and dots under
 //! M2, M3, M4), visible from below.
 
+use crate::delay::DelayLine;
 use crate::noise::{FastGaussian, Noise, Stream};
 use depthpilot_types::scene::{KinectConfig, WorldConfig};
 use depthpilot_types::{Measurement, Rot, Vec3};
 use depthpilot_vision::detector::{Detection, NoDetection};
 use depthpilot_vision::{CameraModel, DepthFrame, Detector, DetectorConfig, HEIGHT, WIDTH};
-use std::collections::VecDeque;
 
 /// Noisy copies of the static background made up front (one is picked per frame).
 const NOISY_BACKGROUNDS: usize = 8;
@@ -304,7 +304,7 @@ pub struct KinectSensor {
     period_ns: u64,
     next_capture_ns: u64,
     seq: u64,
-    in_flight: VecDeque<(u64, Measurement)>,
+    in_flight: DelayLine<Measurement>,
     pub stats: VisionStats,
     pub last_detection: Option<Detection>,
 }
@@ -382,7 +382,7 @@ impl KinectSensor {
             noise,
             next_capture_ns: 0,
             seq: 0,
-            in_flight: VecDeque::new(),
+            in_flight: DelayLine::default(),
             stats: VisionStats::default(),
             last_detection: None,
         })
@@ -643,7 +643,7 @@ impl KinectSensor {
                 self.stats.detections += 1;
                 self.stats.with_yaw += u64::from(d.yaw_rad.is_some());
                 let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
-                self.in_flight.push_back((
+                self.in_flight.push(
                     now_ns + delay_ns,
                     Measurement {
                         stamp_ns: d.stamp_ns,
@@ -651,7 +651,7 @@ impl KinectSensor {
                         pos_in_world_m: d.pos_in_world_m,
                         yaw_rad: d.yaw_rad,
                     },
-                ));
+                );
                 self.last_detection = Some(d);
             }
             Err(e) => {
@@ -667,14 +667,7 @@ impl KinectSensor {
 
     /// The next measurement whose delivery time has come.
     pub fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
-        let idx = self
-            .in_flight
-            .iter()
-            .enumerate()
-            .filter(|(_, (t, _))| *t <= now_ns)
-            .min_by_key(|(_, (t, _))| *t)
-            .map(|(i, _)| i)?;
-        self.in_flight.remove(idx).map(|(_, m)| m)
+        self.in_flight.pop_due(now_ns)
     }
 }
 

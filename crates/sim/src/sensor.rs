@@ -2,10 +2,10 @@
 //! sample delivered after a latency (plus jitter) or dropped. It stands in the depth-camera seam
 //! until the synthetic Kinect arrives.
 
+use crate::delay::DelayLine;
 use crate::noise::{Noise, Stream};
 use depthpilot_types::scene::OracleConfig;
 use depthpilot_types::{Measurement, Vec3};
-use std::collections::VecDeque;
 
 pub struct OracleSensor {
     cfg: OracleConfig,
@@ -14,7 +14,7 @@ pub struct OracleSensor {
     seq: u64,
     noise: Noise,
     /// (delivery time, measurement), in capture order.
-    in_flight: VecDeque<(u64, Measurement)>,
+    in_flight: DelayLine<Measurement>,
     pub captured: u64,
     pub dropped: u64,
 }
@@ -27,7 +27,7 @@ impl OracleSensor {
             next_capture_ns: 0,
             seq: 0,
             noise: Noise::new(seed, Stream::Sensor),
-            in_flight: VecDeque::new(),
+            in_flight: DelayLine::default(),
             captured: 0,
             dropped: 0,
         }
@@ -58,7 +58,7 @@ impl OracleSensor {
             return;
         }
         let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
-        self.in_flight.push_back((
+        self.in_flight.push(
             now_ns + delay_ns,
             Measurement {
                 stamp_ns: now_ns,
@@ -66,19 +66,12 @@ impl OracleSensor {
                 pos_in_world_m: noisy,
                 yaw_rad: Some(yaw),
             },
-        ));
+        );
     }
 
     /// Takes the next measurement whose delivery time has come (in delivery order).
     pub fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
-        let idx = self
-            .in_flight
-            .iter()
-            .enumerate()
-            .filter(|(_, (t, _))| *t <= now_ns)
-            .min_by_key(|(_, (t, _))| *t)
-            .map(|(i, _)| i)?;
-        self.in_flight.remove(idx).map(|(_, m)| m)
+        self.in_flight.pop_due(now_ns)
     }
 }
 
