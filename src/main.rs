@@ -1,5 +1,6 @@
 //! `depthpilot`: fly a Crazyflie 2.x from a (simulated) depth camera. See README.md.
 
+mod batch;
 mod bench;
 mod fly;
 mod log_file;
@@ -30,6 +31,9 @@ pub enum ControllerArg {
 enum Command {
     /// Fly a scene in simulation, headless and faster than real time.
     Fly(fly::FlyArgs),
+    /// Monte Carlo over seeds: many flights in parallel, an aggregate report; sliceable into
+    /// shards for a scheduler and mergeable.
+    Batch(batch::BatchArgs),
     /// Run the input mux live against a teacher on the Crazyflie client's ZMQ input protocol
     /// and print what it would send (100 Hz).
     Teach(teach::TeachArgs),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Fly(args) => fly::fly(&args),
+        Command::Batch(args) => batch::batch(&args),
         Command::Teach(args) => teach::teach(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

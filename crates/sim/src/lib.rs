@@ -6,6 +6,7 @@
 //! mixer), sensing with noise/latency/drops, and the deterministic fixed-step loop.
 //! Out of scope: rendering, actors and real-time pacing (the runtime crate), real hardware.
 
+pub mod batch;
 pub mod delay;
 pub mod disturbance;
 pub mod firmware;

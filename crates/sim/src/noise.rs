@@ -11,6 +11,7 @@ pub enum Stream {
     Link = 2,
     Gusts = 3,
     Camera = 4,
+    Variations = 5,
 }
 
 /// A deterministic random source.

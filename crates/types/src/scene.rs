@@ -77,6 +77,25 @@ pub struct Scene {
     /// A teacher and the input mux (none: the autopilot flies alone, no mux).
     #[serde(default)]
     pub teacher: Option<TeacherConfig>,
+    /// Per-seed variations for Monte Carlo batches (`depthpilot batch`).
+    #[serde(default)]
+    pub variations: Variations,
+}
+
+/// Ranges a batch draws from, per seed (uniformly). All zero: only the seed's noise and gusts
+/// change between flights.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Variations {
+    /// Relative spread of the mass: ×(1 ± mass_rel).
+    #[serde(deserialize_with = "probability")]
+    pub mass_rel: f64,
+    /// Relative spread of both motor time constants.
+    #[serde(deserialize_with = "probability")]
+    pub motor_tau_rel: f64,
+    /// Extra sensor latency in [0, this].
+    #[serde(deserialize_with = "non_negative")]
+    pub latency_extra_s: f64,
 }
 
 fn default_settle_s() -> f64 {
