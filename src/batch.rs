@@ -191,7 +191,7 @@ fn progress(done: usize, total: usize, started: Instant, tty: bool) {
             "=".repeat(filled),
             " ".repeat(width - filled)
         );
-    } else if done == total || done % (total / 10).max(1) == 0 {
+    } else if done == total || done.is_multiple_of((total / 10).max(1)) {
         eprintln!("{done}/{total} flights, {rate:.1}/s");
     }
 }
