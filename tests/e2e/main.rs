@@ -3,6 +3,7 @@
 
 mod batch;
 mod cli;
+mod closed_loop;
 mod determinism;
 mod kinect;
 mod mux;
