@@ -28,7 +28,7 @@ fn case_scene(
     };
     o.latency_s = latency_s;
     o.noise_m = noise_m;
-    s.disturbances.gusts = (gust_peak_m_s > 0.0).then(|| GustConfig {
+    s.disturbances.gusts = (gust_peak_m_s > 0.0).then_some(GustConfig {
         mean_interval_s: 2.0,
         duration_s: 1.0,
         peak_m_s: gust_peak_m_s,
