@@ -4,6 +4,7 @@ mod batch;
 mod bench;
 mod fly;
 mod log_file;
+mod plot;
 mod teach;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -31,6 +32,8 @@ pub enum ControllerArg {
 enum Command {
     /// Fly a scene in simulation, headless and faster than real time.
     Fly(fly::FlyArgs),
+    /// Plot a flight log (from `fly --log`) as a PNG.
+    Plot(plot::PlotArgs),
     /// Monte Carlo over seeds: many flights in parallel, an aggregate report; sliceable into
     /// shards for a scheduler and mergeable.
     Batch(batch::BatchArgs),
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fly(args) => fly::fly(&args),
         Command::Batch(args) => batch::batch(&args),
+        Command::Plot(args) => plot::plot(&args),
         Command::Teach(args) => teach::teach(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

@@ -7,6 +7,7 @@ mod closed_loop;
 mod determinism;
 mod kinect;
 mod mux;
+mod plot;
 mod scenes;
 mod teach_zmq;
 
