@@ -6,6 +6,7 @@ mod fly;
 mod log_file;
 mod plot;
 mod teach;
+mod tune;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum ControllerArg {
 enum Command {
     /// Fly a scene in simulation, headless and faster than real time.
     Fly(fly::FlyArgs),
+    /// Search the cascade gains in simulation and write a controller file scenes can use.
+    Tune(tune::TuneArgs),
     /// Plot a flight log (from `fly --log`) as a PNG.
     Plot(plot::PlotArgs),
     /// Monte Carlo over seeds: many flights in parallel, an aggregate report; sliceable into
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Fly(args) => fly::fly(&args),
         Command::Batch(args) => batch::batch(&args),
         Command::Plot(args) => plot::plot(&args),
+        Command::Tune(args) => tune::tune(&args),
         Command::Teach(args) => teach::teach(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

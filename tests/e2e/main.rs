@@ -10,6 +10,7 @@ mod mux;
 mod plot;
 mod scenes;
 mod teach_zmq;
+mod tune;
 
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,7 @@ mod bitcraze2015;
 mod cascade;
 mod estimator;
 mod thrust;
+pub mod tune;
 
 pub use bitcraze2015::Bitcraze2015;
 pub use cascade::{Cascade, SafetyState};

@@ -74,6 +74,10 @@ pub struct Scene {
     pub disturbances: Disturbances,
     #[serde(default)]
     pub controller: ControllerConfig,
+    /// A controller file (e.g. written by `depthpilot tune`), relative to the scene file; it
+    /// replaces `controller`.
+    #[serde(default)]
+    pub controller_file: Option<String>,
     /// A teacher and the input mux (none: the autopilot flies alone, no mux).
     #[serde(default)]
     pub teacher: Option<TeacherConfig>,
@@ -791,26 +795,18 @@ impl Scene {
         Self::from_ron_str(&text, path)
     }
 
-    /// Parses and validates scene text; `file` is only used in error messages.
+    /// Parses and validates scene text; `file` is only used in error messages (and to find a
+    /// `controller_file` next to it).
     pub fn from_ron_str(text: &str, file: &Path) -> Result<Self, SceneError> {
-        let parse_err = |e: ron::error::SpannedError, field: String| SceneError::Parse {
-            file: file.to_path_buf(),
-            line: e.span.start.line,
-            col: e.span.start.col,
-            field,
-            message: e.code.to_string(),
-        };
-        let mut de = ron::Deserializer::from_str(text).map_err(|e| parse_err(e, String::new()))?;
-        let scene: Scene = match serde_path_to_error::deserialize(&mut de) {
-            Ok(s) => s,
-            Err(e) => {
-                let field = e.path().to_string();
-                let spanned = de.span_error(e.into_inner());
-                return Err(parse_err(spanned, field));
-            }
-        };
-        de.end()
-            .map_err(|e| parse_err(de.span_error(e), String::new()))?;
+        let mut scene: Scene = parse_ron(text, file)?;
+        if let Some(name) = &scene.controller_file {
+            let path = file.parent().unwrap_or(Path::new(".")).join(name);
+            let text = std::fs::read_to_string(&path).map_err(|source| SceneError::Io {
+                file: path.clone(),
+                source,
+            })?;
+            scene.controller = parse_ron(&text, &path)?;
+        }
         scene.check(file)?;
         Ok(scene)
     }
@@ -894,6 +890,29 @@ impl Scene {
         }
         Ok(())
     }
+}
+
+/// Parses any of our RON config types with errors that name file, line, column and field.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, SceneError> {
+    let parse_err = |e: ron::error::SpannedError, field: String| SceneError::Parse {
+        file: file.to_path_buf(),
+        line: e.span.start.line,
+        col: e.span.start.col,
+        field,
+        message: e.code.to_string(),
+    };
+    let mut de = ron::Deserializer::from_str(text).map_err(|e| parse_err(e, String::new()))?;
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => v,
+        Err(e) => {
+            let field = e.path().to_string();
+            let spanned = de.span_error(e.into_inner());
+            return Err(parse_err(spanned, field));
+        }
+    };
+    de.end()
+        .map_err(|e| parse_err(de.span_error(e), String::new()))?;
+    Ok(value)
 }
 
 /// Parses a scene from RON text; for tests and tools that build scenes in memory.
