@@ -45,6 +45,10 @@ struct Row {
     cmd_thrust_frac: f64,
     motors_pwm: [u16; 4],
     safety: String,
+    #[serde(default)]
+    measurement_age_s: Option<f64>,
+    #[serde(default)]
+    detection_pixels: Option<usize>,
 }
 
 /// Fonts searched, in order (Debian's fonts-dejavu-core; `scripts/setup` installs it).
@@ -172,7 +176,7 @@ pub fn plot(args: &PlotArgs) -> Result<(), Failure> {
     let root = root
         .titled(&format!("depthpilot flight — {title}"), ("sans-serif", 28))
         .context("drawing")?;
-    let panels = root.split_evenly((5, 1));
+    let panels = root.split_evenly((6, 1));
     let axis_names = ["x", "y", "z"];
     for (k, area) in panels.iter().take(3).enumerate() {
         let truth: Vec<(f64, f64)> = rows.iter().map(|r| (r.t_s, r.pos_m[k])).collect();
@@ -283,6 +287,33 @@ pub fn plot(args: &PlotArgs) -> Result<(), Failure> {
             ),
             ("controller state", RGBColor(150, 150, 150), safety_marks),
         ],
+    )?;
+    let age: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.measurement_age_s.map(|a| (r.t_s, a * 1e3)))
+        .collect();
+    let pixels: Vec<(f64, f64)> = rows
+        .iter()
+        .map(|r| (r.t_s, r.detection_pixels.map_or(0.0, |p| p as f64 / 10.0)))
+        .collect();
+    let mut quality: Vec<Series<'_>> = vec![(
+        "measurement age (ms): capture to now",
+        RGBColor(20, 90, 200),
+        age,
+    )];
+    if rows.iter().any(|r| r.detection_pixels.is_some()) {
+        quality.push((
+            "detected blob (pixels / 10; 0 = no detection)",
+            RGBColor(30, 140, 60),
+            pixels,
+        ));
+    }
+    panel(
+        &panels[5],
+        "sensing: latency and detection quality",
+        "",
+        t_max,
+        &quality,
     )?;
     root.present()
         .with_context(|| format!("cannot write {}", args.out.display()))?;

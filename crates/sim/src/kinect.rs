@@ -307,6 +307,8 @@ pub struct KinectSensor {
     in_flight: DelayLine<Measurement>,
     pub stats: VisionStats,
     pub last_detection: Option<Detection>,
+    /// Blob size of the newest rendered frame's detection (None: that frame had none).
+    pub last_frame_pixels: Option<usize>,
 }
 
 impl KinectSensor {
@@ -385,6 +387,7 @@ impl KinectSensor {
             in_flight: DelayLine::default(),
             stats: VisionStats::default(),
             last_detection: None,
+            last_frame_pixels: None,
         })
     }
 
@@ -640,6 +643,7 @@ impl KinectSensor {
         self.render(now_ns, pos_m, world_from_body);
         match self.detector.detect(&self.frame) {
             Ok(d) => {
+                self.last_frame_pixels = Some(d.pixels);
                 self.stats.detections += 1;
                 self.stats.with_yaw += u64::from(d.yaw_rad.is_some());
                 let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
@@ -655,6 +659,7 @@ impl KinectSensor {
                 self.last_detection = Some(d);
             }
             Err(e) => {
+                self.last_frame_pixels = None;
                 if matches!(e, NoDetection::LearningBackground { .. }) {
                     self.stats.learning += 1;
                 } else {

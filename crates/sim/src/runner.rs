@@ -62,6 +62,13 @@ impl SensorSource {
             Self::Kinect(k) => k.stats.frames_rendered,
         }
     }
+    fn last_frame_pixels(&self) -> Option<usize> {
+        match self {
+            Self::Oracle(_) => None,
+            Self::Kinect(k) => k.last_frame_pixels,
+        }
+    }
+
     fn vision(&self) -> Option<VisionStats> {
         match self {
             Self::Oracle(_) => None,
@@ -159,6 +166,11 @@ pub struct LogRow {
     pub firmware: &'static str,
     /// With a teacher: who flies roll, pitch, yaw and thrust (teacher, student, mix, safe, estop).
     pub mux_sources: Option<[&'static str; 4]>,
+    /// Age of the newest measurement the controller has fused (capture to now): the loop's
+    /// sensing latency as the controller sees it.
+    pub measurement_age_s: Option<f64>,
+    /// Kinect only: pixels of the quad's blob in the newest frame (None: not detected).
+    pub detection_pixels: Option<usize>,
 }
 
 /// Where log rows go. The runner does no I/O itself.
@@ -441,15 +453,14 @@ pub fn run<P: Probe>(
         if after_ns >= next_log_ns {
             next_log_ns += log_period_ns;
             track.push((after_ns as f64 * 1e-9, now.pos_m));
+            let estimate = controller.estimate(after_ns);
             log.row(&LogRow {
                 t_s: after_ns as f64 * 1e-9,
                 pos_m: now.pos_m.to_array(),
                 vel_m_s: now.vel_m_s.to_array(),
                 rpy_rad: now.world_from_body.rpy(),
                 setpoint_m: sp.pos_in_world_m.to_array(),
-                estimate_m: controller
-                    .estimate(after_ns)
-                    .map(|e| e.pos_in_world_m.to_array()),
+                estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
                 cmd_roll_rad: cmd.roll_rad,
                 cmd_pitch_rad: cmd.pitch_rad,
                 cmd_yaw_rate_rad_s: cmd.yaw_rate_rad_s,
@@ -458,6 +469,9 @@ pub fn run<P: Probe>(
                 safety: controller.safety().as_str(),
                 firmware: fw.state_name(),
                 mux_sources,
+                measurement_age_s: estimate
+                    .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
+                detection_pixels: sensor.last_frame_pixels(),
             });
         }
         probe.done(Stage::Metrics);
