@@ -61,7 +61,7 @@ fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
     Ok((a, b))
 }
 
-fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+pub(crate) fn parse_shard(s: &str) -> Result<(usize, usize), String> {
     let (k, n) = s
         .split_once('/')
         .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 0/4"))?;
@@ -80,7 +80,9 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 }
 
 /// The shard from the flag, else from a scheduler's environment.
-fn shard_from_env(flag: Option<(usize, usize)>) -> Result<Option<(usize, usize)>, String> {
+pub(crate) fn shard_from_env(
+    flag: Option<(usize, usize)>,
+) -> Result<Option<(usize, usize)>, String> {
     if flag.is_some() {
         return Ok(flag);
     }

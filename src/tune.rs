@@ -40,6 +40,17 @@ pub struct TuneArgs {
     /// Search state file: saved after every generation, resumed from if it exists.
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+    /// On a scheduler: fly only slice K of N of the current generation's flights (also from
+    /// SLURM_ARRAY_TASK_ID/COUNT or JOB_COMPLETION_INDEX with DEPTHPILOT_SHARDS) and write them
+    /// to `--flights DIR`; needs `--state`. Then `--merge DIR` advances the search one generation.
+    #[arg(long, value_parser = crate::batch::parse_shard)]
+    pub shard: Option<(usize, usize)>,
+    /// Where shards write their flights.
+    #[arg(long, value_name = "DIR")]
+    pub flights: Option<PathBuf>,
+    /// Merge the shards' flights of the current generation in DIR and advance the state.
+    #[arg(long, value_name = "DIR")]
+    pub merge: Option<PathBuf>,
 }
 
 fn bad(msg: impl std::fmt::Display) -> Failure {
@@ -84,19 +95,26 @@ fn p95(mut v: Vec<f64>) -> f64 {
     v.get(rank - 1).copied().unwrap_or(0.0)
 }
 
-/// One flight of an evaluation: candidate, scene, rms error, crashed, overshoot beyond 10 %.
-type Flown = (usize, usize, f64, bool, f64);
+/// One flight of an evaluation: candidate, scene, seed, rms error, crashed, overshoot beyond 10 %.
+type Flown = (usize, usize, u64, f64, bool, f64);
 
-/// Flies every (candidate, scene, seed) in parallel; returns a score per candidate.
-fn evaluate(
+/// One unit of work: (candidate, scene, seed).
+type Item = (usize, usize, u64);
+
+/// Every (candidate, scene, seed) of an evaluation, in a fixed order (shards slice it).
+fn work_items(n_gains: usize, n_scenes: usize, seeds: &[u64]) -> Vec<Item> {
+    (0..n_gains)
+        .flat_map(|c| (0..n_scenes).flat_map(move |s| seeds.iter().map(move |&k| (c, s, k))))
+        .collect()
+}
+
+/// Flies the items in parallel.
+fn fly_items(
     scenes: &[Scene],
     gains: &[CascadeGains],
-    seeds: &[u64],
+    work: &[Item],
     jobs: usize,
-) -> Result<Vec<Score>, Failure> {
-    let work: Vec<(usize, usize, u64)> = (0..gains.len())
-        .flat_map(|c| (0..scenes.len()).flat_map(move |s| seeds.iter().map(move |&k| (c, s, k))))
-        .collect();
+) -> Result<Vec<Flown>, Failure> {
     let next = AtomicUsize::new(0);
     let out: Mutex<Vec<Flown>> = Mutex::new(Vec::new());
     let err: Mutex<Option<String>> = Mutex::new(None);
@@ -118,7 +136,7 @@ fn evaluate(
                                 .map(|st| (st.overshoot_pct - 10.0).max(0.0))
                                 .sum();
                             if let Ok(mut o) = out.lock() {
-                                o.push((c, s, sum.rms_error_m, sum.crashed, over));
+                                o.push((c, s, k, sum.rms_error_m, sum.crashed, over));
                             }
                         }
                         Err(e) => {
@@ -134,25 +152,48 @@ fn evaluate(
     if let Some(e) = err.into_inner().ok().flatten() {
         return Err(bad(e));
     }
-    let results = out
+    let mut results = out
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
-    Ok((0..gains.len())
+    results.sort_by_key(|r| (r.0, r.1, r.2));
+    Ok(results)
+}
+
+/// A score per candidate from its flights.
+fn scores_from(results: &[Flown], n_gains: usize, n_scenes: usize, n_seeds: usize) -> Vec<Score> {
+    (0..n_gains)
         .map(|c| {
             let per_scene = |s: usize| results.iter().filter(move |r| r.0 == c && r.1 == s);
             Score {
-                p95_rms_m: (0..scenes.len())
-                    .map(|s| p95(per_scene(s).map(|r| r.2).collect()))
+                p95_rms_m: (0..n_scenes)
+                    .map(|s| p95(per_scene(s).map(|r| r.3).collect()))
                     .collect(),
-                crash_rate: (0..scenes.len())
-                    .map(|s| per_scene(s).filter(|r| r.3).count() as f64 / seeds.len() as f64)
+                crash_rate: (0..n_scenes)
+                    .map(|s| per_scene(s).filter(|r| r.4).count() as f64 / n_seeds as f64)
                     .collect(),
-                overshoot_excess_pct: (0..scenes.len())
-                    .map(|s| per_scene(s).map(|r| r.4).sum::<f64>() / seeds.len() as f64)
+                overshoot_excess_pct: (0..n_scenes)
+                    .map(|s| per_scene(s).map(|r| r.5).sum::<f64>() / n_seeds as f64)
                     .collect(),
             }
         })
-        .collect())
+        .collect()
+}
+
+/// Flies every (candidate, scene, seed) in parallel; returns a score per candidate.
+fn evaluate(
+    scenes: &[Scene],
+    gains: &[CascadeGains],
+    seeds: &[u64],
+    jobs: usize,
+) -> Result<Vec<Score>, Failure> {
+    let work = work_items(gains.len(), scenes.len(), seeds);
+    let results = fly_items(scenes, gains, &work, jobs)?;
+    Ok(scores_from(
+        &results,
+        gains.len(),
+        scenes.len(),
+        seeds.len(),
+    ))
 }
 
 /// The objective: p95 rms error relative to the starting gains, averaged over scenes, plus
@@ -188,8 +229,25 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
         .clamp(1, 256);
     let base = scenes[0].controller.cascade.clone();
     let started = Instant::now();
+    if let Some(dir) = &args.merge {
+        return merge(args, &scenes, &base, &train, &holdout, dir, jobs, started);
+    }
+    if let Some(shard) = crate::batch::shard_from_env(args.shard).map_err(bad)? {
+        return run_shard(args, &scenes, &base, &train, shard, jobs);
+    }
     let baseline = evaluate(&scenes, std::slice::from_ref(&base), &train, jobs)?.remove(0);
-    let mut cem = match &args.state {
+    let mut cem = load_state(args)?;
+    while cem.generation < args.generations {
+        let cands = cem.sample(args.population);
+        let gains: Vec<CascadeGains> = cands.iter().map(|x| gains_at(&base, x)).collect();
+        let scores = evaluate(&scenes, &gains, &train, jobs)?;
+        advance(args, &mut cem, &cands, &scores, &baseline, started)?;
+    }
+    finish(args, &scenes, &base, &cem, &holdout, jobs, started)
+}
+
+fn load_state(args: &TuneArgs) -> Result<Cem, Failure> {
+    Ok(match &args.state {
         Some(p) if p.exists() => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
@@ -203,29 +261,193 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
             c
         }
         _ => Cem::new(PARAMETERS.len(), 0.35, args.seed),
-    };
-    while cem.generation < args.generations {
-        let cands = cem.sample(args.population);
-        let gains: Vec<CascadeGains> = cands.iter().map(|x| gains_at(&base, x)).collect();
-        let scores = evaluate(&scenes, &gains, &train, jobs)?;
-        let costs: Vec<f64> = scores.iter().map(|s| cost(s, &baseline)).collect();
-        cem.update(&cands, &costs);
-        let gen_best = costs.iter().cloned().fold(f64::INFINITY, f64::min);
-        eprintln!(
-            "depthpilot tune: generation {}/{}: best cost {:.3} (this generation {:.3}; 1.0 = the starting gains), {:.0} s",
-            cem.generation,
-            args.generations,
-            cem.best_cost,
-            gen_best,
-            started.elapsed().as_secs_f64()
+    })
+}
+
+/// Costs, the update, progress, and the saved state.
+fn advance(
+    args: &TuneArgs,
+    cem: &mut Cem,
+    cands: &[Vec<f64>],
+    scores: &[Score],
+    baseline: &Score,
+    started: Instant,
+) -> Result<(), Failure> {
+    let costs: Vec<f64> = scores.iter().map(|s| cost(s, baseline)).collect();
+    cem.update(cands, &costs);
+    let gen_best = costs.iter().cloned().fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "depthpilot tune: generation {}/{}: best cost {:.3} (this generation {:.3}; 1.0 = the starting gains), {:.0} s",
+        cem.generation,
+        args.generations,
+        cem.best_cost,
+        gen_best,
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(p) = &args.state {
+        let text = serde_json::to_string_pretty(&cem).context("serialising the state")?;
+        std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+/// The current generation's candidates and, last, the starting gains (the cost's reference).
+fn generation_gains(
+    cem: &Cem,
+    args: &TuneArgs,
+    base: &CascadeGains,
+) -> (Vec<Vec<f64>>, Vec<CascadeGains>) {
+    let cands = cem.sample(args.population);
+    let mut gains: Vec<CascadeGains> = cands.iter().map(|x| gains_at(base, x)).collect();
+    gains.push(base.clone());
+    (cands, gains)
+}
+
+fn run_shard(
+    args: &TuneArgs,
+    scenes: &[Scene],
+    base: &CascadeGains,
+    train: &[u64],
+    (k, n): (usize, usize),
+    jobs: usize,
+) -> Result<(), Failure> {
+    if args.state.is_none() {
+        return Err(bad(
+            "--shard needs --state (the search state the shards share)",
+        ));
+    }
+    let dir = args
+        .flights
+        .as_ref()
+        .ok_or_else(|| bad("--shard needs --flights DIR"))?;
+    let cem = load_state(args)?;
+    if cem.generation >= args.generations {
+        println!(
+            "depthpilot tune: the search is complete ({} generations)",
+            cem.generation
         );
-        if let Some(p) = &args.state {
-            let text = serde_json::to_string_pretty(&cem).context("serialising the state")?;
-            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+        return Ok(());
+    }
+    let (_, gains) = generation_gains(&cem, args, base);
+    let work: Vec<Item> = work_items(gains.len(), scenes.len(), train)
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % n == k)
+        .map(|(_, w)| w)
+        .collect();
+    let flown = fly_items(scenes, &gains, &work, jobs)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join(format!("gen-{}.shard-{k}-of-{n}.jsonl", cem.generation));
+    let mut text = String::new();
+    for (c, s, seed, rms, crashed, over) in &flown {
+        let line = serde_json::json!({
+            "generation": cem.generation, "candidate": c, "scene": s, "seed": seed,
+            "rms_error_m": rms, "crashed": crashed, "overshoot_excess_pct": over,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "depthpilot tune: generation {} shard {k}/{n}: {} flights written to {}",
+        cem.generation,
+        flown.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn merge(
+    args: &TuneArgs,
+    scenes: &[Scene],
+    base: &CascadeGains,
+    train: &[u64],
+    holdout: &[u64],
+    dir: &std::path::Path,
+    jobs: usize,
+    started: Instant,
+) -> Result<(), Failure> {
+    if args.state.is_none() {
+        return Err(bad("--merge needs --state"));
+    }
+    let mut cem = load_state(args)?;
+    if cem.generation >= args.generations {
+        return finish(args, scenes, base, &cem, holdout, jobs, started);
+    }
+    let (cands, gains) = generation_gains(&cem, args, base);
+    let prefix = format!("gen-{}.shard-", cem.generation);
+    let mut flown: Vec<Flown> = Vec::new();
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| bad(format!("{}: cannot read: {e}", dir.display())))?;
+    for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if !name.starts_with(&prefix) || !name.ends_with(".jsonl") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))?;
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| bad(format!("{}:{}: {e}", path.display(), i + 1)))?;
+            let field = |k: &str| v.get(k).cloned().unwrap_or(serde_json::Value::Null);
+            let (Some(c), Some(s), Some(seed), Some(rms), Some(crashed), Some(over)) = (
+                field("candidate").as_u64(),
+                field("scene").as_u64(),
+                field("seed").as_u64(),
+                field("rms_error_m").as_f64(),
+                field("crashed").as_bool(),
+                field("overshoot_excess_pct").as_f64(),
+            ) else {
+                return Err(bad(format!(
+                    "{}:{}: not a tune flight record",
+                    path.display(),
+                    i + 1
+                )));
+            };
+            flown.push((c as usize, s as usize, seed, rms, crashed, over));
         }
     }
-    let tuned = gains_at(&base, &cem.best_x);
-    let held = evaluate(&scenes, &[base.clone(), tuned.clone()], &holdout, jobs)?;
+    flown.sort_by_key(|r| (r.0, r.1, r.2));
+    flown.dedup_by_key(|r| (r.0, r.1, r.2));
+    let expected = work_items(gains.len(), scenes.len(), train);
+    let have: Vec<Item> = flown.iter().map(|r| (r.0, r.1, r.2)).collect();
+    if have != expected {
+        return Err(bad(format!(
+            "{}: generation {} has {} of its {} flights: are all shards done, with the same scenes and seeds?",
+            dir.display(),
+            cem.generation,
+            have.len(),
+            expected.len()
+        )));
+    }
+    let mut scores = scores_from(&flown, gains.len(), scenes.len(), train.len());
+    let baseline = scores.pop().ok_or_else(|| bad("no baseline"))?;
+    advance(args, &mut cem, &cands, &scores, &baseline, started)?;
+    if cem.generation >= args.generations {
+        return finish(args, scenes, base, &cem, holdout, jobs, started);
+    }
+    Ok(())
+}
+
+fn finish(
+    args: &TuneArgs,
+    scenes: &[Scene],
+    base: &CascadeGains,
+    cem: &Cem,
+    holdout: &[u64],
+    jobs: usize,
+    started: Instant,
+) -> Result<(), Failure> {
+    let tuned = gains_at(base, &cem.best_x);
+    let held = evaluate(scenes, &[base.clone(), tuned.clone()], holdout, jobs)?;
     let mut report = String::new();
     for (i, s) in scenes.iter().enumerate() {
         let (b, t) = (held[0].p95_rms_m[i], held[1].p95_rms_m[i]);

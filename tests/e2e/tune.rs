@@ -78,3 +78,55 @@ fn tune_is_deterministic_resumable_and_usable_from_a_scene() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope.ron"));
 }
+
+#[test]
+fn tune_sharded_over_a_scheduler_matches_the_local_search() {
+    let dir = temp_dir("tune-shards");
+    let local = tune(&dir, "local.ron", "2", None);
+    let run = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+            .arg("tune")
+            .arg(scene_path("hover.ron"))
+            .args([
+                "--train-seeds",
+                "0..1",
+                "--holdout-seeds",
+                "50..52",
+                "--population",
+                "4",
+            ])
+            .args([
+                "--generations",
+                "2",
+                "--seed",
+                "3",
+                "--jobs",
+                "1",
+                "--state",
+            ])
+            .arg(dir.join("shared-state.json"))
+            .arg("--out")
+            .arg(dir.join("sharded.ron"))
+            .args(extra)
+            .output()
+            .expect("run tune");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let flights = dir.join("flights");
+    let flights = flights.to_str().expect("utf-8");
+    for _generation in 0..2 {
+        for k in 0..3 {
+            run(&["--shard", &format!("{k}/3"), "--flights", flights]);
+        }
+        run(&["--merge", flights]);
+    }
+    let sharded =
+        std::fs::read_to_string(dir.join("sharded.ron")).expect("written by the last merge");
+    let gains = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("// Use"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(gains(&local), gains(&sharded));
+}
