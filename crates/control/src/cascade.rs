@@ -110,16 +110,15 @@ struct Landing {
 }
 
 impl Landing {
-    /// The open-loop descent profile at `t` s into the landing: (height, vertical velocity,
-    /// vertical acceleration). The speed ramps up to `LAND_DESCENT_M_S` over `LAND_RAMP_S`.
-    fn profile(&self, t: f64) -> (f64, f64, f64) {
+    /// The open-loop descent profile at `t` s into the landing: (vertical velocity, vertical
+    /// acceleration). The speed ramps up to `LAND_DESCENT_M_S` over `LAND_RAMP_S`.
+    fn profile(&self, t: f64) -> (f64, f64) {
         let v = LAND_DESCENT_M_S;
         if t < LAND_RAMP_S {
             let a = v / LAND_RAMP_S;
-            (self.start_height_m - 0.5 * a * t * t, -a * t, -a)
+            (-a * t, -a)
         } else {
-            let h_ramp = self.start_height_m - 0.5 * v * LAND_RAMP_S;
-            (h_ramp - v * (t - LAND_RAMP_S), -v, 0.0)
+            (-v, 0.0)
         }
     }
 
@@ -236,7 +235,6 @@ impl Cascade {
     fn start_landing(&mut self, now_ns: u64) {
         // The last fused measurement, not a prediction: by now the prediction has run open-loop
         // for over a second and may have drifted far.
-        let _ = now_ns;
         let height_m = self
             .est
             .last_fused()
@@ -394,7 +392,7 @@ impl Cascade {
         let m = self.gains.mass_kg;
         // m·a = T − m·g − c·v  →  T = m·(g + a) + c·v  (c·v < 0 while descending).
         let model = |t: f64| {
-            let (_, v, a) = l.profile(t);
+            let (v, a) = l.profile(t);
             m * (GRAVITY_M_S2 + a + i_z) + ROTOR_DRAG_Z_KG_S * v
         };
         let sink_start = l.sink_start_s();

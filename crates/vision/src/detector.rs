@@ -564,7 +564,7 @@ impl Detector {
                 let yaw = frame
                     .ir
                     .as_ref()
-                    .and_then(|ir| self.yaw_from_markers(ir, depth, &blob, z));
+                    .and_then(|ir| self.yaw_from_markers(ir, &blob, z));
                 best = Some((
                     score,
                     Detection {
@@ -642,7 +642,7 @@ impl Detector {
     }
 
     /// Yaw from the 2015 marker layout in the IR image, within the blob's bounding box.
-    fn yaw_from_markers(&self, ir: &[u16], depth: &[u16], blob: &Blob, z_m: f64) -> Option<f64> {
+    fn yaw_from_markers(&self, ir: &[u16], blob: &Blob, z_m: f64) -> Option<f64> {
         let thr = self.cfg.ir_marker_threshold;
         let margin = 3;
         let x0 = blob.min_x.saturating_sub(margin);
@@ -701,7 +701,6 @@ impl Detector {
         }
         // Marker positions in the world, all at the blob's depth: the markers lie in one plane
         // under the quad, and a common depth keeps pixel noise in depth out of the angles.
-        let _ = depth;
         let world: Vec<Vec3> = markers
             .iter()
             .map(|&(u, v, _)| {
