@@ -10,9 +10,11 @@
 
 mod commander;
 mod header;
+mod packet;
 
 pub use commander::{FULL_SCALE_THRUST, RpytSetpoint};
 pub use header::{Header, Port, header_byte};
+pub use packet::{MAX_DATA, Packet};
 
 /// A packet could not be decoded. Never a panic: every byte string maps to a packet or to this.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,4 +34,8 @@ pub enum CrtpError {
     BadLength { expected: usize, got: usize },
     #[error("field `{field}` is not a finite number")]
     NonFinite { field: &'static str },
+    #[error("packet of {got} data bytes; CRTP allows at most 30")]
+    TooLong { got: usize },
+    #[error("invalid header: port {port} channel {channel} (port 0-15, channel 0-3)")]
+    BadHeader { port: u8, channel: u8 },
 }

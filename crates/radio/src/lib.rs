@@ -1,0 +1,1 @@
+//! Links to a Crazyflie. (Being written.)
