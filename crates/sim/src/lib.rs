@@ -13,6 +13,7 @@ pub mod firmware;
 pub mod kinect;
 pub mod link;
 pub mod noise;
+pub mod plant;
 pub mod quad;
 pub use depthpilot_types::rot;
 pub mod runner;
@@ -20,6 +21,7 @@ pub mod sensor;
 pub mod trajectory;
 pub mod world;
 
+pub use plant::Plant;
 pub use runner::{
     LogRow, LogSink, NoLog, NoProbe, Probe, SimError, Stage, StepResponse, Summary, fly, run,
 };

@@ -9,14 +9,12 @@
 //!  motors (lag) ─► rotor wrench + disturbances ─► rapier step ─► contacts (touchdown / crash)
 //! ```
 
-use crate::disturbance::DisturbanceModel;
-use crate::firmware::{Firmware, ImuSample};
 use crate::kinect::{KinectSensor, VisionStats};
 use crate::link::SimLink;
-use crate::quad::{Airframe, Motors, rotor_wrench};
+use crate::plant::{Plant, period_ns};
 use crate::sensor::OracleSensor;
 use crate::trajectory::setpoint_at;
-use crate::world::{Impact, World};
+use crate::world::Impact;
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
 use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
@@ -144,7 +142,6 @@ fn packet_of(o: &MuxOutput) -> RpytSetpoint {
 const UNLOCK_PACKETS: u32 = 5;
 /// The run ends this long after a crash.
 const AFTER_CRASH_S: f64 = 1.0;
-const GRAVITY_M_S2: f64 = 9.81;
 
 /// One row of the flight log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -273,10 +270,6 @@ impl ErrorStats {
     }
 }
 
-fn period_ns(hz: f64) -> u64 {
-    (1e9 / hz).round() as u64
-}
-
 /// Flies a scene with the given controller. `probe` sees stage boundaries (profiling only).
 pub fn run<P: Probe>(
     scene: &Scene,
@@ -287,30 +280,13 @@ pub fn run<P: Probe>(
     let seed = scene.seed;
     let dt_ns = period_ns(scene.rates.physics_hz);
     let dt_s = dt_ns as f64 * 1e-9;
-    let fw_div = (scene.rates.physics_hz / scene.rates.firmware_hz)
-        .round()
-        .max(1.0) as u64;
     let radio_period_ns = period_ns(scene.link.rate_hz);
     let log_period_ns = period_ns(scene.rates.log_hz);
     let n_steps = (scene.duration_s / dt_s).round() as u64;
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let link_cut_ns = scene.link.cut_at_s.map(|t| (t * 1e9).round() as u64);
 
-    let af = Airframe::from_config(&scene.quad, scene.world.ground_effect);
-    let mut world = World::new(
-        &scene.world,
-        &af,
-        dt_s,
-        scene.quad.initial_position_m,
-        scene.quad.initial_yaw_deg.to_radians(),
-    );
-    let mut fw = Firmware::new(
-        scene.quad.firmware_gains,
-        scene.rates.firmware_hz,
-        scene.quad.idle_thrust,
-    );
-    let mut motors = Motors::default();
-    let mut motor_cmd = [0u16; 4];
+    let mut plant = Plant::new(scene);
     let mut sensor = match &scene.sensing {
         Sensing::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
         Sensing::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
@@ -327,7 +303,6 @@ pub fn run<P: Probe>(
         scene.quad.initial_yaw_deg.to_radians(),
     );
     let mut link = SimLink::new(&scene.link, seed);
-    let mut dist = DisturbanceModel::new(&scene.disturbances, scene.duration_s, seed);
 
     let mut pos_err = ErrorStats::default();
     let mut est_err = ErrorStats::default();
@@ -345,10 +320,8 @@ pub fn run<P: Probe>(
     let mut sp = setpoint_at(&scene.setpoints, 0.0);
     let mut crash: Option<Impact> = None;
     let mut touchdowns = 0u32;
-    let mut truth = world.state();
-    let mut prev_vel = truth.vel_m_s;
+    let mut truth = *plant.truth();
     let mut track: Vec<(f64, Vec3)> = Vec::new();
-    let mut steps_done = 0u64;
 
     for k in 0..n_steps {
         let t_ns = k * dt_ns;
@@ -394,46 +367,14 @@ pub fn run<P: Probe>(
         }
         while let Some(bytes) = link.receive(t_ns) {
             match RpytSetpoint::decode(&bytes) {
-                Ok(p) => fw.receive(t_ns, &p),
+                Ok(p) => plant.firmware_mut().receive(t_ns, &p),
                 Err(_) => decode_errors += 1,
             }
         }
         probe.done(Stage::Control);
 
-        // Firmware.
-        if k % fw_div == 0 {
-            let acc_world =
-                (truth.vel_m_s - prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
-            let acc_g = truth.world_from_body.inverse_apply(acc_world) * (1.0 / GRAVITY_M_S2);
-            let imu =
-                ImuSample::from_truth(rpy, truth.body_rates_rad_s.to_array(), acc_g.to_array());
-            motor_cmd = fw.step(t_ns, &imu);
-        }
-        prev_vel = truth.vel_m_s;
-        probe.done(Stage::Firmware);
-
-        // Motors, aerodynamics, disturbances.
-        motors.step(motor_cmd, dt_s, &af);
-        let height = world.has_floor().then_some(truth.pos_m.z);
-        let wrench = rotor_wrench(
-            &af,
-            &motors,
-            &truth.world_from_body,
-            truth.vel_m_s,
-            dist.wind_at(t_s),
-            height,
-        );
-        let impulse = dist.take_impulses(t_s);
-        world.set_wrench(
-            wrench.force_world_n + dist.force_n(),
-            truth.world_from_body.apply(wrench.torque_body_n_m),
-            impulse,
-        );
-        probe.done(Stage::Forces);
-
-        let impact = world.step(t_s + dt_s, &truth);
-        steps_done += 1;
-        probe.done(Stage::Physics);
+        // Firmware, motors, forces, physics.
+        let impact = plant.step(probe);
 
         // Metrics and log (state after the step, at t + dt).
         let after_ns = t_ns + dt_ns;
@@ -444,7 +385,7 @@ pub fn run<P: Probe>(
                 touchdowns += 1;
             }
         }
-        truth = world.state();
+        truth = *plant.truth();
         let now = &truth;
         if after_ns > settle_ns {
             let sp_now = setpoint_at(&scene.setpoints, after_ns as f64 * 1e-9);
@@ -465,9 +406,9 @@ pub fn run<P: Probe>(
                 cmd_pitch_rad: cmd.pitch_rad,
                 cmd_yaw_rate_rad_s: cmd.yaw_rate_rad_s,
                 cmd_thrust_frac: cmd.thrust_frac,
-                motors_pwm: motor_cmd,
+                motors_pwm: plant.motor_cmd(),
                 safety: controller.safety().as_str(),
-                firmware: fw.state_name(),
+                firmware: plant.firmware().state_name(),
                 mux_sources,
                 measurement_age_s: estimate
                     .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
@@ -480,7 +421,8 @@ pub fn run<P: Probe>(
         }
     }
 
-    let final_state = world.state();
+    let steps_done = plant.steps();
+    let final_state = *plant.truth();
     let tumbled = final_state.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
     if crash.is_none() && tumbled {
         crash = Some(Impact {
@@ -510,11 +452,11 @@ pub fn run<P: Probe>(
             SafetyState::Idle => "idle",
             s => s.as_str(),
         },
-        firmware_lockout: fw.lockout().is_some(),
+        firmware_lockout: plant.firmware().lockout().is_some(),
         radio_packets_sent: link.sent,
         radio_packets_dropped: link.dropped,
         radio_decode_errors: decode_errors,
-        gusts: dist.gust_count(),
+        gusts: plant.disturbances().gust_count(),
         steps: step_responses(&scene.setpoints, &track),
         vision: sensor.vision(),
     })

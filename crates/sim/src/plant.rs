@@ -1,0 +1,159 @@
+//! The physical side of a simulated Crazyflie: firmware model, motors, aerodynamics, disturbances
+//! and the rapier world, advanced one physics step at a time. The inline runner drives it in
+//! virtual time together with the off-board side; `depthpilot sitl` drives it in real time behind
+//! CRTP/UDP. Pure and deterministic: time is the step count.
+
+use crate::disturbance::DisturbanceModel;
+use crate::firmware::{Firmware, ImuSample};
+use crate::quad::{Airframe, Motors, rotor_wrench};
+use crate::runner::{Probe, Stage};
+use crate::world::{BodyState, Impact, World};
+use depthpilot_types::Vec3;
+use depthpilot_types::scene::Scene;
+
+const GRAVITY_M_S2: f64 = 9.81;
+
+/// See the module doc.
+pub struct Plant {
+    af: Airframe,
+    world: World,
+    fw: Firmware,
+    motors: Motors,
+    motor_cmd: [u16; 4],
+    dist: DisturbanceModel,
+    truth: BodyState,
+    prev_vel: Vec3,
+    dt_ns: u64,
+    dt_s: f64,
+    fw_div: u64,
+    steps: u64,
+}
+
+/// Nanoseconds of one period at `hz`.
+pub fn period_ns(hz: f64) -> u64 {
+    (1e9 / hz).round() as u64
+}
+
+impl Plant {
+    /// The quad of `scene` on its start spot, firmware booted, motors still.
+    pub fn new(scene: &Scene) -> Self {
+        let dt_ns = period_ns(scene.rates.physics_hz);
+        let dt_s = dt_ns as f64 * 1e-9;
+        let af = Airframe::from_config(&scene.quad, scene.world.ground_effect);
+        let world = World::new(
+            &scene.world,
+            &af,
+            dt_s,
+            scene.quad.initial_position_m,
+            scene.quad.initial_yaw_deg.to_radians(),
+        );
+        let truth = world.state();
+        Self {
+            fw: Firmware::new(
+                scene.quad.firmware_gains,
+                scene.rates.firmware_hz,
+                scene.quad.idle_thrust,
+            ),
+            dist: DisturbanceModel::new(&scene.disturbances, scene.duration_s, scene.seed),
+            motors: Motors::default(),
+            motor_cmd: [0; 4],
+            prev_vel: truth.vel_m_s,
+            truth,
+            world,
+            af,
+            dt_ns,
+            dt_s,
+            fw_div: (scene.rates.physics_hz / scene.rates.firmware_hz)
+                .round()
+                .max(1.0) as u64,
+            steps: 0,
+        }
+    }
+
+    /// Time of the next step's start.
+    pub fn now_ns(&self) -> u64 {
+        self.steps * self.dt_ns
+    }
+
+    pub fn dt_ns(&self) -> u64 {
+        self.dt_ns
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The state after the last step.
+    pub fn truth(&self) -> &BodyState {
+        &self.truth
+    }
+
+    pub fn firmware(&self) -> &Firmware {
+        &self.fw
+    }
+
+    /// The firmware, to deliver packets to it.
+    pub fn firmware_mut(&mut self) -> &mut Firmware {
+        &mut self.fw
+    }
+
+    /// The motor commands of the last firmware tick.
+    pub fn motor_cmd(&self) -> [u16; 4] {
+        self.motor_cmd
+    }
+
+    pub fn motors(&self) -> &Motors {
+        &self.motors
+    }
+
+    pub fn disturbances(&self) -> &DisturbanceModel {
+        &self.dist
+    }
+
+    /// One physics step from `now_ns()`: the firmware tick when due, motors, forces, rapier.
+    /// Returns the first moment of a contact, if one began.
+    pub fn step<P: Probe>(&mut self, probe: &mut P) -> Option<Impact> {
+        let k = self.steps;
+        let t_ns = k * self.dt_ns;
+        let t_s = t_ns as f64 * 1e-9;
+        let dt_s = self.dt_s;
+        let truth = self.truth;
+        if k % self.fw_div == 0 {
+            let acc_world =
+                (truth.vel_m_s - self.prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
+            let acc_g = truth.world_from_body.inverse_apply(acc_world) * (1.0 / GRAVITY_M_S2);
+            let imu = ImuSample::from_truth(
+                truth.world_from_body.rpy(),
+                truth.body_rates_rad_s.to_array(),
+                acc_g.to_array(),
+            );
+            self.motor_cmd = self.fw.step(t_ns, &imu);
+        }
+        self.prev_vel = truth.vel_m_s;
+        probe.done(Stage::Firmware);
+
+        self.motors.step(self.motor_cmd, dt_s, &self.af);
+        let height = self.world.has_floor().then_some(truth.pos_m.z);
+        let wrench = rotor_wrench(
+            &self.af,
+            &self.motors,
+            &truth.world_from_body,
+            truth.vel_m_s,
+            self.dist.wind_at(t_s),
+            height,
+        );
+        let impulse = self.dist.take_impulses(t_s);
+        self.world.set_wrench(
+            wrench.force_world_n + self.dist.force_n(),
+            truth.world_from_body.apply(wrench.torque_body_n_m),
+            impulse,
+        );
+        probe.done(Stage::Forces);
+
+        let impact = self.world.step(t_s + dt_s, &truth);
+        self.steps += 1;
+        self.truth = self.world.state();
+        probe.done(Stage::Physics);
+        impact
+    }
+}
