@@ -13,6 +13,7 @@ pub mod firmware;
 pub mod kinect;
 pub mod link;
 pub mod noise;
+pub mod offboard;
 pub mod plant;
 pub mod quad;
 pub use depthpilot_types::rot;
@@ -21,6 +22,7 @@ pub mod sensor;
 pub mod trajectory;
 pub mod world;
 
+pub use offboard::OffBoard;
 pub use plant::Plant;
 pub use runner::{
     LogRow, LogSink, NoLog, NoProbe, Probe, SimError, Stage, StepResponse, Summary, fly, run,

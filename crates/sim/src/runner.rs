@@ -9,17 +9,16 @@
 //!  motors (lag) ─► rotor wrench + disturbances ─► rapier step ─► contacts (touchdown / crash)
 //! ```
 
-use crate::kinect::{KinectSensor, VisionStats};
+use crate::kinect::VisionStats;
 use crate::link::SimLink;
+use crate::offboard::OffBoard;
 use crate::plant::{Plant, period_ns};
-use crate::sensor::OracleSensor;
 use crate::trajectory::setpoint_at;
 use crate::world::Impact;
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
-use depthpilot_types::scene::{Scene, Sensing, TeacherKey, Trajectory};
-use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
+use depthpilot_types::scene::{Scene, Trajectory};
+use depthpilot_types::{Setpoint, Vec3};
 use serde::Serialize;
 
 /// A flight could not be set up.
@@ -29,117 +28,6 @@ pub enum SimError {
     Camera(#[from] depthpilot_vision::VisionError),
 }
 
-/// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
-enum SensorSource {
-    Oracle(Box<OracleSensor>),
-    Kinect(Box<KinectSensor>),
-}
-
-impl SensorSource {
-    fn due(&self, now_ns: u64) -> bool {
-        match self {
-            Self::Oracle(s) => s.due(now_ns),
-            Self::Kinect(k) => k.due(now_ns),
-        }
-    }
-    fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot, yaw_rad: f64) {
-        match self {
-            Self::Oracle(s) => s.capture(now_ns, pos_m, yaw_rad),
-            Self::Kinect(k) => k.capture(now_ns, pos_m, world_from_body),
-        }
-    }
-    fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
-        match self {
-            Self::Oracle(s) => s.deliver(now_ns),
-            Self::Kinect(k) => k.deliver(now_ns),
-        }
-    }
-    fn frames(&self) -> u64 {
-        match self {
-            Self::Oracle(s) => s.captured,
-            Self::Kinect(k) => k.stats.frames_rendered,
-        }
-    }
-    fn last_frame_pixels(&self) -> Option<usize> {
-        match self {
-            Self::Oracle(_) => None,
-            Self::Kinect(k) => k.last_frame_pixels,
-        }
-    }
-
-    fn vision(&self) -> Option<VisionStats> {
-        match self {
-            Self::Oracle(_) => None,
-            Self::Kinect(k) => Some(k.stats.clone()),
-        }
-    }
-}
-
-/// The autopilot's command as a client input frame (degrees, deg/s, percent). The client's pitch
-/// is the user's (positive = nose down) and its yaw rate is positive clockwise (the firmware
-/// inverts legacy yaw rates), so yaw changes sign here.
-fn student_frame(now_ns: u64, cmd: &AttitudeCommand) -> InputFrame {
-    InputFrame {
-        stamp_ns: now_ns,
-        roll_deg: cmd.roll_rad.to_degrees(),
-        pitch_deg: cmd.pitch_rad.to_degrees(),
-        yaw_rate_deg_s: -cmd.yaw_rate_rad_s.to_degrees(),
-        thrust_pct: cmd.thrust_frac * depthpilot_crtp::FULL_SCALE_THRUST / 650.0,
-        estop: false,
-        muxswitch: false,
-        alt1: false,
-        alt2: false,
-    }
-}
-
-/// A person's height keeping by eye: thrust percent per metre of height error and per m/s of
-/// climb rate.
-const PILOT_KP_PCT_PER_M: f64 = 15.0;
-const PILOT_KD_PCT_PER_M_S: f64 = 10.0;
-
-/// The scripted teacher's frame at `t_s`, if the teacher is there. `height_m` and `climb_m_s`
-/// are what the person sees.
-fn teacher_frame(
-    script: &[TeacherKey],
-    now_ns: u64,
-    t_s: f64,
-    height_m: f64,
-    climb_m_s: f64,
-) -> Option<InputFrame> {
-    let key = script.iter().rev().find(|k| k.t_s <= t_s)?;
-    let thrust_pct = match key.hold_height_m {
-        Some(target) => {
-            key.thrust_pct + PILOT_KP_PCT_PER_M * (target - height_m)
-                - PILOT_KD_PCT_PER_M_S * climb_m_s
-        }
-        None => key.thrust_pct,
-    };
-    key.present.then(|| InputFrame {
-        stamp_ns: now_ns,
-        roll_deg: key.roll_deg,
-        pitch_deg: key.pitch_deg,
-        yaw_rate_deg_s: key.yaw_rate_deg_s,
-        thrust_pct: thrust_pct.clamp(0.0, 100.0),
-        estop: key.estop,
-        muxswitch: key.muxswitch,
-        alt1: false,
-        alt2: false,
-    })
-}
-
-/// The mux output as the legacy packet (cflib's conventions: pitch negated on the wire, yaw rate
-/// as the user gave it).
-fn packet_of(o: &MuxOutput) -> RpytSetpoint {
-    RpytSetpoint {
-        roll_deg: o.roll_deg as f32,
-        pitch_deg: -o.pitch_deg as f32,
-        yaw_rate_deg_s: o.yaw_rate_deg_s as f32,
-        thrust: o.thrust,
-    }
-}
-
-/// Zero-thrust packets the radio sends first, as cfclient does on connect (unlocks the thrust).
-const UNLOCK_PACKETS: u32 = 5;
 /// The run ends this long after a crash.
 const AFTER_CRASH_S: f64 = 1.0;
 
@@ -280,44 +168,19 @@ pub fn run<P: Probe>(
     let seed = scene.seed;
     let dt_ns = period_ns(scene.rates.physics_hz);
     let dt_s = dt_ns as f64 * 1e-9;
-    let radio_period_ns = period_ns(scene.link.rate_hz);
     let log_period_ns = period_ns(scene.rates.log_hz);
     let n_steps = (scene.duration_s / dt_s).round() as u64;
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let link_cut_ns = scene.link.cut_at_s.map(|t| (t * 1e9).round() as u64);
 
     let mut plant = Plant::new(scene);
-    let mut sensor = match &scene.sensing {
-        Sensing::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
-        Sensing::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
-            k,
-            &scene.world,
-            scene.quad.arm_m,
-            seed,
-        )?)),
-    };
-    // The quad stands on its marked start spot: the controller may know that much.
-    controller.place(
-        0,
-        scene.quad.initial_position_m,
-        scene.quad.initial_yaw_deg.to_radians(),
-    );
+    let mut off = OffBoard::new(scene, controller)?;
     let mut link = SimLink::new(&scene.link, seed);
 
     let mut pos_err = ErrorStats::default();
     let mut est_err = ErrorStats::default();
-    let mut detections = 0u64;
     let mut decode_errors = 0u64;
-    let mut packets = 0u32;
-    let mut next_radio_ns = 0u64;
     let mut next_log_ns = 0u64;
-    let mut cmd = AttitudeCommand::ZERO;
-    let mut mux = scene
-        .teacher
-        .as_ref()
-        .map(|t| (Mux::new(t.mux), t.script.as_slice()));
-    let mut mux_sources: Option<[&'static str; 4]> = None;
-    let mut sp = setpoint_at(&scene.setpoints, 0.0);
     let mut crash: Option<Impact> = None;
     let mut touchdowns = 0u32;
     let mut truth = *plant.truth();
@@ -326,41 +189,18 @@ pub fn run<P: Probe>(
     for k in 0..n_steps {
         let t_ns = k * dt_ns;
         let t_s = t_ns as f64 * 1e-9;
-        let rpy = truth.world_from_body.rpy();
 
         // Sensing.
-        if sensor.due(t_ns) {
-            sensor.capture(t_ns, truth.pos_m, &truth.world_from_body, rpy[2]);
-        }
-        while let Some(m) = sensor.deliver(t_ns) {
-            detections += 1;
-            controller.measure(t_ns, &m);
-        }
+        off.sense(t_ns, &truth);
         probe.done(Stage::Sensing);
 
         // Off-board control at the link rate.
-        if t_ns >= next_radio_ns {
-            next_radio_ns += radio_period_ns;
-            sp = setpoint_at(&scene.setpoints, t_s);
-            cmd = controller.command(t_ns, &sp);
-            let mut packet = match mux.as_mut() {
-                Some((m, script)) => {
-                    let teacher = teacher_frame(script, t_ns, t_s, truth.pos_m.z, truth.vel_m_s.z);
-                    let out = m.step(t_ns, teacher.as_ref(), Some(&student_frame(t_ns, &cmd)));
-                    mux_sources = Some(out.sources.map(Source::as_str));
-                    packet_of(&out)
-                }
-                None => RpytSetpoint::from_command(&cmd),
-            };
-            if packets < UNLOCK_PACKETS {
-                packet = RpytSetpoint::from_command(&AttitudeCommand::ZERO);
-            }
-            packets += 1;
+        if let Some(packet) = off.control(t_ns, &truth) {
             if link_cut_ns.is_none_or(|cut| t_ns < cut) {
                 link.send(t_ns, &packet.encode());
             }
             if t_ns >= settle_ns
-                && let Some(e) = controller.estimate(t_ns)
+                && let Some(e) = off.controller.estimate(t_ns)
             {
                 est_err.add((e.pos_in_world_m - truth.pos_m).norm());
             }
@@ -394,25 +234,25 @@ pub fn run<P: Probe>(
         if after_ns >= next_log_ns {
             next_log_ns += log_period_ns;
             track.push((after_ns as f64 * 1e-9, now.pos_m));
-            let estimate = controller.estimate(after_ns);
+            let estimate = off.controller.estimate(after_ns);
             log.row(&LogRow {
                 t_s: after_ns as f64 * 1e-9,
                 pos_m: now.pos_m.to_array(),
                 vel_m_s: now.vel_m_s.to_array(),
                 rpy_rad: now.world_from_body.rpy(),
-                setpoint_m: sp.pos_in_world_m.to_array(),
+                setpoint_m: off.sp.pos_in_world_m.to_array(),
                 estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
-                cmd_roll_rad: cmd.roll_rad,
-                cmd_pitch_rad: cmd.pitch_rad,
-                cmd_yaw_rate_rad_s: cmd.yaw_rate_rad_s,
-                cmd_thrust_frac: cmd.thrust_frac,
+                cmd_roll_rad: off.cmd.roll_rad,
+                cmd_pitch_rad: off.cmd.pitch_rad,
+                cmd_yaw_rate_rad_s: off.cmd.yaw_rate_rad_s,
+                cmd_thrust_frac: off.cmd.thrust_frac,
                 motors_pwm: plant.motor_cmd(),
-                safety: controller.safety().as_str(),
+                safety: off.controller.safety().as_str(),
                 firmware: plant.firmware().state_name(),
-                mux_sources,
+                mux_sources: off.mux_sources,
                 measurement_age_s: estimate
                     .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
-                detection_pixels: sensor.last_frame_pixels(),
+                detection_pixels: off.last_frame_pixels(),
             });
         }
         probe.done(Stage::Metrics);
@@ -436,11 +276,11 @@ pub fn run<P: Probe>(
     Ok(Summary {
         scene: scene.name.clone(),
         seed,
-        controller: controller.name(),
+        controller: off.controller.name(),
         sim_seconds: steps_done as f64 * dt_s,
         physics_steps: steps_done,
-        frames: sensor.frames(),
-        detections,
+        frames: off.frames(),
+        detections: off.detections,
         rms_error_m: pos_err.rms(),
         max_error_m: pos_err.max,
         rms_estimate_error_m: est_err.rms(),
@@ -448,7 +288,7 @@ pub fn run<P: Probe>(
         crash,
         touchdowns,
         final_position_m: final_state.pos_m.to_array(),
-        final_safety_state: match controller.safety() {
+        final_safety_state: match off.controller.safety() {
             SafetyState::Idle => "idle",
             s => s.as_str(),
         },
@@ -458,7 +298,7 @@ pub fn run<P: Probe>(
         radio_decode_errors: decode_errors,
         gusts: plant.disturbances().gust_count(),
         steps: step_responses(&scene.setpoints, &track),
-        vision: sensor.vision(),
+        vision: off.vision(),
     })
 }
 
