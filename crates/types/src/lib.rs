@@ -12,10 +12,12 @@
 
 pub mod math;
 pub mod messages;
+pub mod rig;
 pub mod rot;
 pub mod scene;
 
 pub use math::Vec3;
 pub use messages::{AttitudeCommand, Measurement, Setpoint};
+pub use rig::Rig;
 pub use rot::Rot;
 pub use scene::{Scene, SceneError};

@@ -442,6 +442,20 @@ pub struct LinkConfig {
     /// The link stops sending at this time (to exercise the firmware watchdog).
     #[serde(deserialize_with = "optional_non_negative")]
     pub cut_at_s: Option<f64>,
+    /// Where the setpoints go: the in-process firmware model (virtual time, the latency and drops
+    /// above), or a simulated Crazyflie in another process over CRTP/UDP (real time).
+    pub transport: LinkTransport,
+}
+
+/// The transport of the radio link in simulation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum LinkTransport {
+    /// The in-process simulated link and firmware model.
+    #[default]
+    InProcess,
+    /// CRTP over UDP to `depthpilot sitl` (or any SITL cflib's `udp://` driver reaches), e.g.
+    /// `SitlUdp("udp://127.0.0.1:19850")`. The flight runs in real time.
+    SitlUdp(String),
 }
 
 impl Default for LinkConfig {
@@ -451,6 +465,7 @@ impl Default for LinkConfig {
             latency_s: 0.0,
             drop_probability: 0.0,
             cut_at_s: None,
+            transport: LinkTransport::InProcess,
         }
     }
 }
