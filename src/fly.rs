@@ -5,7 +5,7 @@ use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_sim::{NoLog, Summary};
 use depthpilot_types::Scene;
-use depthpilot_types::scene::ControllerKind;
+use depthpilot_types::scene::{ControllerKind, LinkTransport};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,9 +27,50 @@ pub struct FlyArgs {
     /// Fly with this controller instead of the one the scene names.
     #[arg(long, value_enum)]
     pub controller: Option<ControllerArg>,
+    /// Where the setpoints go: `in_process` (the simulated link and firmware in this process,
+    /// virtual time), `sitl_udp` (CRTP/UDP to `depthpilot sitl` on udp://127.0.0.1:19850, real
+    /// time) or a `udp://host:port` URI. Overrides the scene's `link.transport`.
+    #[arg(long, value_name = "LINK")]
+    pub link: Option<String>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The SITL `--link sitl_udp` reaches.
+pub const DEFAULT_SITL_URI: &str = "udp://127.0.0.1:19850";
+
+fn link_transport(arg: &str) -> Result<LinkTransport, Failure> {
+    match arg {
+        "in_process" => Ok(LinkTransport::InProcess),
+        "sitl_udp" => Ok(LinkTransport::SitlUdp(DEFAULT_SITL_URI.to_string())),
+        uri if uri.starts_with("udp://") => Ok(LinkTransport::SitlUdp(uri.to_string())),
+        other => Err(Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::anyhow!(
+                "--link `{other}`: expected in_process, sitl_udp or udp://host:port"
+            ),
+        }),
+    }
+}
+
+/// Flies through a link to a simulator in another process, in real time.
+fn fly_sitl(
+    scene: &Scene,
+    uri: &str,
+    log: &mut dyn depthpilot_sim::LogSink,
+) -> Result<Summary, Failure> {
+    let link = depthpilot_radio::open(uri).map_err(|e| Failure {
+        code: 1,
+        error: anyhow::Error::new(e).context(format!(
+            "cannot connect to the simulated Crazyflie at {uri} (start it with `depthpilot sitl --scene <scene>`)"
+        )),
+    })?;
+    let mut controller = depthpilot_control::from_config(&scene.controller);
+    depthpilot_runtime::fly_remote(scene, controller.as_mut(), link, log).map_err(|e| Failure {
+        code: 1,
+        error: anyhow::Error::new(e),
+    })
 }
 
 /// The summary file: the flight's results plus the wall-clock figures.
@@ -64,8 +105,25 @@ pub fn load_scene(
 }
 
 pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
-    let scene = load_scene(&args.scene, args.seed, args.controller)?;
+    let mut scene = load_scene(&args.scene, args.seed, args.controller)?;
+    if let Some(l) = &args.link {
+        scene.link.transport = link_transport(l)?;
+    }
     let started = Instant::now();
+    let remote = match &scene.link.transport {
+        LinkTransport::SitlUdp(uri) => Some(uri.clone()),
+        LinkTransport::InProcess => None,
+    };
+    let fly_scene =
+        |scene: &Scene, log: &mut dyn depthpilot_sim::LogSink| -> Result<Summary, Failure> {
+            match &remote {
+                Some(uri) => fly_sitl(scene, uri, log),
+                None => depthpilot_sim::fly(scene, log).map_err(|e| Failure {
+                    code: EXIT_BAD_INPUT,
+                    error: anyhow::Error::new(e).context(format!("{}", args.scene.display())),
+                }),
+            }
+        };
     let summary = match &args.log {
         Some(path) => {
             let header = serde_json::json!({
@@ -76,25 +134,31 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
                 "log_hz": scene.rates.log_hz,
             });
             let mut log = JsonlLog::create(path, &header)?;
-            let s = depthpilot_sim::fly(&scene, &mut log);
+            let s = fly_scene(&scene, &mut log);
             log.finish()?;
             s
         }
-        None => depthpilot_sim::fly(&scene, &mut NoLog),
-    }
-    .map_err(|e| Failure {
-        code: EXIT_BAD_INPUT,
-        error: anyhow::Error::new(e).context(format!("{}", args.scene.display())),
-    })?;
+        None => fly_scene(&scene, &mut NoLog),
+    }?;
+    write_summary(args.summary.as_deref(), args.quiet, &summary, started)
+}
+
+/// Writes the summary file (if asked) and prints the report (unless quiet).
+pub fn write_summary(
+    path: Option<&Path>,
+    quiet: bool,
+    summary: &Summary,
+    started: Instant,
+) -> Result<(), Failure> {
     let wall_seconds = started.elapsed().as_secs_f64();
     let realtime_factor = if wall_seconds > 0.0 {
         summary.sim_seconds / wall_seconds
     } else {
         f64::INFINITY
     };
-    if let Some(path) = &args.summary {
+    if let Some(path) = path {
         let file = SummaryFile {
-            summary: &summary,
+            summary,
             wall_seconds,
             realtime_factor,
         };
@@ -102,8 +166,8 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         std::fs::write(path, text + "\n")
             .with_context(|| format!("cannot write summary {}", path.display()))?;
     }
-    if !args.quiet {
-        print_report(&summary, wall_seconds, realtime_factor);
+    if !quiet {
+        print_report(summary, wall_seconds, realtime_factor);
     }
     Ok(())
 }

@@ -3,8 +3,10 @@
 mod batch;
 mod bench;
 mod fly;
+mod hil;
 mod log_file;
 mod plot;
+mod sitl;
 mod teach;
 mod tune;
 
@@ -43,6 +45,12 @@ enum Command {
     /// Run the input mux live against a teacher on the Crazyflie client's ZMQ input protocol
     /// and print what it would send (100 Hz).
     Teach(teach::TeachArgs),
+    /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
+    /// with what is missing.
+    Hil(hil::HilArgs),
+    /// Serve simulated Crazyflies over CRTP/UDP (cflib's `udp://` driver, CrazySim's wire
+    /// format), in real time: Bitcraze's clients connect to them as to real ones.
+    Sitl(sitl::SitlArgs),
     /// Measure the speed of the whole loop against a bare rapier world, with a per-stage profile.
     Bench {
         /// Scene file (RON), e.g. scenes/hover.ron.
@@ -76,6 +84,8 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::plot(&args),
         Command::Tune(args) => tune::tune(&args),
         Command::Teach(args) => teach::teach(&args),
+        Command::Sitl(args) => sitl::sitl(&args),
+        Command::Hil(args) => hil::hil(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };
     match result {

@@ -9,6 +9,7 @@ mod kinect;
 mod mux;
 mod plot;
 mod scenes;
+mod sitl;
 mod teach_zmq;
 mod tune;
 

@@ -1,5 +1,7 @@
 //! Legacy commander packet (port 3, channel 0): `{float roll; float pitch; float yaw; uint16_t
-//! thrust}` packed little-endian, 14 bytes (`crtp_commander_rpyt.c`).
+//! thrust}` packed little-endian, 14 bytes (firmware `crtp_commander_rpyt.c`; cflib 0.1.34
+//! `crazyflie/commander.py` `send_setpoint`; crazyflie-lib 0.8.2 `subsystems/commander.rs`
+//! `setpoint_rpyt`).
 //!
 //! Wire semantics, pinned by the tests below:
 //! - roll in degrees, right-handed (positive lowers the right side);
@@ -87,6 +89,11 @@ impl RpytSetpoint {
                 got_channel: h.channel,
             });
         }
+        Self::from_payload(payload)
+    }
+
+    /// Decodes the 14-byte payload (no header).
+    pub(crate) fn from_payload(payload: &[u8]) -> Result<Self, CrtpError> {
         if payload.len() != PAYLOAD_LEN {
             return Err(CrtpError::BadLength {
                 expected: PAYLOAD_LEN,
@@ -102,16 +109,27 @@ impl RpytSetpoint {
             yaw_rate_deg_s: f(8),
             thrust: u16::from_le_bytes([payload[12], payload[13]]),
         };
+        sp.check_finite()?;
+        Ok(sp)
+    }
+
+    /// The 14-byte payload, or [`CrtpError::NonFinite`] (what decode would reject).
+    pub(crate) fn payload(self) -> Result<Vec<u8>, CrtpError> {
+        self.check_finite()?;
+        Ok(self.encode()[1..].to_vec())
+    }
+
+    fn check_finite(&self) -> Result<(), CrtpError> {
         for (field, v) in [
-            ("roll", sp.roll_deg),
-            ("pitch", sp.pitch_deg),
-            ("yaw", sp.yaw_rate_deg_s),
+            ("roll", self.roll_deg),
+            ("pitch", self.pitch_deg),
+            ("yaw", self.yaw_rate_deg_s),
         ] {
             if !v.is_finite() {
                 return Err(CrtpError::NonFinite { field });
             }
         }
-        Ok(sp)
+        Ok(())
     }
 }
 

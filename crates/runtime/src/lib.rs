@@ -1,13 +1,19 @@
 //! The I/O edge of depthpilot: where the pure components meet sockets and devices.
 //!
 //! In scope now: the teacher input that speaks the Crazyflie client's ZMQ input-device protocol
-//! (a PULL socket, JSON messages, latched values). Actors, the ZMQ bus, the recorder and the
-//! hardware-in-the-loop rig arrive with the runtime issue.
+//! (a PULL socket, JSON messages, latched values); the radio actor (one Crazyflie link of any
+//! backend, on its own actix thread); and the real-time flight against a remote plant (a
+//! `depthpilot sitl` over CRTP/UDP). The other actors, the ZMQ bus and the recorder arrive with
+//! the runtime issue.
 
 pub mod gamepad;
+pub mod radio_actor;
+pub mod remote;
 pub mod zmq_teacher;
 
 pub use gamepad::GamepadTeacher;
+pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
+pub use remote::{RemoteError, fly_remote};
 pub use zmq_teacher::{TeacherStats, ZmqTeacher};
 
 /// An endpoint could not be used.

@@ -22,6 +22,7 @@ pub mod sensor;
 pub mod trajectory;
 pub mod world;
 
+pub use firmware::{FwSetpoint, NavSample, StateEstimate};
 pub use offboard::OffBoard;
 pub use plant::Plant;
 pub use runner::{

@@ -118,7 +118,7 @@ impl Plant {
         let t_s = t_ns as f64 * 1e-9;
         let dt_s = self.dt_s;
         let truth = self.truth;
-        if k % self.fw_div == 0 {
+        if k.is_multiple_of(self.fw_div) {
             let acc_world =
                 (truth.vel_m_s - self.prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
             let acc_g = truth.world_from_body.inverse_apply(acc_world) * (1.0 / GRAVITY_M_S2);
@@ -126,7 +126,8 @@ impl Plant {
                 truth.world_from_body.rpy(),
                 truth.body_rates_rad_s.to_array(),
                 acc_g.to_array(),
-            );
+            )
+            .with_nav(truth.pos_m.to_array(), truth.vel_m_s.to_array());
             self.motor_cmd = self.fw.step(t_ns, &imu);
         }
         self.prev_vel = truth.vel_m_s;

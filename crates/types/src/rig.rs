@@ -155,8 +155,10 @@ mod tests {
 
     #[test]
     fn a_bench_rig_parses_with_defaults() {
-        let r = rig(r#"(name: "b", scene: "s.ron", link: "radio://0/80/2M/E7E7E7E7E7",
-            camera: KinectBridge(endpoint: "tcp://127.0.0.1:5555"))"#)
+        let r = rig(
+            r#"(name: "b", scene: "s.ron", link: "radio://0/80/2M/E7E7E7E7E7",
+            camera: KinectBridge(endpoint: "tcp://127.0.0.1:5555"))"#,
+        )
         .expect("valid rig");
         assert_eq!(r.architecture, Architecture::Offboard);
         assert!(!r.shadow);
@@ -186,7 +188,10 @@ mod tests {
                 r#"(name: "b", scene: "s.ron", link: "udp://h:1", camera: KinectBridge(endpoint: "nowhere"))"#,
                 "camera.endpoint",
             ),
-            (r#"(name: "b", scene: "s.ron", link: "udp://h:1", wings: 2)"#, ""),
+            (
+                r#"(name: "b", scene: "s.ron", link: "udp://h:1", wings: 2)"#,
+                "",
+            ),
         ] {
             let e = rig(text).expect_err(text).to_string();
             assert!(e.contains(field), "{text}: {e}");

@@ -1,8 +1,15 @@
-//! A model of the Crazyflie firmware's path from a legacy setpoint to four motor commands:
-//! commander (`crtp_commander_rpyt.c`: thrust lock, clamps, inverted yaw rate), setpoint
-//! watchdog (`supervisor.c`/`commander.c`: level after 500 ms, motors off after 2 s), tumble
-//! detection, the PID attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`,
-//! `pid.c`) and the legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`).
+//! A model of the Crazyflie firmware's path from a setpoint to four motor commands:
+//! commander (`crtp_commander_rpyt.c`: thrust lock, clamps, inverted yaw rate; the generic
+//! setpoints of `crtp_commander_generic.c`, see [`setpoint`]), setpoint watchdog
+//! (`supervisor.c`/`commander.c`: level after 500 ms, motors off after 2 s), tumble detection,
+//! the supervisor's emergency stop, the state estimate with external positions ([`estimator`]),
+//! the on-board position controller (`position_controller_pid.c`, see [`position`]), the PID
+//! attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`, `pid.c`) and the
+//! legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`).
+//!
+//! The legacy RPYT path ([`Firmware::receive`]) is kept exactly as it was before the other
+//! setpoint types were added (same operations in the same order); the generic setpoints take a
+//! separate path through [`Firmware::step`] that follows `controller_pid.c`.
 //!
 //! It works in the firmware's own units and frames so that its gains are the firmware's: degrees,
 //! deg/s, int16 actuator counts, and the legacy attitude in which pitch is inverted (positive =
@@ -13,6 +20,17 @@
 use depthpilot_crtp::RpytSetpoint;
 use depthpilot_types::scene::FirmwareGains;
 use serde::Serialize;
+
+pub mod estimator;
+mod generic;
+pub mod position;
+pub mod setpoint;
+
+pub use estimator::StateEstimate;
+pub use setpoint::{FwSetpoint, Mode, Modes, Setpoint, manual_thrust_from_pct};
+
+use estimator::Estimator;
+use position::PositionController;
 
 const MIN_THRUST: u16 = 1000;
 const MAX_THRUST: u16 = 60000;
@@ -26,6 +44,11 @@ const TILT_MAX_NS: u64 = 1_000_000_000;
 const UPSIDE_DOWN_ACC_Z_G: f64 = -0.2;
 const UPSIDE_DOWN_MAX_NS: u64 = 100_000_000;
 const FREE_FALL_G: f64 = 0.1;
+/// `POSITION_RATE` = `RATE_100_HZ` (`stabilizer_types.h`).
+const POSITION_RATE_HZ: f64 = 100.0;
+/// `IS_FLYING_HYSTERESIS_THRESHOLD` (`supervisor.c`): flying while a motor ran above idle within
+/// the last 2 s.
+const IS_FLYING_HYSTERESIS_NS: u64 = 2_000_000_000;
 
 /// What the firmware's sensors and estimator report, in firmware units.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -38,6 +61,17 @@ pub struct ImuSample {
     pub gyro_deg_s: [f64; 3],
     /// Specific force in the body frame, in g (1 g up when at rest and level).
     pub acc_g: [f64; 3],
+    /// True position and velocity, standing in for on-board positioning sensors (flow deck,
+    /// positioning deck, barometer) until external positions arrive. None: not simulated (the
+    /// estimate then stays where it was, zeros at boot).
+    pub nav: Option<NavSample>,
+}
+
+/// The plant's position and velocity for the estimator (world frame, z up).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NavSample {
+    pub pos_m: [f64; 3],
+    pub vel_m_s: [f64; 3],
 }
 
 impl ImuSample {
@@ -49,6 +83,15 @@ impl ImuSample {
             yaw_deg: rpy_rad[2].to_degrees(),
             gyro_deg_s: body_rates_rad_s.map(f64::to_degrees),
             acc_g,
+            nav: None,
+        }
+    }
+
+    /// The same sample with the plant's true position and velocity (see [`ImuSample::nav`]).
+    pub fn with_nav(self, pos_m: [f64; 3], vel_m_s: [f64; 3]) -> Self {
+        Self {
+            nav: Some(NavSample { pos_m, vel_m_s }),
+            ..self
         }
     }
 }
@@ -145,10 +188,14 @@ impl Pid {
     }
 }
 
-/// Why the motors are stopped for good (until the model is rebuilt, like a reboot).
+/// Why the motors are stopped for good (until the model is rebuilt, like a reboot). The first
+/// cause is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Lockout {
     Tumbled,
+    /// The supervisor's emergency stop (`supervisor.c`: `SUPERVISOR_CB_EMERGENCY_STOP` →
+    /// "Exception, free fall" → "Locked, reboot required").
+    EmergencyStop,
 }
 
 /// State of the setpoint watchdog.
@@ -194,6 +241,25 @@ pub struct Firmware {
     lockout: Option<Lockout>,
     motors: [u16; 4],
     thrust: u16,
+    /// The latest setpoint was a generic one (None: legacy RPYT).
+    generic: Option<Setpoint>,
+    /// `setpointModeChanged`'s memory (zero-initialised: all disabled).
+    prev_modes: Modes,
+    /// `attitudeDesired.roll/pitch` and `actuatorThrust` of `controller_pid.c` (persist between
+    /// position-loop ticks).
+    attitude_desired_deg: [f64; 2],
+    actuator_thrust: f64,
+    pos_ctl: PositionController,
+    /// The position loop runs every `pos_divider`-th tick.
+    pos_divider: u64,
+    estimator: Estimator,
+    /// `stabilizer.roll/pitch/yaw` of the last tick (legacy frame).
+    attitude_deg: [f64; 3],
+    /// `stabilizer.thrust` (`control.thrust`) of the last tick.
+    control_thrust: f64,
+    last_thrust_over_idle_ns: Option<u64>,
+    is_flying: bool,
+    last_ext_pos_ns: Option<u64>,
 }
 
 impl Firmware {
@@ -222,6 +288,18 @@ impl Firmware {
             lockout: None,
             motors: [0; 4],
             thrust: 0,
+            generic: None,
+            prev_modes: Modes::NULL,
+            attitude_desired_deg: [0.0; 2],
+            actuator_thrust: 0.0,
+            pos_ctl: PositionController::new(),
+            pos_divider: (rate_hz / POSITION_RATE_HZ).round().max(1.0) as u64,
+            estimator: Estimator::default(),
+            attitude_deg: [0.0; 3],
+            control_thrust: 0.0,
+            last_thrust_over_idle_ns: None,
+            is_flying: false,
+            last_ext_pos_ns: None,
         }
     }
 
@@ -245,8 +323,31 @@ impl Firmware {
             yaw_rate_deg_s: -f64::from(sp.yaw_rate_deg_s),
             thrust,
         };
+        self.generic = None;
         self.last_rx_ns = Some(now_ns);
         self.watchdog = Watchdog::Fresh;
+    }
+
+    /// A generic setpoint arrived (CRTP 7:0, already decoded; see [`FwSetpoint`]). It feeds the
+    /// same watchdog as the legacy packet and replaces it (one setpoint slot, same priority).
+    /// No thrust lock: that belongs to the RPYT decoder only.
+    pub fn receive_setpoint(&mut self, now_ns: u64, sp: &FwSetpoint) {
+        self.generic = Some(sp.decode());
+        self.last_rx_ns = Some(now_ns);
+        self.watchdog = Watchdog::Fresh;
+    }
+
+    /// An external position arrived (CRTP 6:0, `crtp_localization_service.c`), world frame, m.
+    /// It is fused at the next tick (see [`estimator`]).
+    pub fn receive_external_position(&mut self, now_ns: u64, pos_m: [f64; 3]) {
+        self.last_ext_pos_ns = Some(now_ns);
+        self.estimator.enqueue_position(pos_m);
+    }
+
+    /// The supervisor's emergency stop (CRTP 9:1 command 0x03, or the deprecated localization
+    /// 6:1 type 3): motors off until the model is rebuilt, whatever arrives next.
+    pub fn emergency_stop(&mut self) {
+        self.lockout.get_or_insert(Lockout::EmergencyStop);
     }
 
     fn reset_pids(&mut self) {
@@ -283,7 +384,7 @@ impl Firmware {
             acc_g[2] < UPSIDE_DOWN_ACC_Z_G,
         );
         if tilted > TILT_MAX_NS || upside > UPSIDE_DOWN_MAX_NS {
-            self.lockout = Some(Lockout::Tumbled);
+            self.lockout.get_or_insert(Lockout::Tumbled);
         }
     }
 
@@ -298,6 +399,29 @@ impl Firmware {
             Some(a) if a > WDT_STABILIZE_NS => Watchdog::Levelling,
             Some(_) => Watchdog::Fresh,
         };
+        self.attitude_deg = [imu.roll_deg, imu.pitch_deg, imu.yaw_deg];
+        let rpy_rad = [
+            imu.roll_deg.to_radians(),
+            -imu.pitch_deg.to_radians(),
+            imu.yaw_deg.to_radians(),
+        ];
+        self.estimator.step(
+            now_ns,
+            imu.nav.map(|n| (n.pos_m, n.vel_m_s)),
+            rpy_rad,
+            imu.acc_g,
+            self.is_flying,
+        );
+        self.motors = match self.generic {
+            None => self.step_legacy(imu),
+            Some(sp) => self.step_generic(imu, sp),
+        };
+        self.update_is_flying(now_ns);
+        self.motors
+    }
+
+    /// The legacy RPYT path, unchanged: the commander's setpoint straight into the attitude loop.
+    fn step_legacy(&mut self, imu: &ImuSample) -> [u16; 4] {
         let mut sp = self.setpoint;
         match self.watchdog {
             Watchdog::Disabled => sp = LegacySetpoint::default(),
@@ -358,8 +482,27 @@ impl Firmware {
             ));
         }
         self.tick += 1;
-        self.motors = self.mix(f64::from(sp.thrust), roll_out, pitch_out, yaw_out);
-        self.motors
+        // Bookkeeping for a later switch to generic setpoints (`controller_pid.c` keeps these
+        // across setpoints); none of it feeds back into this path.
+        self.prev_modes = if self.watchdog == Watchdog::Disabled || self.lockout.is_some() {
+            Modes::NULL
+        } else {
+            Modes::LEGACY
+        };
+        self.actuator_thrust = f64::from(sp.thrust);
+        self.attitude_desired_deg = [sp.roll_deg, sp.pitch_deg];
+        self.control_thrust = f64::from(sp.thrust);
+        self.mix(f64::from(sp.thrust), roll_out, pitch_out, yaw_out)
+    }
+
+    /// `isFlyingCheck` (`supervisor.c`).
+    fn update_is_flying(&mut self, now_ns: u64) {
+        if self.motors.iter().any(|&m| m > self.idle_thrust) {
+            self.last_thrust_over_idle_ns = Some(now_ns);
+        }
+        self.is_flying = self
+            .last_thrust_over_idle_ns
+            .is_some_and(|t| now_ns.saturating_sub(t) < IS_FLYING_HYSTERESIS_NS);
     }
 
     /// `powerDistributionLegacy` + `powerDistributionCap`.
@@ -393,10 +536,11 @@ impl Firmware {
         self.lockout
     }
 
-    /// One word for logs: `tumbled`, or the watchdog state.
+    /// One word for logs: `tumbled`, `estop`, or the watchdog state.
     pub fn state_name(&self) -> &'static str {
         match (self.lockout, self.watchdog) {
             (Some(Lockout::Tumbled), _) => "tumbled",
+            (Some(Lockout::EmergencyStop), _) => "estop",
             (None, Watchdog::Fresh) => "fresh",
             (None, Watchdog::Levelling) => "levelling",
             (None, Watchdog::Disabled) => "disabled",
@@ -412,13 +556,61 @@ impl Firmware {
         self.thrust
     }
 
-    /// Desired attitude (firmware frame, degrees) of the last tick: roll, pitch, yaw.
+    /// Desired attitude (firmware frame, degrees) of the last tick: roll, pitch, yaw. Legacy
+    /// setpoints: the packet's roll and pitch; generic ones: `controller.roll/pitch`
+    /// (`attitudeDesired`, from the position controller or the setpoint).
     pub fn attitude_setpoint_deg(&self) -> [f64; 3] {
-        [
-            self.setpoint.roll_deg,
-            self.setpoint.pitch_deg,
-            self.yaw_desired_deg,
-        ]
+        match self.generic {
+            None => [
+                self.setpoint.roll_deg,
+                self.setpoint.pitch_deg,
+                self.yaw_desired_deg,
+            ],
+            Some(_) => [
+                self.attitude_desired_deg[0],
+                self.attitude_desired_deg[1],
+                self.yaw_desired_deg,
+            ],
+        }
+    }
+
+    /// The position and velocity estimate (`stateEstimate.x/y/z/vx/vy/vz`).
+    pub fn state_estimate(&self) -> StateEstimate {
+        self.estimator.estimate()
+    }
+
+    /// Whether external positions have arrived and drive the estimate.
+    pub fn external_position_fused(&self) -> bool {
+        self.estimator.fused()
+    }
+
+    /// When the latest external position arrived.
+    pub fn last_external_position_ns(&self) -> Option<u64> {
+        self.last_ext_pos_ns
+    }
+
+    /// The attitude estimate as `stabilizer.roll/pitch/yaw` (and `stateEstimate.roll/...`) log
+    /// it (`stabilizer.c`: `state.attitude`): degrees, legacy frame, so pitch is positive nose
+    /// up (`kalman_core.c` stores `-pitch`); roll positive right side down; yaw counter-clockwise.
+    pub fn attitude_deg(&self) -> [f64; 3] {
+        self.attitude_deg
+    }
+
+    /// `stabilizer.thrust` (`control.thrust`): the thrust the controller used in the last tick,
+    /// before mixing (raw, 0..65535, float in the firmware).
+    pub fn stabilizer_thrust(&self) -> f64 {
+        self.control_thrust
+    }
+
+    /// The supervisor's armed flag. A CF2 arms itself (`AUTO_ARMING`, supervisor.c) and disarms
+    /// when locked (tumble, emergency stop).
+    pub fn armed(&self) -> bool {
+        self.lockout.is_none()
+    }
+
+    /// `isFlyingCheck`: a motor ran above the idle thrust within the last 2 s.
+    pub fn is_flying(&self) -> bool {
+        self.is_flying
     }
 }
 

@@ -1,0 +1,248 @@
+//! A flight against a plant in another process: the off-board side (sensing, controller, mux)
+//! runs here in real time; the radio actor carries its setpoints over a link (CRTP/UDP to
+//! `depthpilot sitl`); the simulated world's truth comes back as a log block of the `sim` group
+//! (which only a simulated Crazyflie has), at 100 Hz. The synthetic camera renders from that
+//! truth, and the errors are measured on it.
+
+use crate::radio_actor::{Radio, RadioCommand};
+use depthpilot_control::{Controller, SafetyState};
+use depthpilot_crtp::RpytSetpoint;
+use depthpilot_radio::{Link, LinkError, LogSample};
+use depthpilot_sim::plant::period_ns;
+use depthpilot_sim::trajectory::setpoint_at;
+use depthpilot_sim::world::BodyState;
+use depthpilot_sim::{LogRow, LogSink, OffBoard, SimError, Summary};
+use depthpilot_types::{AttitudeCommand, Rot, Scene, Vec3};
+use std::time::{Duration, Instant};
+
+/// The truth log block: the simulation's own pose of the quad.
+pub const TRUTH_VARIABLES: [&str; 6] = [
+    "sim.x",
+    "sim.y",
+    "sim.z",
+    "sim.roll",
+    "sim.pitch",
+    "sim.yaw",
+];
+/// Truth sample period (the log's shortest: one 10 ms tick).
+pub const TRUTH_PERIOD_MS: u32 = 10;
+/// Tick of the real-time loop.
+const TICK: Duration = Duration::from_millis(1);
+/// Zero-thrust packets sent at the end so the quad stops at once, not 2 s later.
+const STOP_PACKETS: u32 = 5;
+
+/// A remote flight could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    #[error(transparent)]
+    Setup(#[from] SimError),
+    #[error("link: {0}")]
+    Link(#[from] LinkError),
+    #[error(
+        "no truth from {uri} within {waited_s} s: the other side must be a simulated Crazyflie \
+         with the `sim` log group (`depthpilot sitl`)"
+    )]
+    NoTruth { uri: String, waited_s: f64 },
+}
+
+#[derive(Default)]
+struct ErrorStats {
+    sum_sq: f64,
+    max: f64,
+    n: u64,
+}
+
+impl ErrorStats {
+    fn add(&mut self, e: f64) {
+        self.sum_sq += e * e;
+        self.max = self.max.max(e);
+        self.n += 1;
+    }
+    fn rms(&self) -> f64 {
+        if self.n == 0 {
+            0.0
+        } else {
+            (self.sum_sq / self.n as f64).sqrt()
+        }
+    }
+}
+
+fn truth_of(s: &LogSample, prev: Option<(f64, Vec3)>, t_s: f64) -> Option<BodyState> {
+    let g = |n: &str| s.get(n);
+    let pos = Vec3::new(g("sim.x")?, g("sim.y")?, g("sim.z")?);
+    let rpy = [g("sim.roll")?, g("sim.pitch")?, g("sim.yaw")?].map(f64::to_radians);
+    let vel = match prev {
+        Some((t0, p0)) if t_s > t0 => (pos - p0) * (1.0 / (t_s - t0)),
+        _ => Vec3::ZERO,
+    };
+    Some(BodyState {
+        pos_m: pos,
+        vel_m_s: vel,
+        world_from_body: Rot::from_rpy(rpy[0], rpy[1], rpy[2]),
+        body_rates_rad_s: Vec3::ZERO,
+    })
+}
+
+/// Flies `scene` in real time through `link`. The far side must simulate the same scene's quad
+/// (start it with `depthpilot sitl --scene <the same scene>`).
+pub fn fly_remote(
+    scene: &Scene,
+    controller: &mut dyn Controller,
+    link: Box<dyn Link>,
+    log: &mut dyn LogSink,
+) -> Result<Summary, RemoteError> {
+    let uri = link.uri().to_string();
+    let radio = Radio::spawn(link);
+    radio.start_log("truth", &TRUTH_VARIABLES, TRUTH_PERIOD_MS)?;
+    // The first truth sample starts the flight clock.
+    let wait = Duration::from_secs(5);
+    let waited = Instant::now();
+    let mut truth = loop {
+        radio.send(RadioCommand::Poll);
+        if let Ok(s) = radio.samples.recv_timeout(Duration::from_millis(20))
+            && let Some(t) = truth_of(&s, None, 0.0)
+        {
+            break t;
+        }
+        if waited.elapsed() > wait {
+            return Err(RemoteError::NoTruth {
+                uri,
+                waited_s: wait.as_secs_f64(),
+            });
+        }
+    };
+    let start_offset = (truth.pos_m - scene.quad.initial_position_m).norm();
+    if start_offset > 0.05 {
+        eprintln!(
+            "depthpilot: warning: the remote quad stands at {:?}, the scene starts it at {:?}; \
+             start the simulator with `--scene` of the same scene",
+            truth.pos_m.to_array(),
+            scene.quad.initial_position_m.to_array()
+        );
+    }
+
+    let mut off = OffBoard::new(scene, controller)?;
+    let settle_ns = (scene.settle_s * 1e9).round() as u64;
+    let end_ns = (scene.duration_s * 1e9).round() as u64;
+    let log_period_ns = period_ns(scene.rates.log_hz);
+    let mut next_log_ns = 0u64;
+    let mut pos_err = ErrorStats::default();
+    let mut est_err = ErrorStats::default();
+    let mut prev: Option<(f64, Vec3)> = None;
+    let mut crashed_at: Option<f64> = None;
+    let mut truth_samples = 0u64;
+    let mut late_ticks = 0u64;
+    let t0 = Instant::now();
+    let mut tick = 0u64;
+    loop {
+        let now_ns = t0.elapsed().as_nanos() as u64;
+        if now_ns >= end_ns {
+            break;
+        }
+        let t_s = now_ns as f64 * 1e-9;
+        radio.send(RadioCommand::Poll);
+        while let Ok(s) = radio.samples.try_recv() {
+            if let Some(t) = truth_of(&s, prev, t_s) {
+                truth = t;
+                prev = Some((t_s, t.pos_m));
+                truth_samples += 1;
+                if now_ns > settle_ns {
+                    let sp = setpoint_at(&scene.setpoints, t_s);
+                    pos_err.add((truth.pos_m - sp.pos_in_world_m).norm());
+                }
+                if crashed_at.is_none() && truth.world_from_body.tilt_rad() > 1.2 {
+                    crashed_at = Some(t_s);
+                }
+            }
+        }
+        off.sense(now_ns, &truth);
+        if let Some(packet) = off.control(now_ns, &truth) {
+            radio.send(RadioCommand::Setpoint(packet));
+            if now_ns >= settle_ns
+                && let Some(e) = off.controller.estimate(now_ns)
+            {
+                est_err.add((e.pos_in_world_m - truth.pos_m).norm());
+            }
+        }
+        if now_ns >= next_log_ns {
+            next_log_ns += log_period_ns;
+            let estimate = off.controller.estimate(now_ns);
+            log.row(&LogRow {
+                t_s,
+                pos_m: truth.pos_m.to_array(),
+                vel_m_s: truth.vel_m_s.to_array(),
+                rpy_rad: truth.world_from_body.rpy(),
+                setpoint_m: off.sp.pos_in_world_m.to_array(),
+                estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
+                cmd_roll_rad: off.cmd.roll_rad,
+                cmd_pitch_rad: off.cmd.pitch_rad,
+                cmd_yaw_rate_rad_s: off.cmd.yaw_rate_rad_s,
+                cmd_thrust_frac: off.cmd.thrust_frac,
+                motors_pwm: [0; 4],
+                safety: off.controller.safety().as_str(),
+                firmware: "remote",
+                mux_sources: off.mux_sources,
+                measurement_age_s: estimate
+                    .map(|e| now_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
+                detection_pixels: off.last_frame_pixels(),
+            });
+        }
+        tick += 1;
+        let next = t0 + TICK * tick.min(u64::from(u32::MAX)) as u32;
+        let now = Instant::now();
+        if next > now {
+            std::thread::sleep(next - now);
+        } else {
+            late_ticks += 1;
+            // Behind by more than a tick: catch up instead of queueing ticks.
+            tick = (now.duration_since(t0).as_nanos() / TICK.as_nanos()) as u64;
+        }
+    }
+    for _ in 0..STOP_PACKETS {
+        radio.send(RadioCommand::Setpoint(RpytSetpoint::from_command(
+            &AttitudeCommand::ZERO,
+        )));
+    }
+    let stats = radio.stats();
+    let elapsed = t0.elapsed().as_secs_f64();
+    let expected = elapsed * 1000.0 / f64::from(TRUTH_PERIOD_MS);
+    if (truth_samples as f64) < 0.9 * expected {
+        eprintln!(
+            "depthpilot: only {truth_samples} truth samples in {elapsed:.1} s (expected {expected:.0}): \
+             the link loses packets or the simulator runs slow"
+        );
+    }
+    if late_ticks > 0 {
+        eprintln!("depthpilot: {late_ticks} loop ticks ran late (host busy)");
+    }
+    if let Some(e) = &stats.last_error {
+        eprintln!("depthpilot: link errors: {} (last: {e})", stats.errors);
+    }
+    Ok(Summary {
+        scene: scene.name.clone(),
+        seed: scene.seed,
+        controller: off.controller.name(),
+        sim_seconds: elapsed,
+        physics_steps: 0,
+        frames: off.frames(),
+        detections: off.detections,
+        rms_error_m: pos_err.rms(),
+        max_error_m: pos_err.max,
+        rms_estimate_error_m: est_err.rms(),
+        crashed: crashed_at.is_some(),
+        crash: None,
+        touchdowns: 0,
+        final_position_m: truth.pos_m.to_array(),
+        final_safety_state: match off.controller.safety() {
+            SafetyState::Idle => "idle",
+            s => s.as_str(),
+        },
+        firmware_lockout: false,
+        radio_packets_sent: stats.link.packets_sent,
+        radio_packets_dropped: stats.link.send_errors,
+        radio_decode_errors: 0,
+        gusts: 0,
+        steps: Vec::new(),
+        vision: off.vision(),
+    })
+}

@@ -1,0 +1,215 @@
+//! `depthpilot sitl`: simulated Crazyflies served over CRTP-in-UDP, the way cflib's `udp://`
+//! driver and CrazySim expect: one raw CRTP packet (header + data) per datagram, a lone `0xFF`
+//! probe answered (that is how cflib scans ports 19850–19859), replies to the sender's address.
+//! Each quad runs in real time in its own thread on its own port (19850, 19851, …).
+
+use crate::{EXIT_BAD_INPUT, Failure};
+use anyhow::Context;
+use depthpilot_sitl::{SimCrazyflie, SitlStats};
+use depthpilot_types::Scene;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// The scene `sitl` simulates when none is given: a quad on the floor at the origin.
+const DEFAULT_SCENE: &str = include_str!("../scenes/hover.ron");
+
+/// Arguments of `depthpilot sitl`.
+#[derive(clap::Args, Debug)]
+pub struct SitlArgs {
+    /// Scene whose quad, world and disturbances to simulate (its setpoints are ignored: the
+    /// clients fly). Default: a CF2.x on the floor at the origin.
+    #[arg(long)]
+    pub scene: Option<PathBuf>,
+    /// UDP port of the first quad (cflib scans 19850–19859).
+    #[arg(long, default_value_t = 19850)]
+    pub port: u16,
+    /// Address to bind (use 0.0.0.0 to serve other hosts).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Number of quads, on consecutive ports.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub count: u16,
+    /// Stop after this many seconds (default: run until killed).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Seconds between status lines (0: none).
+    #[arg(long, default_value_t = 5.0)]
+    pub status_every: f64,
+}
+
+pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
+    let scene = match &args.scene {
+        Some(path) => Scene::load(path),
+        None => Scene::from_ron_str(DEFAULT_SCENE, std::path::Path::new("<built-in hover>")),
+    }
+    .map_err(|e| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::Error::new(e),
+    })?;
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::anyhow!("--duration must be a positive number of seconds, got {d}"),
+        });
+    }
+    let last_port = u32::from(args.port) + u32::from(args.count) - 1;
+    if last_port > u32::from(u16::MAX) {
+        return Err(Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::anyhow!(
+                "--port {} --count {} runs past port 65535",
+                args.port,
+                args.count
+            ),
+        });
+    }
+    let mut sockets = Vec::new();
+    for i in 0..args.count {
+        let addr = SocketAddr::new(args.bind, args.port + i);
+        let socket = UdpSocket::bind(addr)
+            .with_context(|| format!("cannot bind UDP {addr} (is another sitl running?)"))?;
+        socket
+            .set_nonblocking(true)
+            .context("cannot make the UDP socket non-blocking")?;
+        sockets.push((addr, socket));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let status_every =
+        (args.status_every > 0.0).then(|| Duration::from_secs_f64(args.status_every));
+    let mut threads = Vec::new();
+    for (i, (addr, socket)) in sockets.into_iter().enumerate() {
+        let mut scene = scene.clone();
+        scene.seed = scene.seed.wrapping_add(i as u64);
+        eprintln!(
+            "depthpilot sitl: Crazyflie {i} at udp://{addr} (scene `{}`)",
+            scene.name
+        );
+        let stop = stop.clone();
+        let duration = args.duration.map(Duration::from_secs_f64);
+        threads.push(std::thread::spawn(move || {
+            serve(addr, socket, &scene, duration, status_every, &stop)
+        }));
+    }
+    let mut first_error = None;
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                stop.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
+            Err(_) => {
+                first_error.get_or_insert(anyhow::anyhow!("a simulation thread panicked"));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// Longest stretch the simulation catches up in one go after the host stalled; beyond it the
+/// simulation falls behind the wall clock (and says so in the status line).
+const MAX_CATCH_UP: u64 = 50;
+
+/// One quad: real-time loop of receive → step → send.
+fn serve(
+    addr: SocketAddr,
+    socket: UdpSocket,
+    scene: &Scene,
+    duration: Option<Duration>,
+    status_every: Option<Duration>,
+    stop: &AtomicBool,
+) -> anyhow::Result<()> {
+    let mut cf = SimCrazyflie::new(scene);
+    let began = Instant::now();
+    let mut start = began;
+    let mut next_status = status_every.map(|d| start + d);
+    let mut peer: Option<SocketAddr> = None;
+    let mut buf = [0u8; 1024];
+    let mut send_errors = 0u64;
+    let mut behind_steps = 0u64;
+    let send = |to: SocketAddr, bytes: &[u8], errors: &mut u64| {
+        if socket.send_to(bytes, to).is_err() {
+            *errors += 1;
+        }
+    };
+    loop {
+        if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| began.elapsed() >= d) {
+            break;
+        }
+        // Everything that arrived.
+        loop {
+            match socket.recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    let replies = cf.handle(&buf[..n]);
+                    if !(n == 1 && buf[0] == 0xFF) {
+                        peer = Some(from);
+                    }
+                    for r in replies {
+                        send(from, &r, &mut send_errors);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ICMP port unreachable from a client that went away, etc.: keep serving.
+                Err(_) => break,
+            }
+        }
+        // Advance the simulation to the wall clock.
+        let due = (start.elapsed().as_nanos() / u128::from(cf.dt_ns())) as u64;
+        let mut done = 0;
+        while cf.steps() < due && done < MAX_CATCH_UP {
+            let out = cf.step();
+            done += 1;
+            if let Some(p) = peer {
+                for bytes in out {
+                    send(p, &bytes, &mut send_errors);
+                }
+            }
+        }
+        behind_steps = behind_steps.max(due.saturating_sub(cf.steps()));
+        if due > cf.steps() + 10 * MAX_CATCH_UP {
+            // Stalled for good (a suspended process): the simulation resumes from here instead
+            // of racing to catch up.
+            start = Instant::now() - Duration::from_nanos(cf.steps() * cf.dt_ns());
+        }
+        if let Some(at) = next_status
+            && Instant::now() >= at
+        {
+            next_status = status_every.map(|d| at + d);
+            print_status(addr, &cf.stats(), peer, send_errors, behind_steps);
+        }
+        let next_step = start + Duration::from_nanos((cf.steps() + 1) * cf.dt_ns());
+        let now = Instant::now();
+        if next_step > now {
+            std::thread::sleep((next_step - now).min(Duration::from_millis(1)));
+        }
+    }
+    print_status(addr, &cf.stats(), peer, send_errors, behind_steps);
+    Ok(())
+}
+
+fn print_status(
+    addr: SocketAddr,
+    s: &SitlStats,
+    peer: Option<SocketAddr>,
+    send_errors: u64,
+    behind_steps: u64,
+) {
+    eprintln!(
+        "sitl {addr}: t={:.1} s z={:.3} m firmware={} rx={} tx={} bad={} peer={} send_errors={send_errors} max_lag={behind_steps} steps",
+        s.sim_seconds,
+        s.z_m,
+        s.firmware,
+        s.packets_in,
+        s.packets_out,
+        s.bad_packets,
+        peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+    );
+}

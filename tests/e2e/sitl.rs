@@ -1,0 +1,301 @@
+//! `depthpilot sitl` against Bitcraze's own clients: Python cflib 0.1.34 (from PyPI) over its
+//! `udp://` driver, and garbage datagrams that must not disturb it.
+
+use crate::root;
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `depthpilot sitl` child, killed when dropped.
+pub struct Sitl {
+    child: Child,
+    pub port: u16,
+}
+
+impl Drop for Sitl {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends cflib's scan probe (a lone 0xFF) and waits for any answer.
+pub fn probe(port: u16, timeout: Duration) -> bool {
+    let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
+        return false;
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 64];
+    while Instant::now() < deadline {
+        let _ = sock.send_to(&[0xFF], ("127.0.0.1", port));
+        if sock.recv_from(&mut buf).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Starts `depthpilot sitl` with `extra` arguments and waits until `port` answers.
+pub fn start_sitl(port: u16, extra: &[&str]) -> Sitl {
+    let child = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args(["sitl", "--port", &port.to_string(), "--status-every", "0"])
+        .args(["--duration", "120"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start depthpilot sitl");
+    let sitl = Sitl { child, port };
+    assert!(
+        probe(port, Duration::from_secs(20)),
+        "depthpilot sitl did not answer on udp port {port}"
+    );
+    sitl
+}
+
+fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+#[test]
+fn cflib_connects_logs_sets_params_and_flies() {
+    let has_cflib = Command::new(python())
+        .args([
+            "-c",
+            "import cflib, importlib.metadata as m; assert m.version('cflib') == '0.1.34'",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_cflib,
+        "this test needs Python with cflib 0.1.34: run scripts/setup (it installs it), or set PYTHON"
+    );
+    // cflib scans 19850–19859; two quads show that instances stack on consecutive ports.
+    let _sitl = start_sitl(19850, &["--count", "2"]);
+    let out = Command::new(python())
+        .arg(root().join("tests/cflib_sitl.py"))
+        .arg("udp://127.0.0.1:19850")
+        .output()
+        .expect("run the cflib client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stdout.lines().last().unwrap_or_default();
+    let r: serde_json::Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("cflib client printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    eprintln!("cflib against depthpilot sitl: {r}");
+    assert!(out.status.success(), "cflib client failed: {r}\n{stderr}");
+
+    let scan: Vec<&str> = r["scan"]
+        .as_array()
+        .expect("scan list")
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert!(scan.contains(&"udp://127.0.0.1:19850"), "scan: {scan:?}");
+    assert!(scan.contains(&"udp://127.0.0.1:19851"), "scan: {scan:?}");
+    assert_eq!(r["protocol_version"], 12);
+    assert!(r["param_toc_size"].as_u64().unwrap_or(0) > 10);
+    // ring.effect: default 6, written 7, read back 7 from the simulated firmware.
+    assert_eq!(r["param_before"], "6");
+    assert_eq!(r["param_after"], "7");
+    // 50 Hz by the Crazyflie's own timestamps.
+    let rate = r["log_rate_hz"].as_f64().expect("log rate");
+    assert!((rate - 50.0).abs() <= 1.0, "log rate {rate} Hz");
+    let z0 = r["z_start_m"].as_f64().expect("z start");
+    let z1 = r["z_after_climb_m"].as_f64().expect("z after climb");
+    assert!(z0 < 0.05, "starts on the floor: {z0}");
+    assert!(z1 > z0 + 0.3, "climbs: {z0} -> {z1}");
+    // Silence: the watchdog cuts the motors 2 s after the last setpoint.
+    let cut = r["motors_cut_after_s"].as_f64().expect("motors were cut");
+    assert!((1.9..=2.4).contains(&cut), "cut after {cut} s");
+    assert_eq!(r["motor_m1_end"], 0);
+}
+
+#[test]
+fn garbage_datagrams_are_counted_and_the_link_keeps_working() {
+    let sitl = start_sitl(19871, &[]);
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let garbage: [&[u8]; 5] = [
+        &[],
+        &[0x2C; 40],            // longer than any CRTP packet
+        &[0x5C, 0x06],          // log create with no block id
+        &[0x2C, 0x02, 0xFF],    // param TOC item with half an id
+        &[0x3C, 1, 2, 3, 4, 5], // legacy setpoint of the wrong length
+    ];
+    for g in garbage {
+        sock.send_to(g, ("127.0.0.1", sitl.port)).expect("send");
+    }
+    // The protocol version request still gets its answer.
+    sock.send_to(&[0xDD, 0x00], ("127.0.0.1", sitl.port))
+        .expect("send");
+    let mut buf = [0u8; 64];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answer = None;
+    while Instant::now() < deadline {
+        if let Ok((n, _)) = sock.recv_from(&mut buf)
+            && n >= 3
+            && buf[0] & 0xF3 == 0xD1
+        {
+            answer = Some(buf[..n].to_vec());
+            break;
+        }
+    }
+    let answer = answer.expect("an answer to the protocol version request");
+    // platformservice.c answers with the version as an int after the command byte.
+    assert_eq!(answer[1..3], [0x00, 12]);
+}
+
+fn fly_summary(args: &[&str], tag: &str) -> serde_json::Value {
+    let dir = crate::temp_dir(tag);
+    let summary = dir.join("summary.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("fly")
+        .args(args)
+        .arg("--summary")
+        .arg(&summary)
+        .output()
+        .expect("run depthpilot fly");
+    assert!(
+        out.status.success(),
+        "fly {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&summary).expect("summary written");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+#[test]
+fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
+    let scene = crate::scene_path("hover_kinect.ron");
+    let scene = scene.to_str().expect("utf-8 path");
+    let sitl = start_sitl(19861, &["--scene", scene]);
+    let uri = format!("udp://127.0.0.1:{}", sitl.port);
+    let remote = fly_summary(&[scene, "--link", &uri, "--quiet"], "fly-sitl-udp");
+    let local = fly_summary(&[scene, "--quiet"], "fly-in-process");
+    let rms_remote = remote["rms_error_m"].as_f64().expect("rms");
+    let rms_local = local["rms_error_m"].as_f64().expect("rms");
+    eprintln!(
+        "hover_kinect rms error: in-process {:.2} mm, through CRTP/UDP to depthpilot sitl {:.2} mm \
+         ({} setpoint packets, {} detections)",
+        rms_local * 1e3,
+        rms_remote * 1e3,
+        remote["radio_packets_sent"],
+        remote["detections"]
+    );
+    assert_eq!(remote["crashed"], false);
+    assert!(
+        (rms_remote - rms_local).abs() <= 0.2 * rms_local,
+        "remote {rms_remote} vs in-process {rms_local}: more than 20 % apart"
+    );
+}
+
+#[test]
+fn hil_without_a_dongle_fails_fast_naming_the_device_and_the_udev_rule() {
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("hil")
+        .arg(root().join("hil/bench.ron"))
+        .output()
+        .expect("run depthpilot hil");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let took = started.elapsed();
+    if std::env::var("DEPTHPILOT_HIL").as_deref() == Ok("1") {
+        eprintln!("DEPTHPILOT_HIL=1: a dongle may be present; not asserting its absence");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("1915:7777"), "names the device: {stderr}");
+    assert!(
+        stderr.contains("hil/99-crazyradio.rules"),
+        "names the udev rule: {stderr}"
+    );
+    assert!(took < Duration::from_secs(5), "fails fast: took {took:?}");
+}
+
+/// Bitcraze's Rust library against `depthpilot sitl`, over our CRTP/UDP `ConnectionTrait`.
+#[test]
+fn crazyflie_lib_connects_through_the_udp_connection_trait() {
+    use crazyflie_lib::subsystems::log::LogPeriod;
+    use crazyflie_lib::{Crazyflie, NoTocCache, Value};
+
+    let sitl = start_sitl(19881, &[]);
+    let uri = format!("udp://127.0.0.1:{}", sitl.port);
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    rt.block_on(async {
+        let connect = |uri: String| async move {
+            let link = depthpilot_radio::udp_connection(&uri).expect("UDP connection");
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                Crazyflie::connect_from_link(link, NoTocCache),
+            )
+            .await
+            .expect("connects within 10 s")
+            .expect("crazyflie-lib connects")
+        };
+        let cf = connect(uri.clone()).await;
+
+        // Param: read, write, and read back through a second, fresh connection.
+        let effect: u8 = cf.param.get("ring.effect").await.expect("read ring.effect");
+        assert_eq!(effect, 6);
+        cf.param
+            .set("ring.effect", 3u8)
+            .await
+            .expect("write ring.effect");
+        let cf2 = connect(uri.clone()).await;
+        let again: u8 = cf2.param.get("ring.effect").await.expect("read back");
+        assert_eq!(again, 3, "the simulated firmware kept the written value");
+        drop(cf2);
+
+        // Log block: stateEstimate.z every 20 ms.
+        let mut block = cf.log.create_block().await.expect("log block");
+        block
+            .add_variable("stateEstimate.z")
+            .await
+            .expect("stateEstimate.z in the TOC");
+        let stream = block
+            .start(LogPeriod::from_millis(20).expect("period"))
+            .await
+            .expect("start");
+        let first = stream.next().await.expect("sample");
+        let mut last = first.timestamp;
+        for _ in 0..25 {
+            last = stream.next().await.expect("sample").timestamp;
+        }
+        assert_eq!(last - first.timestamp, 25 * 20, "one sample per 20 ms");
+        let z0 = match first.data["stateEstimate.z"] {
+            Value::F32(z) => z,
+            ref v => panic!("stateEstimate.z is a float, got {v:?}"),
+        };
+
+        // Unlock with a zero-thrust setpoint, then climb.
+        cf.commander
+            .setpoint_rpyt(0.0, 0.0, 0.0, 0)
+            .await
+            .expect("unlock");
+        for _ in 0..100 {
+            cf.commander
+                .setpoint_rpyt(0.0, 0.0, 0.0, 45000)
+                .await
+                .expect("setpoint");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Samples queue up while we fly: read up to the end of the climb (the Crazyflie's clock).
+        let mut z1 = z0;
+        loop {
+            let s = stream.next().await.expect("sample");
+            if let Value::F32(z) = s.data["stateEstimate.z"] {
+                z1 = z;
+            }
+            if s.timestamp >= last + 1000 {
+                break;
+            }
+        }
+        eprintln!(
+            "crazyflie-lib over UDP: stateEstimate.z {z0:.3} m -> {z1:.3} m after 1 s at 45000"
+        );
+        assert!(z1 > z0 + 0.3, "climbs: {z0} -> {z1}");
+    });
+}
