@@ -84,6 +84,45 @@ pub struct Scene {
     /// Per-seed variations for Monte Carlo batches (`depthpilot batch`).
     #[serde(default)]
     pub variations: Variations,
+    /// Who closes the position loop: our controller sending roll / pitch / yaw-rate / thrust
+    /// (`Offboard`, the 2015 demo), or the firmware's own estimator and position controller,
+    /// fed the vision position as external position plus position setpoints (`Onboard`).
+    #[serde(default)]
+    pub architecture: crate::rig::Architecture,
+    /// Packets the radio sends instead of the controller's, for firmware experiments (rate
+    /// commands, silence, motors off). Each entry holds until the next. Empty: the controller
+    /// flies.
+    #[serde(default)]
+    pub script: Vec<ScriptEntry>,
+}
+
+/// One step of a packet script.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptEntry {
+    #[serde(deserialize_with = "non_negative")]
+    pub t_s: f64,
+    pub send: ScriptPacket,
+}
+
+/// What a script sends at the link rate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ScriptPacket {
+    /// The arguments of cflib's `commander.send_setpoint`: roll and pitch in degrees (cflib
+    /// negates the pitch on the wire), yaw rate in deg/s as cflib passes it, raw thrust.
+    Rpyt {
+        roll_deg: f64,
+        pitch_deg: f64,
+        yaw_rate_deg_s: f64,
+        thrust: u16,
+    },
+    /// Generic position setpoint (world frame, yaw in degrees).
+    Position { position_m: Vec3, yaw_deg: f64 },
+    /// Generic stop setpoint: motors off.
+    Stop,
+    /// Nothing at all (the firmware's watchdog takes over).
+    Silence,
 }
 
 /// Ranges a batch draws from, per seed (uniformly). All zero: only the seed's noise and gusts
@@ -870,6 +909,48 @@ impl Scene {
                     format!("must be below max_depth_m ({})", k.max_depth_m),
                 ));
             }
+        }
+        for (i, pair) in self.script.windows(2).enumerate() {
+            if pair[1].t_s <= pair[0].t_s {
+                return Err(invalid(
+                    &format!("script[{}].t_s", i + 1),
+                    format!(
+                        "times must increase ({} after {})",
+                        pair[1].t_s, pair[0].t_s
+                    ),
+                ));
+            }
+        }
+        for (i, e) in self.script.iter().enumerate() {
+            let finite = match &e.send {
+                ScriptPacket::Rpyt {
+                    roll_deg,
+                    pitch_deg,
+                    yaw_rate_deg_s,
+                    ..
+                } => [roll_deg, pitch_deg, yaw_rate_deg_s]
+                    .iter()
+                    .all(|v| v.is_finite()),
+                ScriptPacket::Position {
+                    position_m,
+                    yaw_deg,
+                } => position_m.to_array().iter().all(|v| v.is_finite()) && yaw_deg.is_finite(),
+                ScriptPacket::Stop | ScriptPacket::Silence => true,
+            };
+            if !finite {
+                return Err(invalid(
+                    &format!("script[{i}].send"),
+                    "every number must be finite".to_string(),
+                ));
+            }
+        }
+        if self.architecture == crate::rig::Architecture::Onboard && self.teacher.is_some() {
+            return Err(invalid(
+                "architecture",
+                "`Onboard` sends position setpoints; the teacher's mux works on roll / pitch / \
+                 yaw-rate / thrust, so a scene with a teacher must be `Offboard`"
+                    .to_string(),
+            ));
         }
         if let Some(t) = &self.teacher {
             for (i, pair) in t.script.windows(2).enumerate() {
