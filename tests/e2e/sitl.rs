@@ -299,3 +299,30 @@ fn crazyflie_lib_connects_through_the_udp_connection_trait() {
         assert!(z1 > z0 + 0.3, "climbs: {z0} -> {z1}");
     });
 }
+
+/// On-board control (external position + position setpoints, the firmware flies), in process and
+/// through CRTP/UDP to `depthpilot sitl`: the same code path as a real Crazyflie would get.
+#[test]
+fn onboard_control_flies_in_process_and_through_sitl() {
+    let scene = crate::scene_path("hover_kinect_onboard.ron");
+    let scene = scene.to_str().expect("utf-8 path");
+    let local = fly_summary(&[scene, "--quiet"], "onboard-in-process");
+    let sitl = start_sitl(19891, &["--scene", scene]);
+    let uri = format!("udp://127.0.0.1:{}", sitl.port);
+    let remote = fly_summary(&[scene, "--link", &uri, "--quiet"], "onboard-sitl");
+    let (l, r) = (
+        local["rms_error_m"].as_f64().expect("rms"),
+        remote["rms_error_m"].as_f64().expect("rms"),
+    );
+    eprintln!(
+        "on-board control, hover_kinect: rms {:.1} mm in process, {:.1} mm through depthpilot sitl",
+        l * 1e3,
+        r * 1e3
+    );
+    for s in [&local, &remote] {
+        assert_eq!(s["crashed"], false);
+        let z = s["final_position_m"][2].as_f64().expect("z");
+        assert!((z - 1.0).abs() < 0.05, "holds 1 m: {z}");
+    }
+    assert!(l < 0.05 && r < 0.05, "rms {l} / {r}");
+}

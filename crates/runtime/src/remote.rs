@@ -8,6 +8,7 @@ use crate::radio_actor::{Radio, RadioCommand};
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
 use depthpilot_radio::{Link, LinkError, LogSample};
+use depthpilot_sim::offboard::Outgoing;
 use depthpilot_sim::plant::period_ns;
 use depthpilot_sim::trajectory::setpoint_at;
 use depthpilot_sim::world::BodyState;
@@ -83,6 +84,24 @@ fn truth_of(s: &LogSample, prev: Option<(f64, Vec3)>, t_s: f64) -> Option<BodySt
     })
 }
 
+/// The radio actor's command for one message of the off-board side.
+fn command_of(msg: Outgoing) -> RadioCommand {
+    match msg {
+        Outgoing::Rpyt(sp) => RadioCommand::Setpoint(sp),
+        Outgoing::Position {
+            pos_in_world_m,
+            yaw_deg,
+        } => RadioCommand::PositionSetpoint {
+            pos_in_world_m,
+            yaw_deg,
+        },
+        Outgoing::ExternalPosition(p) => RadioCommand::ExternalPosition(p),
+        Outgoing::Stop => {
+            RadioCommand::Setpoint(RpytSetpoint::from_command(&AttitudeCommand::ZERO))
+        }
+    }
+}
+
 /// Flies `scene` in real time through `link`. The far side must simulate the same scene's quad
 /// (start it with `depthpilot sitl --scene <the same scene>`).
 pub fn fly_remote(
@@ -156,13 +175,17 @@ pub fn fly_remote(
             }
         }
         off.sense(now_ns, &truth);
-        if let Some(packet) = off.control(now_ns, &truth) {
-            radio.send(RadioCommand::Setpoint(packet));
-            if now_ns >= settle_ns
-                && let Some(e) = off.controller.estimate(now_ns)
-            {
-                est_err.add((e.pos_in_world_m - truth.pos_m).norm());
-            }
+        for msg in off.drain() {
+            radio.send(command_of(msg));
+        }
+        if let Some(msg) = off.control(now_ns, &truth) {
+            radio.send(command_of(msg));
+        }
+        if off.ticked(now_ns)
+            && now_ns >= settle_ns
+            && let Some(e) = off.controller.estimate(now_ns)
+        {
+            est_err.add((e.pos_in_world_m - truth.pos_m).norm());
         }
         if now_ns >= next_log_ns {
             next_log_ns += log_period_ns;

@@ -10,10 +10,11 @@ use crate::runner::SimError;
 use crate::sensor::OracleSensor;
 use crate::trajectory::setpoint_at;
 use crate::world::BodyState;
-use depthpilot_control::Controller;
-use depthpilot_crtp::RpytSetpoint;
+use depthpilot_control::{Controller, SafetyState};
+use depthpilot_crtp::{GenericSetpoint, LocalizationPacket, RpytSetpoint, Uplink};
 use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
-use depthpilot_types::scene::{Scene, Sensing, TeacherKey};
+use depthpilot_types::rig::Architecture;
+use depthpilot_types::scene::{Scene, ScriptEntry, ScriptPacket, Sensing, TeacherKey};
 use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 
 /// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
@@ -125,8 +126,85 @@ fn packet_of(o: &MuxOutput) -> RpytSetpoint {
     }
 }
 
+/// The scripted message at `t_s` (each entry holds until the next; before the first: silence).
+fn scripted(script: &[ScriptEntry], t_s: f64) -> Option<Outgoing> {
+    let entry = script.iter().rev().find(|e| e.t_s <= t_s)?;
+    match &entry.send {
+        // cflib's send_setpoint: the pitch goes on the wire negated, the rest as given.
+        ScriptPacket::Rpyt {
+            roll_deg,
+            pitch_deg,
+            yaw_rate_deg_s,
+            thrust,
+        } => Some(Outgoing::Rpyt(RpytSetpoint {
+            roll_deg: *roll_deg as f32,
+            pitch_deg: -*pitch_deg as f32,
+            yaw_rate_deg_s: *yaw_rate_deg_s as f32,
+            thrust: *thrust,
+        })),
+        ScriptPacket::Position {
+            position_m,
+            yaw_deg,
+        } => Some(Outgoing::Position {
+            pos_in_world_m: [
+                position_m.x as f32,
+                position_m.y as f32,
+                position_m.z as f32,
+            ],
+            yaw_deg: *yaw_deg as f32,
+        }),
+        ScriptPacket::Stop => Some(Outgoing::Stop),
+        ScriptPacket::Silence => None,
+    }
+}
+
 /// Zero-thrust packets the radio sends first, as cfclient does on connect (unlocks the thrust).
 const UNLOCK_PACKETS: u32 = 5;
+
+/// What the radio sends: one CRTP message each.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outgoing {
+    /// Legacy roll / pitch / yaw-rate / thrust (off-board control).
+    Rpyt(RpytSetpoint),
+    /// Generic position setpoint (on-board control).
+    Position {
+        pos_in_world_m: [f32; 3],
+        yaw_deg: f32,
+    },
+    /// The vision position for the on-board estimator.
+    ExternalPosition([f32; 3]),
+    /// Generic stop: motors off.
+    Stop,
+}
+
+impl Outgoing {
+    /// The CRTP message this is.
+    pub fn to_uplink(&self) -> Uplink {
+        match *self {
+            Self::Rpyt(sp) => Uplink::Commander(sp),
+            Self::Position {
+                pos_in_world_m: [x, y, z],
+                yaw_deg,
+            } => Uplink::Generic(GenericSetpoint::Position {
+                x_m: x,
+                y_m: y,
+                z_m: z,
+                yaw_deg,
+            }),
+            Self::ExternalPosition([x, y, z]) => {
+                Uplink::Localization(LocalizationPacket::ExternalPosition {
+                    x_m: x,
+                    y_m: y,
+                    z_m: z,
+                })
+            }
+            Self::Stop => Uplink::Generic(GenericSetpoint::Stop),
+        }
+    }
+}
+
+/// Descent rate of an on-board landing after tracking is lost.
+const ONBOARD_LAND_M_S: f64 = 0.3;
 
 /// See the module doc.
 pub struct OffBoard<'a> {
@@ -145,6 +223,13 @@ pub struct OffBoard<'a> {
     pub mux_sources: Option<[&'static str; 4]>,
     /// Measurements delivered to the controller.
     pub detections: u64,
+    architecture: Architecture,
+    script: &'a [ScriptEntry],
+    /// External positions waiting for the radio (on-board control).
+    outbox: Vec<Outgoing>,
+    /// Where an on-board flight holds or lands when tracking is lost.
+    onboard_hold_m: Vec3,
+    last_tick_ns: Option<u64>,
 }
 
 impl<'a> OffBoard<'a> {
@@ -181,7 +266,22 @@ impl<'a> OffBoard<'a> {
             sp: setpoint_at(&scene.setpoints, 0.0),
             mux_sources: None,
             detections: 0,
+            architecture: scene.architecture,
+            script: &scene.script,
+            outbox: Vec::new(),
+            onboard_hold_m: scene.quad.initial_position_m,
+            last_tick_ns: None,
         })
+    }
+
+    /// True when the control tick ran at `now_ns` (whether or not it sent anything).
+    pub fn ticked(&self, now_ns: u64) -> bool {
+        self.last_tick_ns == Some(now_ns)
+    }
+
+    /// Messages queued by sensing (external positions in on-board control), oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Outgoing> {
+        self.outbox.drain(..)
     }
 
     /// Captures a frame when one is due (of `truth`) and feeds what arrives to the controller.
@@ -194,19 +294,32 @@ impl<'a> OffBoard<'a> {
         while let Some(m) = self.sensor.deliver(now_ns) {
             self.detections += 1;
             self.controller.measure(now_ns, &m);
+            if self.architecture == Architecture::Onboard {
+                let p = m.pos_in_world_m;
+                self.outbox.push(Outgoing::ExternalPosition([
+                    p.x as f32, p.y as f32, p.z as f32,
+                ]));
+            }
         }
     }
 
-    /// At the link rate: the packet the radio sends now (None between ticks). `truth` is what
-    /// the scripted teacher sees.
-    pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<RpytSetpoint> {
+    /// At the link rate: the message the radio sends now (None between ticks, or when a script
+    /// says silence). `truth` is what the scripted teacher sees.
+    pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<Outgoing> {
         if now_ns < self.next_radio_ns {
             return None;
         }
         let t_s = now_ns as f64 * 1e-9;
         self.next_radio_ns += self.radio_period_ns;
+        self.last_tick_ns = Some(now_ns);
         self.sp = setpoint_at(&self.scene.setpoints, t_s);
         self.cmd = self.controller.command(now_ns, &self.sp);
+        if !self.script.is_empty() {
+            return scripted(self.script, t_s);
+        }
+        if self.architecture == Architecture::Onboard {
+            return Some(self.onboard());
+        }
         let mut packet = match self.mux.as_mut() {
             Some((m, script)) => {
                 let teacher = teacher_frame(script, now_ns, t_s, truth.pos_m.z, truth.vel_m_s.z);
@@ -224,7 +337,35 @@ impl<'a> OffBoard<'a> {
             packet = RpytSetpoint::from_command(&AttitudeCommand::ZERO);
         }
         self.packets += 1;
-        Some(packet)
+        Some(Outgoing::Rpyt(packet))
+    }
+
+    /// On-board control: the setpoint while the vision tracks (or before it first sees the quad:
+    /// the firmware's estimator starts from its own sensors); when tracking is lost, hold where
+    /// it was, then descend, then stop the motors — the same safety sequence as off-board.
+    fn onboard(&mut self) -> Outgoing {
+        let period_s = self.radio_period_ns as f64 * 1e-9;
+        let yaw_deg = self.sp.yaw_rad.to_degrees() as f32;
+        let target = match self.controller.safety() {
+            SafetyState::Idle | SafetyState::Acquiring | SafetyState::Tracking => {
+                self.onboard_hold_m = self.sp.pos_in_world_m;
+                self.onboard_hold_m
+            }
+            SafetyState::Holding => self.onboard_hold_m,
+            SafetyState::Landing => {
+                self.onboard_hold_m.z =
+                    (self.onboard_hold_m.z - ONBOARD_LAND_M_S * period_s).max(0.0);
+                if self.onboard_hold_m.z <= 0.0 {
+                    return Outgoing::Stop;
+                }
+                self.onboard_hold_m
+            }
+            SafetyState::Landed | SafetyState::Cut => return Outgoing::Stop,
+        };
+        Outgoing::Position {
+            pos_in_world_m: [target.x as f32, target.y as f32, target.z as f32],
+            yaw_deg,
+        }
     }
 
     pub fn frames(&self) -> u64 {

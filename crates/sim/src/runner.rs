@@ -9,14 +9,15 @@
 //!  motors (lag) ─► rotor wrench + disturbances ─► rapier step ─► contacts (touchdown / crash)
 //! ```
 
+use crate::firmware::{Firmware, FwSetpoint};
 use crate::kinect::VisionStats;
 use crate::link::SimLink;
-use crate::offboard::OffBoard;
+use crate::offboard::{OffBoard, Outgoing};
 use crate::plant::{Plant, period_ns};
 use crate::trajectory::setpoint_at;
 use crate::world::Impact;
 use depthpilot_control::{Controller, SafetyState};
-use depthpilot_crtp::RpytSetpoint;
+use depthpilot_crtp::{CrtpError, LocalizationPacket, Packet, Uplink};
 use depthpilot_types::scene::{Scene, Trajectory};
 use depthpilot_types::{Setpoint, Vec3};
 use serde::Serialize;
@@ -190,25 +191,31 @@ pub fn run<P: Probe>(
         let t_ns = k * dt_ns;
         let t_s = t_ns as f64 * 1e-9;
 
-        // Sensing.
+        // Sensing (and, in on-board control, the external positions it yields).
         off.sense(t_ns, &truth);
-        probe.done(Stage::Sensing);
-
-        // Off-board control at the link rate.
-        if let Some(packet) = off.control(t_ns, &truth) {
-            if link_cut_ns.is_none_or(|cut| t_ns < cut) {
-                link.send(t_ns, &packet.encode());
-            }
-            if t_ns >= settle_ns
-                && let Some(e) = off.controller.estimate(t_ns)
-            {
-                est_err.add((e.pos_in_world_m - truth.pos_m).norm());
+        let link_up = link_cut_ns.is_none_or(|cut| t_ns < cut);
+        for msg in off.drain() {
+            if link_up {
+                send(&mut link, t_ns, &msg);
             }
         }
+        probe.done(Stage::Sensing);
+
+        // Control at the link rate.
+        if let Some(msg) = off.control(t_ns, &truth) {
+            if link_up {
+                send(&mut link, t_ns, &msg);
+            }
+        }
+        if off.ticked(t_ns)
+            && t_ns >= settle_ns
+            && let Some(e) = off.controller.estimate(t_ns)
+        {
+            est_err.add((e.pos_in_world_m - truth.pos_m).norm());
+        }
         while let Some(bytes) = link.receive(t_ns) {
-            match RpytSetpoint::decode(&bytes) {
-                Ok(p) => plant.firmware_mut().receive(t_ns, &p),
-                Err(_) => decode_errors += 1,
+            if deliver(plant.firmware_mut(), t_ns, &bytes).is_err() {
+                decode_errors += 1;
             }
         }
         probe.done(Stage::Control);
@@ -300,6 +307,37 @@ pub fn run<P: Probe>(
         steps: step_responses(&scene.setpoints, &track),
         vision: off.vision(),
     })
+}
+
+/// Encodes a message onto the simulated link.
+fn send(link: &mut SimLink, now_ns: u64, msg: &Outgoing) {
+    match msg {
+        // The legacy packet's own encoder (the bytes are the same; it cannot fail).
+        Outgoing::Rpyt(sp) => link.send(now_ns, &sp.encode()),
+        other => {
+            if let Ok(p) = other.to_uplink().to_packet() {
+                link.send(now_ns, &p.encode());
+            }
+        }
+    }
+}
+
+/// What the firmware's CRTP dispatch does with the bytes of one packet.
+fn deliver(fw: &mut Firmware, now_ns: u64, bytes: &[u8]) -> Result<(), CrtpError> {
+    let msg = Packet::decode(bytes).and_then(|p| Uplink::decode(&p))?;
+    match msg {
+        Uplink::Commander(sp) => fw.receive(now_ns, &sp),
+        Uplink::Generic(g) => {
+            if let Some(sp) = FwSetpoint::from_generic(&g) {
+                fw.receive_setpoint(now_ns, &sp);
+            }
+        }
+        Uplink::Localization(LocalizationPacket::ExternalPosition { x_m, y_m, z_m }) => {
+            fw.receive_external_position(now_ns, [x_m, y_m, z_m].map(f64::from));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Settling time and overshoot of each step after the first point of a `Steps` trajectory.
