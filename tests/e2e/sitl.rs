@@ -326,3 +326,20 @@ fn onboard_control_flies_in_process_and_through_sitl() {
     }
     assert!(l < 0.05 && r < 0.05, "rms {l} / {r}");
 }
+
+/// Every rig in hil/ loads (with the scene it names); gamepad mappings are not rigs.
+#[test]
+fn every_rig_in_hil_loads() {
+    let mut rigs = 0;
+    for entry in std::fs::read_dir(root().join("hil")).expect("hil/ exists") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if !name.ends_with(".ron") || name.starts_with("gamepad") {
+            continue;
+        }
+        depthpilot_types::Rig::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        rigs += 1;
+    }
+    assert!(rigs >= 2, "bench.ron and bench_onboard.ron");
+}
