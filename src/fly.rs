@@ -29,7 +29,8 @@ pub struct FlyArgs {
     pub controller: Option<ControllerArg>,
     /// Where the setpoints go: `in_process` (the simulated link and firmware in this process,
     /// virtual time), `sitl_udp` (CRTP/UDP to `depthpilot sitl` on udp://127.0.0.1:19850, real
-    /// time) or a `udp://host:port` URI. Overrides the scene's `link.transport`.
+    /// time) or the URI of a link to a simulated Crazyflie (`udp://host:port`,
+    /// `cfzmq://host:2000?uri=udp://...`). Overrides the scene's `link.transport`.
     #[arg(long, value_name = "LINK")]
     pub link: Option<String>,
     /// Print only errors.
@@ -43,14 +44,16 @@ pub const DEFAULT_SITL_URI: &str = "udp://127.0.0.1:19850";
 fn link_transport(arg: &str) -> Result<LinkTransport, Failure> {
     match arg {
         "in_process" => Ok(LinkTransport::InProcess),
-        "sitl_udp" => Ok(LinkTransport::SitlUdp(DEFAULT_SITL_URI.to_string())),
-        uri if uri.starts_with("udp://") => Ok(LinkTransport::SitlUdp(uri.to_string())),
-        other => Err(Failure {
-            code: EXIT_BAD_INPUT,
-            error: anyhow::anyhow!(
-                "--link `{other}`: expected in_process, sitl_udp or udp://host:port"
-            ),
-        }),
+        "sitl_udp" => Ok(LinkTransport::Remote(DEFAULT_SITL_URI.to_string())),
+        uri => match depthpilot_radio::LinkUri::parse(uri) {
+            Ok(_) => Ok(LinkTransport::Remote(uri.to_string())),
+            Err(e) => Err(Failure {
+                code: EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "--link `{uri}`: expected in_process, sitl_udp or a link URI ({e})"
+                ),
+            }),
+        },
     }
 }
 
@@ -111,7 +114,7 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     }
     let started = Instant::now();
     let remote = match &scene.link.transport {
-        LinkTransport::SitlUdp(uri) => Some(uri.clone()),
+        LinkTransport::Remote(uri) => Some(uri.clone()),
         LinkTransport::InProcess => None,
     };
     let fly_scene =
@@ -178,10 +181,17 @@ fn print_report(s: &Summary, wall_seconds: f64, realtime_factor: f64) {
         "depthpilot fly — scene `{}`, seed {}, controller {}",
         s.scene, s.seed, s.controller
     );
-    println!(
-        "  flew        {:.2} s simulated in {:.3} s wall ({:.0}× real time, {} physics steps)",
-        s.sim_seconds, wall_seconds, realtime_factor, s.physics_steps
-    );
+    if s.physics_steps == 0 {
+        println!(
+            "  flew        {:.2} s in real time against a simulator in another process ({:.3} s wall)",
+            s.sim_seconds, wall_seconds
+        );
+    } else {
+        println!(
+            "  flew        {:.2} s simulated in {:.3} s wall ({:.0}× real time, {} physics steps)",
+            s.sim_seconds, wall_seconds, realtime_factor, s.physics_steps
+        );
+    }
     println!(
         "  sensing     {} frames, {} measurements delivered",
         s.frames, s.detections

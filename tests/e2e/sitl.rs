@@ -333,13 +333,57 @@ fn every_rig_in_hil_loads() {
     let mut rigs = 0;
     for entry in std::fs::read_dir(root().join("hil")).expect("hil/ exists") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if !name.ends_with(".ron") || name.starts_with("gamepad") {
             continue;
         }
-        depthpilot_types::Rig::load(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        depthpilot_types::Rig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         rigs += 1;
     }
     assert!(rigs >= 2, "bench.ron and bench_onboard.ron");
+}
+
+/// The radio actor through Bitcraze's own headless ZMQ server (`cfzmq`, from the cfclient
+/// package), which reaches `depthpilot sitl` with cflib's UDP driver: the whole chain of
+/// Bitcraze software between our loop and the simulated Crazyflie.
+#[test]
+fn fly_through_bitcrazes_cfzmq_server() {
+    let cfzmq = Command::new("cfzmq").arg("--help").output();
+    assert!(
+        cfzmq.is_ok_and(|o| o.status.success()),
+        "this test needs Bitcraze's cfzmq (pip package cfclient): run scripts/setup"
+    );
+    let scene = crate::scene_path("hover_kinect.ron");
+    let scene = scene.to_str().expect("utf-8 path");
+    let sitl = start_sitl(19911, &["--scene", scene]);
+    let base = 21000 + (std::process::id() % 500) as u16 * 5;
+    let server = Command::new("cfzmq")
+        .args(["-u", "tcp://127.0.0.1", "-p", &base.to_string()])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start cfzmq");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(server);
+    std::thread::sleep(Duration::from_secs(2));
+    let uri = format!("cfzmq://127.0.0.1:{base}?uri=udp://127.0.0.1:{}", sitl.port);
+    let s = fly_summary(&[scene, "--link", &uri, "--quiet"], "fly-cfzmq");
+    let rms = s["rms_error_m"].as_f64().expect("rms");
+    eprintln!(
+        "hover_kinect through cfzmq -> cflib udp:// -> depthpilot sitl: rms {:.2} mm, {} setpoints",
+        rms * 1e3,
+        s["radio_packets_sent"]
+    );
+    assert_eq!(s["crashed"], false);
+    assert!(rms < 0.005, "rms {rms}");
 }

@@ -202,10 +202,10 @@ pub fn run<P: Probe>(
         probe.done(Stage::Sensing);
 
         // Control at the link rate.
-        if let Some(msg) = off.control(t_ns, &truth) {
-            if link_up {
-                send(&mut link, t_ns, &msg);
-            }
+        if let Some(msg) = off.control(t_ns, &truth)
+            && link_up
+        {
+            send(&mut link, t_ns, &msg);
         }
         if off.ticked(t_ns)
             && t_ns >= settle_ns

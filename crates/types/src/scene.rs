@@ -492,9 +492,11 @@ pub enum LinkTransport {
     /// The in-process simulated link and firmware model.
     #[default]
     InProcess,
-    /// CRTP over UDP to `depthpilot sitl` (or any SITL cflib's `udp://` driver reaches), e.g.
-    /// `SitlUdp("udp://127.0.0.1:19850")`. The flight runs in real time.
-    SitlUdp(String),
+    /// A simulated Crazyflie in another process, reached by a link URI: CRTP over UDP to
+    /// `depthpilot sitl` (`Remote("udp://127.0.0.1:19850")`), or through Bitcraze's `cfzmq`
+    /// server in front of it (`Remote("cfzmq://127.0.0.1:2000?uri=udp://127.0.0.1:19850")`).
+    /// The flight runs in real time; the simulator must offer the `sim` log group (its truth).
+    Remote(String),
 }
 
 impl Default for LinkConfig {
