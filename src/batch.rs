@@ -1,7 +1,7 @@
 //! `depthpilot batch`: Monte Carlo over seeds, in parallel, sliceable into shards for a scheduler
 //! (Slurm array jobs, Kubernetes Indexed Jobs), and mergeable.
 
-use crate::fly::load_scene;
+use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_sim::batch::{FlightRecord, Report, fly_seed};
@@ -122,7 +122,7 @@ pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
         .scene
         .as_ref()
         .ok_or_else(|| bad("a scene file is needed"))?;
-    let scene = load_scene(path, None, None)?;
+    let scene = load_inline_scene(path)?;
     let shard = shard_from_env(args.shard).map_err(bad)?;
     let seeds: Vec<u64> = (args.seeds.0..args.seeds.1)
         .filter(|s| shard.is_none_or(|(k, n)| (*s % n as u64) as usize == k))

@@ -1,7 +1,7 @@
 //! `depthpilot bench`: the speed of the whole loop vs a bare rapier world, and where the time goes.
 
 use crate::Failure;
-use crate::fly::load_scene;
+use crate::fly::load_inline_scene;
 use depthpilot_sim::{BareMode, BareWorld, NoLog, Probe, Stage};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -43,7 +43,7 @@ const STAGE_NAMES: [&str; 6] = [
 ];
 
 pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
-    let scene = load_scene(path, None, None)?;
+    let scene = load_inline_scene(path)?;
     let repeat = repeat.max(1);
     let dt_s = 1.0 / scene.rates.physics_hz;
 

@@ -107,6 +107,23 @@ pub fn load_scene(
     Ok(scene)
 }
 
+/// A scene for the commands that fly many flights in virtual time (batch, tune, bench): a
+/// scene that names a remote simulator cannot be one of them.
+pub fn load_inline_scene(path: &Path) -> Result<Scene, Failure> {
+    let scene = load_scene(path, None, None)?;
+    if let LinkTransport::Remote(uri) = &scene.link.transport {
+        return Err(Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::anyhow!(
+                "{}: `link.transport` names a remote simulator ({uri}); this command flies in \
+                 virtual time in this process: remove the transport, or use `depthpilot fly`",
+                path.display()
+            ),
+        });
+    }
+    Ok(scene)
+}
+
 pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     let mut scene = load_scene(&args.scene, args.seed, args.controller)?;
     if let Some(l) = &args.link {

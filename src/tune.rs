@@ -1,7 +1,7 @@
 //! `depthpilot tune`: search the cascade gains in simulation (cross-entropy method), score them on
 //! held-out seeds, and write a controller file scenes can use (`controller_file: Some("…")`).
 
-use crate::fly::load_scene;
+use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_control::tune::{Cem, PARAMETERS, gains_at};
@@ -213,7 +213,7 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
     let scenes: Vec<Scene> = args
         .scenes
         .iter()
-        .map(|p| load_scene(p, None, None))
+        .map(|p| load_inline_scene(p))
         .collect::<Result<_, _>>()?;
     let train = seeds(&args.train_seeds)?;
     let holdout = seeds(&args.holdout_seeds)?;

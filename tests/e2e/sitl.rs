@@ -387,3 +387,48 @@ fn fly_through_bitcrazes_cfzmq_server() {
     assert_eq!(s["crashed"], false);
     assert!(rms < 0.005, "rms {rms}");
 }
+
+/// Bad input to `sitl`, `fly --link` and `hil`: exit 2 with a message naming what was wrong.
+#[test]
+fn bad_links_rigs_and_sitl_flags_are_named() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+            .args(args)
+            .output()
+            .expect("run depthpilot");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let hover = crate::scene_path("hover.ron");
+    let hover = hover.to_str().expect("utf-8");
+    let (code, err) = run(&["fly", hover, "--link", "bogus://x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bogus"), "{err}");
+    let (code, err) = run(&["sitl", "--count", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, err) = run(&["sitl", "--duration", "-1"]);
+    assert_eq!(code, Some(2), "{err}");
+    let dir = crate::temp_dir("bad-sitl");
+    let bad_scene = dir.join("bad.ron");
+    std::fs::write(&bad_scene, "Scene(name: 3)").expect("write");
+    let (code, err) = run(&["sitl", "--scene", bad_scene.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bad.ron"), "{err}");
+    let bad_rig = dir.join("rig.ron");
+    std::fs::write(
+        &bad_rig,
+        "(name: \"r\", scene: \"x.ron\", link: \"usb://0\")",
+    )
+    .expect("write");
+    let (code, err) = run(&["hil", bad_rig.to_str().expect("utf-8")]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("link"), "{err}");
+    // A port already taken: a clear error, exit 1.
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let (code, err) = run(&["sitl", "--port", &port, "--duration", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("cannot bind"), "{err}");
+}
