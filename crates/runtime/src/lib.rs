@@ -9,6 +9,7 @@
 pub mod gamepad;
 pub mod radio_actor;
 pub mod remote;
+pub mod zmq_client;
 pub mod zmq_teacher;
 
 pub use gamepad::GamepadTeacher;

@@ -8,6 +8,7 @@
 //! client side (`depthpilot-radio`).
 
 mod crazyflie;
+pub mod ledring;
 mod services;
 pub mod toc;
 
