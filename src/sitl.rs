@@ -5,8 +5,12 @@
 
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
+use depthpilot_runtime::zmq_client::{
+    ClientAccess, ClientServers, DEFAULT_LED_ENDPOINT, DEFAULT_PARAM_ENDPOINT, ParamEntry,
+};
 use depthpilot_sitl::{SimCrazyflie, SitlStats};
 use depthpilot_types::Scene;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +42,142 @@ pub struct SitlArgs {
     /// Seconds between status lines (0: none).
     #[arg(long, default_value_t = 5.0)]
     pub status_every: f64,
+    /// Serve the client's ZMQ parameter protocol (REP) in front of the first quad, as cfclient
+    /// does on port 1213 (loopback by default; give an endpoint such as tcp://*:1213 for others).
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = DEFAULT_PARAM_ENDPOINT)]
+    pub zmq_param: Option<String>,
+    /// Serve the client's ZMQ LED-ring protocol (PULL) in front of the first quad, as cfclient
+    /// does on port 1214.
+    #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = DEFAULT_LED_ENDPOINT)]
+    pub zmq_led: Option<String>,
+    /// Write the first quad's flight log (JSON lines at 100 Hz: pose, motors, firmware state, the
+    /// LED ring's colours) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+}
+
+/// The simulated Crazyflie as the client's ZMQ servers see it.
+struct Access<'a>(&'a mut SimCrazyflie);
+
+impl ClientAccess for Access<'_> {
+    fn param_toc(&mut self) -> Vec<ParamEntry> {
+        self.0
+            .param_entries()
+            .into_iter()
+            .map(|p| ParamEntry {
+                value: format_param(p.value, p.is_float),
+                name: p.name,
+                type_name: p.type_name,
+                writable: p.writable,
+            })
+            .collect()
+    }
+
+    fn param_set(&mut self, name: &str, value: &str) -> Result<String, String> {
+        let v: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("value {value:?} is not a number"))?;
+        let confirmed = self.0.set_param_by_name(name, v)?;
+        let is_float = self
+            .0
+            .param_entries()
+            .iter()
+            .any(|p| p.name == name && p.is_float);
+        Ok(format_param(confirmed, is_float))
+    }
+
+    fn led_write(&mut self, rgb565_be: &[u8; 24]) -> Result<(), String> {
+        self.0.write_led_memory(rgb565_be);
+        Ok(())
+    }
+}
+
+/// A value as cflib prints it (`str()` of the Python value): integers bare, floats with a point.
+fn format_param(v: f64, is_float: bool) -> String {
+    if is_float {
+        let f = v as f32;
+        if f.fract() == 0.0 && f.abs() < 1e16 {
+            format!("{f:.1}")
+        } else {
+            format!("{f}")
+        }
+    } else {
+        format!("{}", v as i64)
+    }
+}
+
+/// One row of the sitl's flight log.
+#[derive(serde::Serialize)]
+struct SitlRow {
+    t_s: f64,
+    pos_m: [f64; 3],
+    rpy_deg: [f64; 3],
+    motors: [u16; 4],
+    firmware: &'static str,
+    ring_effect: u8,
+    /// The LED ring's colours (None: an effect the model does not render).
+    ring_rgb: Option<[[u8; 3]; 12]>,
+}
+
+/// The first quad's flight log: JSON lines, flushed every 0.2 s (a killed process loses at most that).
+struct SitlLog {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+    next_ns: u64,
+    last_flush: Instant,
+}
+
+impl SitlLog {
+    const PERIOD_NS: u64 = 10_000_000;
+
+    fn create(path: &std::path::Path, scene: &Scene) -> anyhow::Result<Self> {
+        let file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create log {}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        let header = serde_json::json!({
+            "format": "depthpilot-sitl-log", "version": 1, "scene": scene.name, "log_hz": 100,
+        });
+        writeln!(out, "{header}").with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(Self {
+            out,
+            path: path.to_path_buf(),
+            next_ns: 0,
+            last_flush: Instant::now(),
+        })
+    }
+
+    fn maybe_write(&mut self, cf: &SimCrazyflie) -> anyhow::Result<()> {
+        let now_ns = cf.plant().now_ns();
+        if now_ns < self.next_ns {
+            return Ok(());
+        }
+        self.next_ns = now_ns + Self::PERIOD_NS;
+        let truth = cf.plant().truth();
+        let row = SitlRow {
+            t_s: now_ns as f64 * 1e-9,
+            pos_m: truth.pos_m.to_array(),
+            rpy_deg: truth.world_from_body.rpy().map(f64::to_degrees),
+            motors: cf.plant().motor_cmd(),
+            firmware: cf.plant().firmware().state_name(),
+            ring_effect: cf.ring_effect(),
+            ring_rgb: cf.ring_colours(),
+        };
+        let line = serde_json::to_string(&row).context("serialising a log row")?;
+        writeln!(self.out, "{line}")
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        if self.last_flush.elapsed() >= Duration::from_millis(200) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        self.last_flush = Instant::now();
+        self.out
+            .flush()
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
 }
 
 pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
@@ -78,6 +218,26 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
             .context("cannot make the UDP socket non-blocking")?;
         sockets.push((addr, socket));
     }
+    let mut servers = if args.zmq_param.is_some() || args.zmq_led.is_some() {
+        let s = ClientServers::bind(args.zmq_param.as_deref(), args.zmq_led.as_deref()).map_err(
+            |e| Failure {
+                code: 1,
+                error: anyhow::Error::new(e),
+            },
+        )?;
+        for (what, ep) in [("parameters", &args.zmq_param), ("LED ring", &args.zmq_led)] {
+            if let Some(ep) = ep {
+                eprintln!("depthpilot sitl: client ZMQ {what} server on {ep} (Crazyflie 0)");
+            }
+        }
+        Some(s)
+    } else {
+        None
+    };
+    let mut log = match &args.log {
+        Some(path) => Some(SitlLog::create(path, &scene)?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let status_every =
         (args.status_every > 0.0).then(|| Duration::from_secs_f64(args.status_every));
@@ -91,8 +251,12 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
         );
         let stop = stop.clone();
         let duration = args.duration.map(Duration::from_secs_f64);
+        let extras = Extras {
+            servers: if i == 0 { servers.take() } else { None },
+            log: if i == 0 { log.take() } else { None },
+        };
         threads.push(std::thread::spawn(move || {
-            serve(addr, socket, &scene, duration, status_every, &stop)
+            serve(addr, socket, &scene, duration, status_every, &stop, extras)
         }));
     }
     let mut first_error = None;
@@ -118,6 +282,12 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
 /// simulation falls behind the wall clock (and says so in the status line).
 const MAX_CATCH_UP: u64 = 50;
 
+/// What the first quad serves besides CRTP.
+struct Extras {
+    servers: Option<ClientServers>,
+    log: Option<SitlLog>,
+}
+
 /// One quad: real-time loop of receive → step → send.
 fn serve(
     addr: SocketAddr,
@@ -126,6 +296,7 @@ fn serve(
     duration: Option<Duration>,
     status_every: Option<Duration>,
     stop: &AtomicBool,
+    mut extras: Extras,
 ) -> anyhow::Result<()> {
     let mut cf = SimCrazyflie::new(scene);
     let began = Instant::now();
@@ -161,12 +332,21 @@ fn serve(
                 Err(_) => break,
             }
         }
+        // The client's ZMQ servers, between packets (as cfclient's threads would).
+        if let Some(servers) = extras.servers.as_mut() {
+            for problem in servers.poll(&mut Access(&mut cf)) {
+                eprintln!("sitl {addr}: {problem}");
+            }
+        }
         // Advance the simulation to the wall clock.
         let due = (start.elapsed().as_nanos() / u128::from(cf.dt_ns())) as u64;
         let mut done = 0;
         while cf.steps() < due && done < MAX_CATCH_UP {
             let out = cf.step();
             done += 1;
+            if let Some(log) = extras.log.as_mut() {
+                log.maybe_write(&cf)?;
+            }
             if let Some(p) = peer {
                 for bytes in out {
                     send(p, &bytes, &mut send_errors);
@@ -192,6 +372,15 @@ fn serve(
         }
     }
     print_status(addr, &cf.stats(), peer, send_errors, behind_steps);
+    if let Some(s) = &extras.servers {
+        eprintln!(
+            "sitl {addr}: ZMQ param requests {} ({} errors), LED writes {} ({} skipped)",
+            s.stats.param_requests, s.stats.param_errors, s.stats.led_writes, s.stats.led_errors
+        );
+    }
+    if let Some(log) = extras.log.as_mut() {
+        log.flush()?;
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@ mod batch;
 mod cli;
 mod closed_loop;
 mod determinism;
+mod firmware_modes;
 mod kinect;
 mod mux;
 mod plot;

@@ -46,12 +46,24 @@ pub fn start_sitl(port: u16, extra: &[&str]) -> Sitl {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start depthpilot sitl");
-    let sitl = Sitl { child, port };
+    let mut sitl = Sitl { child, port };
     assert!(
         probe(port, Duration::from_secs(20)),
         "depthpilot sitl did not answer on udp port {port}"
     );
+    // Answered — but by ours? A sitl that could not bind has exited.
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        sitl.child.try_wait().ok().flatten().is_none(),
+        "depthpilot sitl exited (udp port {port} taken by another process?)"
+    );
     sitl
+}
+
+/// A UDP port nobody uses right now (the tests run in parallel, with other programs around).
+pub fn free_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral UDP port");
+    s.local_addr().expect("local addr").port()
 }
 
 fn python() -> String {
@@ -114,7 +126,7 @@ fn cflib_connects_logs_sets_params_and_flies() {
 
 #[test]
 fn garbage_datagrams_are_counted_and_the_link_keeps_working() {
-    let sitl = start_sitl(19871, &[]);
+    let sitl = start_sitl(free_udp_port(), &[]);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
@@ -171,7 +183,7 @@ fn fly_summary(args: &[&str], tag: &str) -> serde_json::Value {
 fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
     let scene = crate::scene_path("hover_kinect.ron");
     let scene = scene.to_str().expect("utf-8 path");
-    let sitl = start_sitl(19861, &["--scene", scene]);
+    let sitl = start_sitl(free_udp_port(), &["--scene", scene]);
     let uri = format!("udp://127.0.0.1:{}", sitl.port);
     let remote = fly_summary(&[scene, "--link", &uri, "--quiet"], "fly-sitl-udp");
     let local = fly_summary(&[scene, "--quiet"], "fly-in-process");
@@ -221,7 +233,7 @@ fn crazyflie_lib_connects_through_the_udp_connection_trait() {
     use crazyflie_lib::subsystems::log::LogPeriod;
     use crazyflie_lib::{Crazyflie, NoTocCache, Value};
 
-    let sitl = start_sitl(19881, &[]);
+    let sitl = start_sitl(free_udp_port(), &[]);
     let uri = format!("udp://127.0.0.1:{}", sitl.port);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     rt.block_on(async {
@@ -307,7 +319,7 @@ fn onboard_control_flies_in_process_and_through_sitl() {
     let scene = crate::scene_path("hover_kinect_onboard.ron");
     let scene = scene.to_str().expect("utf-8 path");
     let local = fly_summary(&[scene, "--quiet"], "onboard-in-process");
-    let sitl = start_sitl(19891, &["--scene", scene]);
+    let sitl = start_sitl(free_udp_port(), &["--scene", scene]);
     let uri = format!("udp://127.0.0.1:{}", sitl.port);
     let remote = fly_summary(&[scene, "--link", &uri, "--quiet"], "onboard-sitl");
     let (l, r) = (
@@ -358,7 +370,7 @@ fn fly_through_bitcrazes_cfzmq_server() {
     );
     let scene = crate::scene_path("hover_kinect.ron");
     let scene = scene.to_str().expect("utf-8 path");
-    let sitl = start_sitl(19911, &["--scene", scene]);
+    let sitl = start_sitl(free_udp_port(), &["--scene", scene]);
     let base = 21000 + (std::process::id() % 500) as u16 * 5;
     let server = Command::new("cfzmq")
         .args(["-u", "tcp://127.0.0.1", "-p", &base.to_string()])
@@ -431,4 +443,101 @@ fn bad_links_rigs_and_sitl_flags_are_named() {
     let (code, err) = run(&["sitl", "--port", &port, "--duration", "1"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("cannot bind"), "{err}");
+}
+
+fn free_tcp_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// The client's ZMQ parameter (1213) and LED-ring (1214) protocols in front of the simulated
+/// Crazyflie, driven by pyzmq as cfclient's examples do; the LED pattern appears in the flight log.
+#[test]
+fn param_and_led_servers_work_and_the_pattern_reaches_the_flight_log() {
+    let (pp, lp) = (free_tcp_port(), free_tcp_port());
+    let param_ep = format!("tcp://127.0.0.1:{pp}");
+    let led_ep = format!("tcp://127.0.0.1:{lp}");
+    let dir = crate::temp_dir("sitl-zmq");
+    let log = dir.join("sitl.jsonl");
+    let sitl = start_sitl(
+        free_udp_port(),
+        &[
+            "--zmq-param",
+            &param_ep,
+            "--zmq-led",
+            &led_ep,
+            "--log",
+            log.to_str().expect("utf-8"),
+        ],
+    );
+    let out = Command::new(python())
+        .arg(root().join("tests/zmq_param_led_client.py"))
+        .args([&param_ep, &led_ep])
+        .output()
+        .expect("run the pyzmq client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyzmq client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    eprintln!("ZMQ param/LED client: {r}");
+    assert!(r["toc_len"].as_u64().unwrap_or(0) > 30, "{r}");
+    assert_eq!(r["toc_has_effect"], true);
+    for bad in ["bad_json", "bad_cmd", "unknown_param"] {
+        assert!(r[bad]["error"].is_string(), "{bad}: {}", r[bad]);
+    }
+    assert_eq!(r["set_effect"]["value"], "13");
+    assert_eq!(r["set_effect"]["name"], "ring.effect");
+    assert_eq!(r["set_float"]["value"], "200.5");
+    // The log is flushed every 0.2 s; the pattern was sent 0.5 s ago.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(sitl);
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let last: serde_json::Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .expect("rows");
+    assert_eq!(last["ring_effect"], 13, "{last}");
+    let ring = &last["ring_rgb"];
+    assert_eq!(ring[0], serde_json::json!([255, 0, 0]), "{ring}");
+    assert_eq!(ring[3], serde_json::json!([0, 255, 0]));
+    assert_eq!(ring[6], serde_json::json!([0, 0, 255]));
+    assert_eq!(ring[9], serde_json::json!([255, 255, 255]));
+    assert_eq!(ring[1], serde_json::json!([0, 0, 0]));
+}
+
+/// cflib switches `flightmode.stabModeRoll` to rate mode and the flown behaviour changes: the
+/// same roll axis that held an angle now turns at the commanded rate.
+#[test]
+fn cflib_switches_the_roll_axis_to_rate_mode() {
+    let sitl = start_sitl(free_udp_port(), &[]);
+    let out = Command::new(python())
+        .arg(root().join("tests/cflib_flightmode.py"))
+        .arg(format!("udp://127.0.0.1:{}", sitl.port))
+        .output()
+        .expect("run the cflib client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    let r: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+        panic!(
+            "no JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    eprintln!("cflib flight modes: {r}");
+    assert_eq!(r["stab_mode_roll_default"], "1");
+    assert_eq!(r["stab_mode_roll_after"], "0");
+    let angle = r["angle_mode_roll_deg"].as_f64().expect("angle");
+    assert!(
+        (15.0..=25.0).contains(&angle),
+        "angle mode holds ~20°: {angle}"
+    );
+    let rate = r["rate_mode_rate_deg_s"].as_f64().expect("rate");
+    assert!(
+        (85.0..=95.0).contains(&rate),
+        "rate mode turns at 90 ± 5 deg/s: {rate}"
+    );
 }

@@ -79,7 +79,9 @@ pub fn parse_param_request(bytes: &[u8]) -> Result<ParamRequest, String> {
                 value,
             })
         }
-        other => Err(format!("unknown cmd {other:?} (expected \"toc\" or \"set\")")),
+        other => Err(format!(
+            "unknown cmd {other:?} (expected \"toc\" or \"set\")"
+        )),
     }
 }
 
@@ -144,7 +146,12 @@ pub struct ClientServers {
     _ctx: zmq::Context,
 }
 
-fn bind(ctx: &zmq::Context, kind: zmq::SocketType, name: &'static str, endpoint: &str) -> Result<zmq::Socket, RuntimeError> {
+fn bind(
+    ctx: &zmq::Context,
+    kind: zmq::SocketType,
+    name: &'static str,
+    endpoint: &str,
+) -> Result<zmq::Socket, RuntimeError> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
     s.set_maxmsgsize(1024 * 1024)?;
@@ -174,7 +181,11 @@ impl ClientServers {
     /// Serves everything waiting, without blocking. Returns the problems met (already counted).
     pub fn poll(&mut self, cf: &mut dyn ClientAccess) -> Vec<String> {
         let mut problems = Vec::new();
-        while let Some(bytes) = self.param.as_ref().and_then(|s| s.recv_bytes(zmq::DONTWAIT).ok()) {
+        while let Some(bytes) = self
+            .param
+            .as_ref()
+            .and_then(|s| s.recv_bytes(zmq::DONTWAIT).ok())
+        {
             self.stats.param_requests += 1;
             let reply = match parse_param_request(&bytes) {
                 Ok(ParamRequest::Toc) => {
@@ -189,7 +200,9 @@ impl ClientServers {
                     json!({"version": 1, "toc": toc})
                 }
                 Ok(ParamRequest::Set { name, value }) => match cf.param_set(&name, &value) {
-                    Ok(confirmed) => json!({"version": 1, "cmd": "set", "name": name, "value": confirmed}),
+                    Ok(confirmed) => {
+                        json!({"version": 1, "cmd": "set", "name": name, "value": confirmed})
+                    }
                     Err(e) => {
                         self.stats.param_errors += 1;
                         let msg = format!("param set {name}: {e}");
@@ -211,7 +224,11 @@ impl ClientServers {
                 let _ = s.send(reply.to_string().as_bytes(), 0);
             }
         }
-        while let Some(bytes) = self.led.as_ref().and_then(|s| s.recv_bytes(zmq::DONTWAIT).ok()) {
+        while let Some(bytes) = self
+            .led
+            .as_ref()
+            .and_then(|s| s.recv_bytes(zmq::DONTWAIT).ok())
+        {
             match parse_led_message(&bytes).map(|leds| rgb565_be(&leds)) {
                 Ok(mem) => match cf.led_write(&mem) {
                     Ok(()) => self.stats.led_writes += 1,
@@ -238,14 +255,23 @@ mod tests {
 
     #[test]
     fn requests_parse_and_bad_ones_say_why() {
-        assert_eq!(parse_param_request(br#"{"version":1,"cmd":"toc"}"#), Ok(ParamRequest::Toc));
+        assert_eq!(
+            parse_param_request(br#"{"version":1,"cmd":"toc"}"#),
+            Ok(ParamRequest::Toc)
+        );
         assert_eq!(
             parse_param_request(br#"{"version":1,"cmd":"set","name":"ring.effect","value":"7"}"#),
-            Ok(ParamRequest::Set { name: "ring.effect".into(), value: "7".into() })
+            Ok(ParamRequest::Set {
+                name: "ring.effect".into(),
+                value: "7".into()
+            })
         );
         assert_eq!(
             parse_param_request(br#"{"cmd":"set","name":"pid_rate.roll_kp","value":250.5}"#),
-            Ok(ParamRequest::Set { name: "pid_rate.roll_kp".into(), value: "250.5".into() })
+            Ok(ParamRequest::Set {
+                name: "pid_rate.roll_kp".into(),
+                value: "250.5".into()
+            })
         );
         for (bad, why) in [
             (&b"nope"[..], "not JSON"),
@@ -262,7 +288,8 @@ mod tests {
 
     #[test]
     fn led_messages_parse_and_convert_as_cflib() {
-        let mut msg = json!({"version": 1, "rgbleds": [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]});
+        let mut msg =
+            json!({"version": 1, "rgbleds": [[255, 0, 0], [0, 255, 0], [0, 0, 255], [10, 20, 30]]});
         let leds = parse_led_message(msg.to_string().as_bytes()).expect("valid");
         let mem = rgb565_be(&leds);
         // cflib: red 0xF800, green 0x07E0, blue 0x001F; (10,20,30) → R5 1, G6 5, B5 4 = 0x08A4.

@@ -22,7 +22,10 @@ pub mod sensor;
 pub mod trajectory;
 pub mod world;
 
-pub use firmware::{FwSetpoint, NavSample, StateEstimate};
+pub use firmware::{
+    FwSetpoint, NavSample, ParamError, ParamSpec, ParamType, Situation, StateEstimate,
+    firmware_params,
+};
 pub use offboard::OffBoard;
 pub use plant::Plant;
 pub use runner::{

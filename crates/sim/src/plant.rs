@@ -2,14 +2,21 @@
 //! and the rapier world, advanced one physics step at a time. The inline runner drives it in
 //! virtual time together with the off-board side; `depthpilot sitl` drives it in real time behind
 //! CRTP/UDP. Pure and deterministic: time is the step count.
+//!
+//! Firmware parameters: the scene's `firmware_params` are written at boot, its `param_writes` at
+//! their times (at the start of the first step at or after it, before that step's firmware
+//! tick), and a client holding only `&Plant` (the SITL's parameter service) can queue writes for
+//! the next step, as the firmware's param task stores a value the stabiliser reads at its next
+//! tick.
 
 use crate::disturbance::DisturbanceModel;
-use crate::firmware::{Firmware, ImuSample};
+use crate::firmware::{Firmware, ImuSample, ParamError, ParamSpec};
 use crate::quad::{Airframe, Motors, rotor_wrench};
 use crate::runner::{Probe, Stage};
 use crate::world::{BodyState, Impact, World};
 use depthpilot_types::Vec3;
-use depthpilot_types::scene::Scene;
+use depthpilot_types::scene::{ParamWrite, Scene};
+use std::sync::Mutex;
 
 const GRAVITY_M_S2: f64 = 9.81;
 
@@ -27,6 +34,11 @@ pub struct Plant {
     dt_s: f64,
     fw_div: u64,
     steps: u64,
+    /// The scene's timed writes, in time order, and how many are done.
+    param_writes: Vec<ParamWrite>,
+    writes_done: usize,
+    /// Writes queued through `&self` (see the module doc), applied at the next step.
+    queued_params: Mutex<Vec<(&'static ParamSpec, f64)>>,
 }
 
 /// Nanoseconds of one period at `hz`.
@@ -35,20 +47,50 @@ pub fn period_ns(hz: f64) -> u64 {
 }
 
 impl Plant {
-    /// The quad of `scene` on its start spot, firmware booted, motors still.
+    /// The quad of `scene` on its start spot, firmware booted with the scene's parameters,
+    /// motors still. A parameter the firmware refuses is skipped (a loaded scene has been
+    /// checked already; see [`Plant::try_new`]).
     pub fn new(scene: &Scene) -> Self {
+        let mut plant = Self::booted(scene);
+        for (name, value) in &scene.firmware_params {
+            let _skipped_if_refused = plant.fw.set_param(name, *value);
+        }
+        plant
+    }
+
+    /// As [`Plant::new`], but a parameter the firmware refuses is an error.
+    pub fn try_new(scene: &Scene) -> Result<Self, ParamError> {
+        let mut plant = Self::booted(scene);
+        for (name, value) in &scene.firmware_params {
+            plant.fw.set_param(name, *value)?;
+        }
+        for w in &scene.param_writes {
+            Firmware::writable(&w.name, w.value)?;
+        }
+        Ok(plant)
+    }
+
+    fn booted(scene: &Scene) -> Self {
         let dt_ns = period_ns(scene.rates.physics_hz);
         let dt_s = dt_ns as f64 * 1e-9;
         let af = Airframe::from_config(&scene.quad, scene.world.ground_effect);
-        let world = World::new(
+        let att = scene.quad.initial_attitude_deg;
+        let world = World::with_attitude(
             &scene.world,
             &af,
             dt_s,
             scene.quad.initial_position_m,
-            scene.quad.initial_yaw_deg.to_radians(),
+            [
+                att.x.to_radians(),
+                att.y.to_radians(),
+                scene.quad.initial_yaw_deg.to_radians(),
+            ],
         );
         let truth = world.state();
         Self {
+            param_writes: scene.param_writes.clone(),
+            writes_done: 0,
+            queued_params: Mutex::new(Vec::new()),
             fw: Firmware::new(
                 scene.quad.firmware_gains,
                 scene.rates.firmware_hz,
@@ -110,6 +152,59 @@ impl Plant {
         &self.dist
     }
 
+    /// Writes a firmware parameter now. Returns the value as stored.
+    pub fn set_firmware_param(&mut self, name: &str, value: f64) -> Result<f64, ParamError> {
+        self.fw.set_param(name, value)
+    }
+
+    /// Checks a firmware parameter write and queues it for the next step; returns the value as
+    /// it will be stored. For a client that holds only `&Plant`.
+    pub fn queue_firmware_param(&self, name: &str, value: f64) -> Result<f64, ParamError> {
+        let spec = Firmware::writable(name, value)?;
+        let stored = spec.ty.store(value);
+        self.queued().push((spec, stored));
+        Ok(stored)
+    }
+
+    /// A firmware parameter's value, counting writes still queued.
+    pub fn firmware_param(&self, name: &str) -> Option<f64> {
+        let current = self.fw.param(name)?;
+        let spec = crate::firmware::firmware_param(name)?;
+        let queued = self
+            .queued()
+            .iter()
+            .rev()
+            .find(|(queued, _)| std::ptr::eq(*queued, spec))
+            .map(|(_, v)| *v);
+        Some(queued.unwrap_or(current))
+    }
+
+    fn queued(&self) -> std::sync::MutexGuard<'_, Vec<(&'static ParamSpec, f64)>> {
+        // Nothing can panic while the lock is held, so a poisoned lock still holds good data.
+        self.queued_params
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies queued writes and the scene's writes that fell due by `t_ns`.
+    fn apply_param_writes(&mut self, t_ns: u64) {
+        let queued = std::mem::take(
+            self.queued_params
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (spec, value) in queued {
+            let _checked_when_queued = self.fw.set_param(&spec.full_name(), value);
+        }
+        while let Some(w) = self.param_writes.get(self.writes_done) {
+            if (w.t_s * 1e9).round() as u64 > t_ns {
+                break;
+            }
+            let _checked_with_the_scene = self.fw.set_param(&w.name, w.value);
+            self.writes_done += 1;
+        }
+    }
+
     /// One physics step from `now_ns()`: the firmware tick when due, motors, forces, rapier.
     /// Returns the first moment of a contact, if one began.
     pub fn step<P: Probe>(&mut self, probe: &mut P) -> Option<Impact> {
@@ -118,6 +213,7 @@ impl Plant {
         let t_s = t_ns as f64 * 1e-9;
         let dt_s = self.dt_s;
         let truth = self.truth;
+        self.apply_param_writes(t_ns);
         if k.is_multiple_of(self.fw_div) {
             let acc_world =
                 (truth.vel_m_s - self.prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);

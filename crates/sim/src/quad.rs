@@ -1,7 +1,9 @@
-//! The Crazyflie 2.x airframe: motor layout, first-order motor lag, Förster's PWM → thrust,
-//! PWM → rotor speed and thrust → torque maps, rotor drag and ground effect
-//! (`reference/sim_vision.md` §1, §7). Pure functions of the state; the rigid body itself lives in
-//! [`crate::world`].
+//! The Crazyflie 2.x airframe: motor layout, first-order motor lag, the PWM → thrust,
+//! PWM → rotor speed and thrust → torque maps of the scene's quad (Förster's for the brushed
+//! CF2.x, the firmware's voltage curve for the 2.1 Brushless; see
+//! [`QuadConfig::preset`](depthpilot_types::scene::QuadConfig::preset)), rotor drag and ground
+//! effect (`reference/sim_vision.md` §1, §7). Pure functions of the state; the rigid body itself
+//! lives in [`crate::world`].
 //!
 //! Motor layout (body frame x forward, y left, seen from above):
 //! ```text
@@ -16,19 +18,52 @@
 use depthpilot_control::ThrustMap;
 use depthpilot_types::Rot;
 use depthpilot_types::Vec3;
-use depthpilot_types::scene::QuadConfig;
+use depthpilot_types::scene::{QuadConfig, ThrustCurve};
 
-/// Förster: Ω [rad/s] = 0.04076521 · PWM + 380.8359.
-const OMEGA_PER_PWM: f64 = 0.04076521;
-const OMEGA_OFFSET: f64 = 380.8359;
-/// Förster: rotor torque τ = 0.005964552 · F (the intercept cancels over the four rotors).
-const TORQUE_PER_THRUST_M: f64 = 0.005964552;
-/// Förster rotor drag, kg/rad, body axes (via gym-pybullet-drones' cf2x.urdf).
+/// Förster rotor drag, kg/rad, body axes (via gym-pybullet-drones' cf2x.urdf). Used for every
+/// airframe: no identified value for the 2.1 Brushless was found (UNVERIFIED there).
 const DRAG_K: [f64; 3] = [9.1785e-7, 9.1785e-7, 10.311e-7];
 /// Ground effect (gym-pybullet-drones `_groundEffect`, after Shi et al. 2019).
 const GROUND_EFFECT_C: f64 = 11.36859;
-const PROP_RADIUS_M: f64 = 0.0231348;
 const GROUND_EFFECT_CLIP_M: f64 = 0.0378;
+
+/// Per-motor thrust for a PWM value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MotorThrust {
+    /// a·PWM² + b·PWM + c (Förster).
+    Pwm(ThrustMap),
+    /// c0 + c1·v + c2·v² + c3·v³, v = battery_v · PWM / 65535.
+    Voltage { c: [f64; 4], battery_v: f64 },
+}
+
+impl MotorThrust {
+    pub fn from_curve(curve: ThrustCurve) -> Self {
+        match curve {
+            ThrustCurve::PwmQuadratic { a, b, c } => Self::Pwm(ThrustMap { a, b, c }),
+            ThrustCurve::VoltageCubic {
+                c0,
+                c1,
+                c2,
+                c3,
+                battery_v,
+            } => Self::Voltage {
+                c: [c0, c1, c2, c3],
+                battery_v,
+            },
+        }
+    }
+
+    /// Thrust of one motor at an effective PWM (never negative).
+    pub fn thrust_n(&self, pwm: f64) -> f64 {
+        match self {
+            Self::Pwm(map) => map.thrust_n(pwm),
+            Self::Voltage { c, battery_v } => {
+                let v = battery_v * pwm / 65535.0;
+                (c[0] + v * (c[1] + v * (c[2] + v * c[3]))).max(0.0)
+            }
+        }
+    }
+}
 
 /// Body-frame motor positions of M1..M4 (unit square diagonal, scaled by the arm length).
 const MOTOR_DIRS: [(f64, f64); 4] = [(1.0, -1.0), (-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)];
@@ -43,7 +78,13 @@ pub struct Airframe {
     pub motor_pos_m: [Vec3; 4],
     pub tau_up_s: f64,
     pub tau_down_s: f64,
-    pub thrust_map: ThrustMap,
+    pub thrust: MotorThrust,
+    /// Rotor reaction torque per newton of thrust.
+    pub torque_per_thrust_m: f64,
+    /// Ω = offset + slope · PWM.
+    pub omega_offset_rad_s: f64,
+    pub omega_per_pwm_rad_s: f64,
+    pub prop_radius_m: f64,
     pub ground_effect: bool,
 }
 
@@ -56,7 +97,11 @@ impl Airframe {
             motor_pos_m: MOTOR_DIRS.map(|(x, y)| Vec3::new(x * a, y * a, 0.0)),
             tau_up_s: q.motor_tau_up_s,
             tau_down_s: q.motor_tau_down_s,
-            thrust_map: ThrustMap::FORSTER,
+            thrust: MotorThrust::from_curve(q.thrust_curve),
+            torque_per_thrust_m: q.torque_per_thrust_m,
+            omega_offset_rad_s: q.rotor_speed_offset_rad_s,
+            omega_per_pwm_rad_s: q.rotor_speed_per_pwm_rad_s,
+            prop_radius_m: q.prop_radius_m,
             ground_effect,
         }
     }
@@ -85,20 +130,16 @@ impl Motors {
 
     /// Per-motor thrust. A stopped motor (effective PWM < 1) gives none.
     pub fn thrust_n(&self, af: &Airframe) -> [f64; 4] {
-        self.pwm.map(|p| {
-            if p < 1.0 {
-                0.0
-            } else {
-                af.thrust_map.thrust_n(p)
-            }
-        })
+        self.pwm
+            .map(|p| if p < 1.0 { 0.0 } else { af.thrust.thrust_n(p) })
     }
 
     /// Per-motor rotor speed; the offset fades in over the first 1000 PWM so a stopped rotor
     /// does not spin.
-    pub fn omega_rad_s(&self) -> [f64; 4] {
-        self.pwm
-            .map(|p| OMEGA_PER_PWM * p + OMEGA_OFFSET * (p / 1000.0).clamp(0.0, 1.0))
+    pub fn omega_rad_s(&self, af: &Airframe) -> [f64; 4] {
+        self.pwm.map(|p| {
+            af.omega_per_pwm_rad_s * p + af.omega_offset_rad_s * (p / 1000.0).clamp(0.0, 1.0)
+        })
     }
 }
 
@@ -129,7 +170,7 @@ pub fn rotor_wrench(
     {
         for (f, pos) in thrust.iter_mut().zip(af.motor_pos_m.iter()) {
             let prop_h = (h + world_from_body.apply(*pos).z).max(GROUND_EFFECT_CLIP_M);
-            let ratio = PROP_RADIUS_M / (4.0 * prop_h);
+            let ratio = af.prop_radius_m / (4.0 * prop_h);
             *f *= 1.0 + GROUND_EFFECT_C * ratio * ratio;
         }
     }
@@ -139,10 +180,10 @@ pub fn rotor_wrench(
         let p = af.motor_pos_m[i];
         // r × (0, 0, F) = (y F, -x F, 0)
         torque += Vec3::new(p.y * thrust[i], -p.x * thrust[i], 0.0);
-        torque.z += SPIN_REACTION[i] * TORQUE_PER_THRUST_M * thrust[i];
+        torque.z += SPIN_REACTION[i] * af.torque_per_thrust_m * thrust[i];
     }
     // Rotor drag: proportional to the sum of rotor speeds and the body-frame air-relative velocity.
-    let omega_sum: f64 = motors.omega_rad_s().iter().sum();
+    let omega_sum: f64 = motors.omega_rad_s(af).iter().sum();
     let rel_body = world_from_body.inverse_apply(vel_world_m_s - air_vel_world_m_s);
     let drag_body = Vec3::new(
         -DRAG_K[0] * omega_sum * rel_body.x,
@@ -171,6 +212,28 @@ mod tests {
         let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
         let tw = w.force_world_n.z / (a.mass_kg * 9.81);
         assert!((tw - 2.41).abs() < 0.03, "T/W = {tw}");
+    }
+
+    #[test]
+    fn the_brushless_preset_hovers_near_its_firmware_figures() {
+        use depthpilot_types::scene::QuadVariant;
+        let a = Airframe::from_config(&QuadConfig::preset(QuadVariant::Cf21Brushless), false);
+        let weight = a.mass_kg * 9.81;
+        // Hover PWM by bisection on the thrust curve.
+        let (mut lo, mut hi) = (0.0, 65535.0);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if 4.0 * a.thrust.thrust_n(mid) < weight {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        assert!((lo - 34_800.0).abs() < 300.0, "hover PWM {lo}");
+        // More thrust in reserve than the brushed CF2 (T/W 2.4): about 3 at 3.8 V.
+        let tw = 4.0 * a.thrust.thrust_n(65535.0) / weight;
+        assert!(tw > 2.8 && tw < 3.2, "T/W {tw}");
+        assert_eq!(a.thrust.thrust_n(0.0), 0.0, "clamped at zero");
     }
 
     #[test]
@@ -217,7 +280,7 @@ mod tests {
                 .force_world_n
                 .z
         };
-        let free = 4.0 * a.thrust_map.thrust_n(36000.0);
+        let free = 4.0 * a.thrust.thrust_n(36000.0);
         assert!(f(0.02) > free * 1.2);
         assert!((f(1.0) - free) / free < 0.001);
     }

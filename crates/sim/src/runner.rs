@@ -185,6 +185,7 @@ pub fn run<P: Probe>(
     let mut crash: Option<Impact> = None;
     let mut touchdowns = 0u32;
     let mut truth = *plant.truth();
+    let started_tumbled = truth.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
     let mut track: Vec<(f64, Vec3)> = Vec::new();
 
     for k in 0..n_steps {
@@ -271,7 +272,8 @@ pub fn run<P: Probe>(
     let steps_done = plant.steps();
     let final_state = *plant.truth();
     let tumbled = final_state.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
-    if crash.is_none() && tumbled {
+    // A quad that started on its back and never moved did not crash.
+    if crash.is_none() && tumbled && !started_tumbled {
         crash = Some(Impact {
             t_s: steps_done as f64 * dt_s,
             speed_m_s: final_state.vel_m_s.norm(),

@@ -62,12 +62,25 @@ fn v64(v: Vector) -> Vec3 {
 }
 
 impl World {
+    /// The world with the quad level at `initial_pos_m`, heading `initial_yaw_rad`.
     pub fn new(
         cfg: &WorldConfig,
         af: &Airframe,
         dt_s: f64,
         initial_pos_m: Vec3,
         initial_yaw_rad: f64,
+    ) -> Self {
+        Self::with_attitude(cfg, af, dt_s, initial_pos_m, [0.0, 0.0, initial_yaw_rad])
+    }
+
+    /// The world with the quad at `initial_pos_m` in an attitude given as right-handed ZYX
+    /// Euler angles (roll, pitch, yaw; radians), e.g. roll π: on its back.
+    pub fn with_attitude(
+        cfg: &WorldConfig,
+        af: &Airframe,
+        dt_s: f64,
+        initial_pos_m: Vec3,
+        initial_rpy_rad: [f64; 3],
     ) -> Self {
         let mut pw = PhysicsWorld::new();
         pw.gravity = Vector::new(0.0, 0.0, -9.81);
@@ -88,7 +101,8 @@ impl World {
         }
         let i = af.inertia_kg_m2;
         let mprops = MassProperties::new(Vector::ZERO, af.mass_kg as f32, v32(i));
-        let q = Rot::from_rpy(0.0, 0.0, initial_yaw_rad).to_quat();
+        let [roll, pitch, yaw] = initial_rpy_rad;
+        let q = Rot::from_rpy(roll, pitch, yaw).to_quat();
         let body = RigidBodyBuilder::dynamic()
             .translation(v32(initial_pos_m))
             .additional_mass_properties(mprops)

@@ -10,6 +10,7 @@
 //! Pure and deterministic: time is the plant's step count; bytes in, bytes out. The UDP server
 //! around it is in the `depthpilot` binary (`src/sitl.rs`).
 
+use crate::ledring::LedRing;
 use crate::toc::{LOG_VARS, PARAMS, Snapshot, Ty, toc_crc};
 use depthpilot_crtp::{
     Downlink, GenericSetpoint, LinkReply, LinkRequest, LocalizationPacket, LogReply, Packet,
@@ -78,6 +79,7 @@ pub struct SimCrazyflie {
     pub(crate) led_mem: [u8; LED_MEM_SIZE],
     stats: SitlStats,
     pub(crate) log_crc: u32,
+    ring: LedRing,
     pub(crate) param_crc: u32,
     battery: Battery,
 }
@@ -93,6 +95,7 @@ impl SimCrazyflie {
             log_crc: toc_crc(LOG_VARS.iter().map(|v| (v.ty.log_code(), v.group, v.name))),
             param_crc: toc_crc(PARAMS.iter().map(|p| (param_type_byte(p), p.group, p.name))),
             battery: Battery::default(),
+            ring: LedRing::default(),
         }
     }
 
@@ -115,7 +118,22 @@ impl SimCrazyflie {
 
     /// The current value of a parameter by `group.name`.
     pub fn param(&self, full_name: &str) -> Option<f64> {
-        param_index(full_name).map(|i| self.params[i])
+        param_index(full_name).map(|i| self.param_value(i))
+    }
+
+    /// Writes the LED driver memory (what the client's ZMQ LED server does through CRTP).
+    pub fn write_led_memory(&mut self, data: &[u8; LED_MEM_SIZE]) {
+        self.led_mem = *data;
+    }
+
+    /// `ring.effect`.
+    pub fn ring_effect(&self) -> u8 {
+        self.param("ring.effect").unwrap_or(0.0) as u8
+    }
+
+    /// The LED ring's colours now (None: an effect this model does not render).
+    pub fn ring_colours(&self) -> Option<[[u8; 3]; 12]> {
+        self.ring.colours()
     }
 
     pub fn stats(&self) -> SitlStats {
@@ -150,6 +168,12 @@ impl SimCrazyflie {
         let now_ns = self.plant.now_ns();
         self.battery
             .step(self.plant.dt_ns(), &self.plant.motor_cmd());
+        if now_ns.is_multiple_of(crate::ledring::TICK_NS) {
+            let solid = ["ring.solidRed", "ring.solidGreen", "ring.solidBlue"]
+                .map(|n| self.param(n).unwrap_or(0.0) as u8);
+            let effect = self.ring_effect();
+            self.ring.tick(effect, solid, &self.led_mem);
+        }
         if self.blocks.values().all(|b| b.period_ns.is_none()) {
             return Vec::new();
         }

@@ -1,5 +1,9 @@
 //! The parameter, log and memory services of the simulated Crazyflie (`param_logic.c`, `log.c`,
 //! `mem.c`): request in, replies out, with the firmware's errno answers.
+//!
+//! Parameters of the firmware model (`ParamDecl::firmware`) are read from it and written to it
+//! (queued on the plant, applied at its next step, as the param task stores a variable the
+//! stabiliser reads at its next tick); `params` mirrors them for `SimCrazyflie::param`.
 
 use crate::crazyflie::{
     E2BIG, EEXIST, EINVAL, ENOENT, ENOMEM, LED_MEM_SIZE, LED_MEM_TYPE, LOG_DATA_MAX, LogBlock,
@@ -30,7 +34,7 @@ impl SimCrazyflie {
                 Some(p) => ParamReply::ReadValue {
                     id,
                     status: 0,
-                    value: p.ty.encode(self.params[usize::from(id)]),
+                    value: p.ty.encode(self.param_value(usize::from(id))),
                 },
                 None => ParamReply::ReadValue {
                     id,
@@ -54,7 +58,7 @@ impl SimCrazyflie {
                         self.set_param(usize::from(id), v);
                         ParamReply::WriteAck {
                             id,
-                            value: p.ty.encode(self.params[usize::from(id)]),
+                            value: p.ty.encode(self.param_value(usize::from(id))),
                         }
                     }
                     None => ParamReply::WriteAck {
@@ -95,10 +99,73 @@ impl SimCrazyflie {
         vec![Downlink::Param(reply)]
     }
 
-    /// Stores a value as the parameter's C type would hold it.
-    fn set_param(&mut self, index: usize, v: f64) {
-        let ty = PARAMS[index].ty;
-        self.params[index] = ty.decode(&ty.encode(v)).unwrap_or(v);
+    /// Stores a value as the parameter's C type would hold it: a firmware parameter in the
+    /// firmware model, the Crazyflie's own here.
+    pub(crate) fn set_param(&mut self, index: usize, v: f64) {
+        let p = &PARAMS[index];
+        let stored = p.ty.decode(&p.ty.encode(v)).unwrap_or(v);
+        if p.firmware {
+            let name = format!("{}.{}", p.group, p.name);
+            // The wire value always fits the declared type, so the firmware takes it.
+            if let Ok(v) = self.plant().queue_firmware_param(&name, stored) {
+                self.params[index] = v;
+            }
+        } else {
+            self.params[index] = stored;
+        }
+    }
+
+    /// The parameter TOC with current values, for clients that list parameters by name (the
+    /// ZMQ parameter server).
+    pub fn param_entries(&self) -> Vec<ParamInfo> {
+        PARAMS
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ParamInfo {
+                name: format!("{}.{}", p.group, p.name),
+                type_name: c_type_name(p.ty),
+                writable: !p.read_only,
+                value: self.param_value(i),
+                is_float: matches!(p.ty, Ty::F32 | Ty::F16),
+            })
+            .collect()
+    }
+
+    /// Writes a parameter by `group.name` and returns the value the firmware stored (what a
+    /// client reads back). Refused: unknown names, read-only parameters, values the C type
+    /// cannot hold.
+    pub fn set_param_by_name(&mut self, full_name: &str, value: f64) -> Result<f64, String> {
+        let index = full_name
+            .split_once('.')
+            .and_then(|(g, n)| PARAMS.iter().position(|p| p.group == g && p.name == n))
+            .ok_or_else(|| format!("unknown parameter `{full_name}`"))?;
+        let p = &PARAMS[index];
+        if p.read_only {
+            return Err(format!("parameter `{full_name}` is read-only"));
+        }
+        if p.firmware {
+            depthpilot_sim::firmware::Firmware::writable(full_name, value)
+                .map_err(|e| e.to_string())?;
+        } else if !fits(p.ty, value) {
+            return Err(format!(
+                "parameter `{full_name}` ({}) cannot hold {value}",
+                c_type_name(p.ty)
+            ));
+        }
+        self.set_param(index, value);
+        Ok(self.param_value(index))
+    }
+
+    /// A parameter's current value: from the firmware model for its parameters.
+    pub(crate) fn param_value(&self, index: usize) -> f64 {
+        let p = &PARAMS[index];
+        if p.firmware {
+            let name = format!("{}.{}", p.group, p.name);
+            if let Some(v) = self.plant().firmware_param(&name) {
+                return v;
+            }
+        }
+        self.params[index]
     }
 
     pub(crate) fn log_request(&mut self, l: LogRequest) -> Vec<Downlink> {
@@ -297,5 +364,149 @@ impl SimCrazyflie {
             }
         };
         vec![Downlink::Mem(reply)]
+    }
+}
+
+/// One parameter as [`SimCrazyflie::param_entries`] lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    /// `group.name`.
+    pub name: String,
+    /// The C type name cflib uses (`param.py`: `uint8_t`, `float`, ...).
+    pub type_name: &'static str,
+    pub writable: bool,
+    pub value: f64,
+    pub is_float: bool,
+}
+
+/// cflib's name of a param type (`ParamTocElement.types`).
+fn c_type_name(ty: Ty) -> &'static str {
+    match ty {
+        Ty::U8 => "uint8_t",
+        Ty::U16 => "uint16_t",
+        Ty::U32 => "uint32_t",
+        Ty::I8 => "int8_t",
+        Ty::I16 => "int16_t",
+        Ty::I32 => "int32_t",
+        Ty::F32 => "float",
+        Ty::F16 => "FP16",
+    }
+}
+
+/// Whether a value fits a type exactly (integers whole and in range).
+fn fits(ty: Ty, v: f64) -> bool {
+    let whole_in = |lo: f64, hi: f64| v.fract() == 0.0 && (lo..=hi).contains(&v);
+    v.is_finite()
+        && match ty {
+            Ty::U8 => whole_in(0.0, f64::from(u8::MAX)),
+            Ty::U16 => whole_in(0.0, f64::from(u16::MAX)),
+            Ty::U32 => whole_in(0.0, f64::from(u32::MAX)),
+            Ty::I8 => whole_in(f64::from(i8::MIN), f64::from(i8::MAX)),
+            Ty::I16 => whole_in(f64::from(i16::MIN), f64::from(i16::MAX)),
+            Ty::I32 => whole_in(f64::from(i32::MIN), f64::from(i32::MAX)),
+            Ty::F32 | Ty::F16 => true,
+        }
+}
+
+#[cfg(test)]
+mod param_tests {
+    use crate::SimCrazyflie;
+    use crate::toc::PARAMS;
+    use depthpilot_crtp::{Downlink, Packet, ParamReply, ParamRequest, Uplink};
+    use depthpilot_types::scene::parse;
+
+    fn cf(quad: &str) -> SimCrazyflie {
+        let scene = parse(&format!(
+            "Scene(name: \"t\", duration_s: 10.0, settle_s: 1.0, quad: ({quad}), \
+             setpoints: Hover(position_m: (0.0, 0.0, 1.0)))"
+        ))
+        .expect("scene");
+        SimCrazyflie::new(&scene)
+    }
+
+    fn ask(cf: &mut SimCrazyflie, msg: Uplink) -> Vec<Downlink> {
+        let bytes = msg.to_packet().expect("encodes").encode();
+        cf.handle(&bytes)
+            .iter()
+            .map(|b| Downlink::decode(&Packet::decode(b).expect("packet")).expect("reply"))
+            .collect()
+    }
+
+    fn id(name: &str) -> u16 {
+        let (g, n) = name.split_once('.').expect("group.name");
+        PARAMS
+            .iter()
+            .position(|p| p.group == g && p.name == n)
+            .expect("in the TOC") as u16
+    }
+
+    #[test]
+    fn a_written_flight_mode_reaches_the_firmware_at_the_next_step() {
+        let mut cf = cf("");
+        let id = id("flightmode.stabModeRoll");
+        let r = ask(
+            &mut cf,
+            Uplink::Param(ParamRequest::Write { id, value: vec![0] }),
+        );
+        assert_eq!(
+            r,
+            vec![Downlink::Param(ParamReply::WriteAck { id, value: vec![0] })]
+        );
+        let read = ask(&mut cf, Uplink::Param(ParamRequest::Read { id }));
+        assert_eq!(
+            read,
+            vec![Downlink::Param(ParamReply::ReadValue {
+                id,
+                status: 0,
+                value: vec![0]
+            })]
+        );
+        cf.step();
+        assert_eq!(
+            cf.plant().firmware().param("flightmode.stabModeRoll"),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn set_by_name_answers_with_the_stored_value_or_says_why_not() {
+        let mut cf = cf("");
+        assert_eq!(cf.set_param_by_name("flightmode.yawMode", 1.0), Ok(1.0));
+        assert_eq!(
+            cf.set_param_by_name("pid_rate.roll_kp", 0.1),
+            Ok(f64::from(0.1f32))
+        );
+        assert_eq!(cf.set_param_by_name("ring.effect", 7.0), Ok(7.0));
+        assert!(cf.set_param_by_name("ring.effect", 7.5).is_err());
+        assert!(cf.set_param_by_name("flightmode.yawMode", 300.0).is_err());
+        assert!(cf.set_param_by_name("deck.bcLedRing", 0.0).is_err());
+        assert!(cf.set_param_by_name("nope.nope", 0.0).is_err());
+        cf.step();
+        assert_eq!(cf.plant().firmware().param("flightmode.yawMode"), Some(1.0));
+        let entries = cf.param_entries();
+        let yaw = entries
+            .iter()
+            .find(|e| e.name == "flightmode.yawMode")
+            .expect("listed");
+        assert_eq!(
+            (yaw.type_name, yaw.value, yaw.writable),
+            ("uint8_t", 1.0, true)
+        );
+        assert_eq!(entries.len(), PARAMS.len());
+    }
+
+    #[test]
+    fn reads_come_from_the_firmware_build_of_the_scene() {
+        let mut cf = cf("variant: Cf21Brushless");
+        let id = id("pid_rate.roll_kp");
+        let r = ask(&mut cf, Uplink::Param(ParamRequest::Read { id }));
+        assert_eq!(
+            r,
+            vec![Downlink::Param(ParamReply::ReadValue {
+                id,
+                status: 0,
+                value: 200f32.to_le_bytes().to_vec()
+            })]
+        );
     }
 }

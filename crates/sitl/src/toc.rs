@@ -4,6 +4,9 @@
 //! param TOC low nibble 0x08 u8, 0x09 u16, 0x0A u32, 0x00 i8, 0x01 i16, 0x02 i32, 0x06 float, flag
 //! 0x40 read-only (cflib `crazyflie/log.py: LogTocElement.types`, `param.py: ParamTocElement`).
 
+use depthpilot_sim::firmware::{ParamType, firmware_params};
+use std::sync::LazyLock;
+
 /// A value type with its byte encoding (little-endian).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ty {
@@ -238,6 +241,9 @@ pub struct ParamDecl {
     pub ty: Ty,
     pub read_only: bool,
     pub default: f64,
+    /// The value lives in the firmware model (`depthpilot_sim::firmware::firmware_params`):
+    /// reads and writes go there. Otherwise it belongs to the simulated Crazyflie itself.
+    pub firmware: bool,
 }
 
 const fn rw(group: &'static str, name: &'static str, ty: Ty, default: f64) -> ParamDecl {
@@ -247,6 +253,7 @@ const fn rw(group: &'static str, name: &'static str, ty: Ty, default: f64) -> Pa
         ty,
         read_only: false,
         default,
+        firmware: false,
     }
 }
 
@@ -257,37 +264,22 @@ const fn ro(group: &'static str, name: &'static str, ty: Ty, default: f64) -> Pa
         ty,
         read_only: true,
         default,
+        firmware: false,
     }
 }
 
-/// The param TOC, in TOC order. Defaults are the CF2 firmware's (`platform_defaults_cf2.h`,
-/// `stabilizer.c`, `commander.c`, `led_ring`/`ledring12.c`).
-pub static PARAMS: &[ParamDecl] = &[
+/// The simulated Crazyflie's own parameters before the firmware model's (`stabilizer.c`,
+/// `commander.c`).
+const OWN_BEFORE: [ParamDecl; 4] = [
     rw("stabilizer", "estimator", Ty::U8, 2.0),
     rw("stabilizer", "controller", Ty::U8, 1.0),
     rw("stabilizer", "stop", Ty::U8, 0.0),
     rw("commander", "enHighLevel", Ty::U8, 0.0),
-    rw("flightmode", "stabModeRoll", Ty::U8, 1.0),
-    rw("flightmode", "stabModePitch", Ty::U8, 1.0),
-    rw("flightmode", "stabModeYaw", Ty::U8, 0.0),
-    rw("pid_attitude", "roll_kp", Ty::F32, 6.0),
-    rw("pid_attitude", "roll_ki", Ty::F32, 3.0),
-    rw("pid_attitude", "roll_kd", Ty::F32, 0.0),
-    rw("pid_attitude", "pitch_kp", Ty::F32, 6.0),
-    rw("pid_attitude", "pitch_ki", Ty::F32, 3.0),
-    rw("pid_attitude", "pitch_kd", Ty::F32, 0.0),
-    rw("pid_attitude", "yaw_kp", Ty::F32, 6.0),
-    rw("pid_attitude", "yaw_ki", Ty::F32, 1.0),
-    rw("pid_attitude", "yaw_kd", Ty::F32, 0.35),
-    rw("pid_rate", "roll_kp", Ty::F32, 250.0),
-    rw("pid_rate", "roll_ki", Ty::F32, 500.0),
-    rw("pid_rate", "roll_kd", Ty::F32, 2.5),
-    rw("pid_rate", "pitch_kp", Ty::F32, 250.0),
-    rw("pid_rate", "pitch_ki", Ty::F32, 500.0),
-    rw("pid_rate", "pitch_kd", Ty::F32, 2.5),
-    rw("pid_rate", "yaw_kp", Ty::F32, 120.0),
-    rw("pid_rate", "yaw_ki", Ty::F32, 16.7),
-    rw("pid_rate", "yaw_kd", Ty::F32, 0.0),
+];
+
+/// ... and after them (`estimator_kalman.c`, `led_ring`/`ledring12.c`, the deck, build and
+/// system groups).
+const OWN_AFTER: [ParamDecl; 11] = [
     rw("kalman", "resetEstimation", Ty::U8, 0.0),
     rw("ring", "effect", Ty::U8, 6.0),
     rw("ring", "solidRed", Ty::U8, 20.0),
@@ -300,6 +292,37 @@ pub static PARAMS: &[ParamDecl] = &[
     ro("cpu", "flash", Ty::U16, 1024.0),
     ro("system", "selftestPassed", Ty::U8, 1.0),
 ];
+
+/// The wire type of a firmware-model parameter.
+pub fn ty_of(t: ParamType) -> Ty {
+    match t {
+        ParamType::U8 => Ty::U8,
+        ParamType::U16 => Ty::U16,
+        ParamType::U32 => Ty::U32,
+        ParamType::I8 => Ty::I8,
+        ParamType::I16 => Ty::I16,
+        ParamType::I32 => Ty::I32,
+        ParamType::F32 => Ty::F32,
+    }
+}
+
+/// The param TOC, in TOC order: the Crazyflie's own parameters around the firmware model's
+/// ([`firmware_params`], whose defaults are the CF2 firmware's, `platform_defaults_cf2.h`).
+pub static PARAMS: LazyLock<Vec<ParamDecl>> = LazyLock::new(|| {
+    let firmware = firmware_params().iter().map(|p| ParamDecl {
+        group: p.group,
+        name: p.name,
+        ty: ty_of(p.ty),
+        read_only: p.read_only,
+        default: p.default,
+        firmware: true,
+    });
+    OWN_BEFORE
+        .into_iter()
+        .chain(firmware)
+        .chain(OWN_AFTER)
+        .collect()
+});
 
 /// CRC-32 (IEEE, as `crc32fast` and the firmware's `crc32CalculateBuffer`).
 pub fn crc32(bytes: &[u8]) -> u32 {
@@ -345,10 +368,31 @@ mod tests {
             // [cmd][id u16][type][group\0][name\0] must fit 30 bytes.
             assert!(4 + v.group.len() + 1 + v.name.len() < 30);
         }
-        for p in PARAMS {
+        for p in PARAMS.iter() {
             assert!(seen.insert(format!("param {}.{}", p.group, p.name)));
             assert!(4 + p.group.len() + 1 + p.name.len() < 30);
         }
+    }
+
+    #[test]
+    fn the_toc_holds_every_firmware_param_and_the_old_names() {
+        let has = |g: &str, n: &str| PARAMS.iter().any(|p| p.group == g && p.name == n);
+        for p in firmware_params() {
+            assert!(has(p.group, p.name), "{}", p.full_name());
+        }
+        for (g, n) in [
+            ("ring", "effect"),
+            ("deck", "bcLedRing"),
+            ("pid_rate", "roll_kp"),
+            ("flightmode", "stabModeRoll"),
+            ("kalman", "resetEstimation"),
+            ("stabilizer", "stop"),
+            ("commander", "enHighLevel"),
+        ] {
+            assert!(has(g, n), "{g}.{n}");
+        }
+        let firmware = PARAMS.iter().filter(|p| p.firmware).count();
+        assert_eq!(firmware, firmware_params().len());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 mod validate;
 use validate::*;
+pub use validate::{FIRMWARE_PARAMS, FirmwareParamKind, firmware_param_problem};
 
 /// A scene could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,26 @@ pub struct Scene {
     /// flies.
     #[serde(default)]
     pub script: Vec<ScriptEntry>,
+    /// Parameters of the simulated firmware set at boot, by `group.name`, e.g.
+    /// `[("flightmode.stabModeRoll", 0.0)]` (names and types: `depthpilot_sim::firmware::firmware_params`).
+    #[serde(default)]
+    pub firmware_params: Vec<(String, f64)>,
+    /// Parameter writes during the flight, as a client's param write would make them (e.g. the
+    /// alt-hold button of the 2015 cfclient writing `flightmode.althold`).
+    #[serde(default)]
+    pub param_writes: Vec<ParamWrite>,
+}
+
+/// One firmware parameter write at a time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamWrite {
+    #[serde(deserialize_with = "non_negative")]
+    pub t_s: f64,
+    /// `group.name`.
+    pub name: String,
+    #[serde(deserialize_with = "finite")]
+    pub value: f64,
 }
 
 /// One step of a packet script.
@@ -204,12 +225,16 @@ pub struct BoxConfig {
     pub half_extents_m: Vec3,
 }
 
-/// Airframe presets. Each field of [`QuadConfig`] overrides the preset.
+/// Airframe presets. Each field of [`QuadConfig`] given in a scene overrides the preset's.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QuadVariant {
     /// Crazyflie 2.0/2.1 with brushed motors (Förster's identification).
     #[default]
     Cf2x,
+    /// The big quad: Crazyflie 2.1 Brushless (heavier frame, brushless motors, ESC idle thrust),
+    /// after `platform_defaults_cf21bl.h` (bitcraze/crazyflie-firmware) and the `cf21B_500`
+    /// entry of utiasDSL/drone-models `params.toml`.
+    Cf21Brushless,
 }
 
 /// Firmware attitude/rate gain sets.
@@ -220,51 +245,222 @@ pub enum FirmwareGains {
     Current,
     /// 2016-03 `pid.h` gains (the 2015 demo's firmware), attitude loop at 250 Hz.
     Era2015,
+    /// Current `platform_defaults_cf21bl.h` gains (Crazyflie 2.1 Brushless): softer roll/pitch
+    /// rate loops, position controller base thrust 30000.
+    Cf21Brushless,
 }
 
+/// Per-motor thrust as a function of the motor command (0..65535).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ThrustCurve {
+    /// F [N] = a·PWM² + b·PWM + c (Förster 2015, brushed CF2.0).
+    PwmQuadratic { a: f64, b: f64, c: f64 },
+    /// F [N] = c0 + c1·v + c2·v² + c3·v³ with the motor voltage v = battery_v · PWM / 65535
+    /// (the firmware's `VMOTOR2THRUST0..3` curves).
+    VoltageCubic {
+        c0: f64,
+        c1: f64,
+        c2: f64,
+        c3: f64,
+        battery_v: f64,
+    },
+}
+
+/// The airframe: mass, inertia, geometry, motors and the firmware build it runs. Start from
+/// `variant`'s preset; every field a scene gives replaces the preset's value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "QuadConfigFields")]
 pub struct QuadConfig {
     pub variant: QuadVariant,
-    #[serde(deserialize_with = "positive")]
     pub mass_kg: f64,
     /// Principal moments of inertia about body x, y, z.
-    #[serde(deserialize_with = "positive_vec3")]
     pub inertia_kg_m2: Vec3,
     /// Centre to motor distance (X layout).
-    #[serde(deserialize_with = "positive")]
     pub arm_m: f64,
     /// First-order motor time constant when spinning up.
-    #[serde(deserialize_with = "positive")]
     pub motor_tau_up_s: f64,
     /// First-order motor time constant when spinning down.
-    #[serde(deserialize_with = "positive")]
     pub motor_tau_down_s: f64,
+    /// Per-motor thrust for a motor command.
+    pub thrust_curve: ThrustCurve,
+    /// Rotor reaction torque per newton of thrust (the firmware's `THRUST2TORQUE`).
+    pub torque_per_thrust_m: f64,
+    /// Rotor speed Ω = offset + slope · PWM (for rotor drag).
+    pub rotor_speed_offset_rad_s: f64,
+    pub rotor_speed_per_pwm_rad_s: f64,
+    /// Propeller radius (ground effect).
+    pub prop_radius_m: f64,
     /// Position of the centre of mass at t = 0 (z = 0.015 m: resting on the floor).
-    #[serde(deserialize_with = "finite_vec3")]
     pub initial_position_m: Vec3,
-    #[serde(deserialize_with = "finite")]
+    /// Heading at t = 0 (mirrors `initial_attitude_deg.z`).
     pub initial_yaw_deg: f64,
+    /// Attitude at t = 0: roll, pitch, yaw (right-handed ZYX Euler angles; roll 180 = on its
+    /// back). The plant takes roll and pitch from here and the yaw from `initial_yaw_deg`.
+    pub initial_attitude_deg: Vec3,
     pub firmware_gains: FirmwareGains,
     /// Minimum motor command while the motors run (`CONFIG_MOTORS_DEFAULT_IDLE_THRUST`; 0 on a
     /// brushed CF2.x).
     pub idle_thrust: u16,
 }
 
+impl QuadConfig {
+    /// The preset of a variant, resting level on the floor at the origin.
+    pub fn preset(variant: QuadVariant) -> Self {
+        match variant {
+            QuadVariant::Cf2x => Self {
+                variant,
+                mass_kg: 0.027,
+                inertia_kg_m2: Vec3::new(1.395e-5, 1.436e-5, 2.173e-5),
+                arm_m: 0.046,
+                motor_tau_up_s: 0.0125,
+                motor_tau_down_s: 0.025,
+                // Förster, "System Identification of the Crazyflie 2.0", 2015
+                // (`reference/sim_vision.md` §1.2).
+                thrust_curve: ThrustCurve::PwmQuadratic {
+                    a: 2.130295e-11,
+                    b: 1.032633e-6,
+                    c: 5.484560e-4,
+                },
+                torque_per_thrust_m: 0.005964552,
+                rotor_speed_offset_rad_s: 380.8359,
+                rotor_speed_per_pwm_rad_s: 0.04076521,
+                prop_radius_m: 0.0231348,
+                initial_position_m: Vec3::new(0.0, 0.0, 0.015),
+                initial_yaw_deg: 0.0,
+                initial_attitude_deg: Vec3::ZERO,
+                firmware_gains: FirmwareGains::Current,
+                idle_thrust: 0,
+            },
+            QuadVariant::Cf21Brushless => Self {
+                variant,
+                // `CF_MASS 0.0393f` (platform_defaults_cf21bl.h: with guards, 350 mAh battery and
+                // Lighthouse deck).
+                mass_kg: 0.0393,
+                // drone-models `cf21B_500` J = diag(25, 28, 49)e-6 (identified at 43.4 g;
+                // not rescaled).
+                inertia_kg_m2: Vec3::new(25e-6, 28e-6, 49e-6),
+                // `ARM_LENGTH 0.050f` (drone-models: L = 0.035355 = 0.050/√2).
+                arm_m: 0.050,
+                // UNVERIFIED: no identified value found (drone-models' `thrust_tau = 0.08` is
+                // marked TODO); 30 ms, symmetric, is our estimate for an ESC-driven motor.
+                motor_tau_up_s: 0.03,
+                motor_tau_down_s: 0.03,
+                // `VMOTOR2THRUST0..3` (platform_defaults_cf21bl.h). The firmware compensates the
+                // battery voltage; we hold it at a nominal 3.8 V (UNVERIFIED reference). Hover of
+                // 39.3 g then needs PWM ≈ 34 800.
+                thrust_curve: ThrustCurve::VoltageCubic {
+                    c0: -0.014058926705279723,
+                    c1: 0.04265273261724981,
+                    c2: 0.0018327760144017432,
+                    c3: 0.0020576974784587178,
+                    battery_v: 3.8,
+                },
+                // `THRUST2TORQUE 0.00569278844371417f`.
+                torque_per_thrust_m: 0.00569278844371417,
+                // drone-models `vmotor2rpm = [4304.9, 3948.96]` (rpm = a0 + a1·v) at 3.8 V,
+                // in rad/s per PWM.
+                rotor_speed_offset_rad_s: 4304.90684659941 * std::f64::consts::PI / 30.0,
+                rotor_speed_per_pwm_rad_s: 3948.957007115487 * std::f64::consts::PI / 30.0 * 3.8
+                    / 65535.0,
+                // drone-models `prop_radius = 27.5e-3` (marked "TODO check").
+                prop_radius_m: 0.0275,
+                initial_position_m: Vec3::new(0.0, 0.0, 0.015),
+                initial_yaw_deg: 0.0,
+                initial_attitude_deg: Vec3::ZERO,
+                firmware_gains: FirmwareGains::Cf21Brushless,
+                // `CONFIG_MOTORS_DEFAULT_IDLE_THRUST 7000`.
+                idle_thrust: 7000,
+            },
+        }
+    }
+}
+
 impl Default for QuadConfig {
     fn default() -> Self {
-        Self {
-            variant: QuadVariant::Cf2x,
-            mass_kg: 0.027,
-            inertia_kg_m2: Vec3::new(1.395e-5, 1.436e-5, 2.173e-5),
-            arm_m: 0.046,
-            motor_tau_up_s: 0.0125,
-            motor_tau_down_s: 0.025,
-            initial_position_m: Vec3::new(0.0, 0.0, 0.015),
-            initial_yaw_deg: 0.0,
-            firmware_gains: FirmwareGains::Current,
-            idle_thrust: 0,
-        }
+        Self::preset(QuadVariant::Cf2x)
+    }
+}
+
+/// [`QuadConfig`] as written in a scene: every field optional, checked while parsed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuadConfigFields {
+    #[serde(default)]
+    variant: QuadVariant,
+    #[serde(default, deserialize_with = "present_positive")]
+    mass_kg: Option<f64>,
+    #[serde(default, deserialize_with = "present_positive_vec3")]
+    inertia_kg_m2: Option<Vec3>,
+    #[serde(default, deserialize_with = "present_positive")]
+    arm_m: Option<f64>,
+    #[serde(default, deserialize_with = "present_positive")]
+    motor_tau_up_s: Option<f64>,
+    #[serde(default, deserialize_with = "present_positive")]
+    motor_tau_down_s: Option<f64>,
+    #[serde(default, deserialize_with = "present_thrust_curve")]
+    thrust_curve: Option<ThrustCurve>,
+    #[serde(default, deserialize_with = "present_non_negative")]
+    torque_per_thrust_m: Option<f64>,
+    #[serde(default, deserialize_with = "present_non_negative")]
+    rotor_speed_offset_rad_s: Option<f64>,
+    #[serde(default, deserialize_with = "present_non_negative")]
+    rotor_speed_per_pwm_rad_s: Option<f64>,
+    #[serde(default, deserialize_with = "present_positive")]
+    prop_radius_m: Option<f64>,
+    #[serde(default, deserialize_with = "present_finite_vec3")]
+    initial_position_m: Option<Vec3>,
+    #[serde(default, deserialize_with = "present_finite")]
+    initial_yaw_deg: Option<f64>,
+    #[serde(default, deserialize_with = "present_finite_vec3")]
+    initial_attitude_deg: Option<Vec3>,
+    #[serde(default, deserialize_with = "present")]
+    firmware_gains: Option<FirmwareGains>,
+    #[serde(default, deserialize_with = "present")]
+    idle_thrust: Option<u16>,
+}
+
+impl TryFrom<QuadConfigFields> for QuadConfig {
+    type Error = String;
+
+    fn try_from(f: QuadConfigFields) -> Result<Self, String> {
+        let p = QuadConfig::preset(f.variant);
+        let (initial_yaw_deg, initial_attitude_deg) = match (
+            f.initial_yaw_deg,
+            f.initial_attitude_deg,
+        ) {
+            (None, None) => (p.initial_yaw_deg, p.initial_attitude_deg),
+            (Some(yaw), None) => (yaw, Vec3::new(0.0, 0.0, yaw)),
+            (None, Some(a)) => (a.z, a),
+            (Some(yaw), Some(a)) if yaw == a.z => (yaw, a),
+            (Some(yaw), Some(a)) => {
+                return Err(format!(
+                    "initial_yaw_deg ({yaw}) and initial_attitude_deg's yaw ({}) differ; give one",
+                    a.z
+                ));
+            }
+        };
+        Ok(Self {
+            variant: f.variant,
+            mass_kg: f.mass_kg.unwrap_or(p.mass_kg),
+            inertia_kg_m2: f.inertia_kg_m2.unwrap_or(p.inertia_kg_m2),
+            arm_m: f.arm_m.unwrap_or(p.arm_m),
+            motor_tau_up_s: f.motor_tau_up_s.unwrap_or(p.motor_tau_up_s),
+            motor_tau_down_s: f.motor_tau_down_s.unwrap_or(p.motor_tau_down_s),
+            thrust_curve: f.thrust_curve.unwrap_or(p.thrust_curve),
+            torque_per_thrust_m: f.torque_per_thrust_m.unwrap_or(p.torque_per_thrust_m),
+            rotor_speed_offset_rad_s: f
+                .rotor_speed_offset_rad_s
+                .unwrap_or(p.rotor_speed_offset_rad_s),
+            rotor_speed_per_pwm_rad_s: f
+                .rotor_speed_per_pwm_rad_s
+                .unwrap_or(p.rotor_speed_per_pwm_rad_s),
+            prop_radius_m: f.prop_radius_m.unwrap_or(p.prop_radius_m),
+            initial_position_m: f.initial_position_m.unwrap_or(p.initial_position_m),
+            initial_yaw_deg,
+            initial_attitude_deg,
+            firmware_gains: f.firmware_gains.unwrap_or(p.firmware_gains),
+            idle_thrust: f.idle_thrust.unwrap_or(p.idle_thrust),
+        })
     }
 }
 
@@ -943,6 +1139,27 @@ impl Scene {
                 return Err(invalid(
                     &format!("script[{i}].send"),
                     "every number must be finite".to_string(),
+                ));
+            }
+        }
+        for (i, (name, value)) in self.firmware_params.iter().enumerate() {
+            if let Some(problem) = firmware_param_problem(name, *value) {
+                return Err(invalid(&format!("firmware_params[{i}]"), problem));
+            }
+        }
+        for (i, w) in self.param_writes.iter().enumerate() {
+            if let Some(problem) = firmware_param_problem(&w.name, w.value) {
+                return Err(invalid(&format!("param_writes[{i}].name"), problem));
+            }
+        }
+        for (i, pair) in self.param_writes.windows(2).enumerate() {
+            if pair[1].t_s < pair[0].t_s {
+                return Err(invalid(
+                    &format!("param_writes[{}].t_s", i + 1),
+                    format!(
+                        "times must not decrease ({} after {})",
+                        pair[1].t_s, pair[0].t_s
+                    ),
                 ));
             }
         }

@@ -44,6 +44,13 @@ impl Firmware {
             // Any state but flying/levelling: the supervisor substitutes the null setpoint.
             sp = Setpoint::NULL;
         }
+        if self.sitaw.tu.released {
+            // sitaw.c (2016–2020) `sitAwPreThrustUpdateCallOut`: tumbled kills the thrust.
+            sp.mode.x = Mode::Disable;
+            sp.mode.y = Mode::Disable;
+            sp.mode.z = Mode::Disable;
+            sp.thrust = 0.0;
+        }
         let est = self.estimator.estimate();
         // setpointModeChanged: a change of modes resets every PID.
         if sp.mode != self.prev_modes {

@@ -5,7 +5,10 @@
 //! the supervisor's emergency stop, the state estimate with external positions ([`estimator`]),
 //! the on-board position controller (`position_controller_pid.c`, see [`position`]), the PID
 //! attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`, `pid.c`) and the
-//! legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`).
+//! legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`); the `flightmode`
+//! stabilisation and yaw modes of the RPYT decoder ([`modes`]); situation awareness with the 2015
+//! barometric alt-hold and automatic take-off ([`sitaw`]); and the parameters that switch and
+//! tune all of it ([`params`]).
 //!
 //! The legacy RPYT path ([`Firmware::receive`]) is kept exactly as it was before the other
 //! setpoint types were added (same operations in the same order); the generic setpoints take a
@@ -23,11 +26,19 @@ use serde::Serialize;
 
 pub mod estimator;
 mod generic;
+pub mod modes;
+pub mod params;
 pub mod position;
 pub mod setpoint;
+pub mod sitaw;
 
 pub use estimator::StateEstimate;
+pub use params::{ParamError, ParamSpec, ParamType, firmware_param, firmware_params};
 pub use setpoint::{FwSetpoint, Mode, Modes, Setpoint, manual_thrust_from_pct};
+pub use sitaw::Situation;
+
+use modes::{FlightModes, LegacyDemand};
+use sitaw::{AltHoldInput, SitAw};
 
 use estimator::Estimator;
 use position::PositionController;
@@ -36,9 +47,12 @@ const MIN_THRUST: u16 = 1000;
 const MAX_THRUST: u16 = 60000;
 const WDT_STABILIZE_NS: u64 = 500_000_000;
 const WDT_SHUTDOWN_NS: u64 = 2_000_000_000;
-/// Tumble detection, after supervisor.c as we read it (the file could not be re-checked here):
-/// tilted (acc.z < 0.5 g) for 1 s, or upside down
-/// (acc.z < -0.2 g) for 0.1 s, unless free falling (|acc| < 0.1 g on every axis).
+/// Tumble detection (`supervisor.c` @0714e40, `isTumbledCheck`; thresholds
+/// `SUPERVISOR_TUMBLE_CHECK_ACCEPTED_*` of `platform_defaults.h`): tilted (acc.z < 0.5 g) for
+/// 1 s, or upside down (acc.z < -0.2 g) after 0.1 s of being tilted, unless free falling
+/// (|acc| < 0.1 g on every axis). The supervisor runs at `RATE_SUPERVISOR` = 25 Hz
+/// (`stabilizer_types.h`). The lock is for good here (a reboot); the 2023+ state machine calls
+/// it "crashed" and lets a client recover once the quad is upright again (not modelled).
 const TILT_ACC_Z_G: f64 = 0.5;
 const TILT_MAX_NS: u64 = 1_000_000_000;
 const UPSIDE_DOWN_ACC_Z_G: f64 = -0.2;
@@ -46,9 +60,14 @@ const UPSIDE_DOWN_MAX_NS: u64 = 100_000_000;
 const FREE_FALL_G: f64 = 0.1;
 /// `POSITION_RATE` = `RATE_100_HZ` (`stabilizer_types.h`).
 const POSITION_RATE_HZ: f64 = 100.0;
+const SUPERVISOR_RATE_HZ: f64 = 25.0;
 /// `IS_FLYING_HYSTERESIS_THRESHOLD` (`supervisor.c`): flying while a motor ran above idle within
 /// the last 2 s.
 const IS_FLYING_HYSTERESIS_NS: u64 = 2_000_000_000;
+/// Situation awareness tests at the 2015 attitude-update rate ("Configured for 250Hz testing").
+const SITAW_RATE_HZ: f64 = 250.0;
+/// `ALTHOLD_UPDATE_RATE_DIVIDER 5`: the 2015 alt-hold loop at 100 Hz.
+const ALT_HOLD_RATE_HZ: f64 = 100.0;
 
 /// What the firmware's sensors and estimator report, in firmware units.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -141,6 +160,16 @@ impl GainSet {
                 yaw_rate: g(120.0, 16.7, 0.0, 166.7),
                 attitude_divider: 1,
             },
+            // platform_defaults_cf21bl.h (current master): rate roll/pitch 200/400/2.5.
+            FirmwareGains::Cf21Brushless => Self {
+                roll: g(6.0, 3.0, 0.0, 20.0),
+                pitch: g(6.0, 3.0, 0.0, 20.0),
+                yaw: g(6.0, 1.0, 0.35, 360.0),
+                roll_rate: g(200.0, 400.0, 2.5, 33.3),
+                pitch_rate: g(200.0, 400.0, 2.5, 33.3),
+                yaw_rate: g(120.0, 16.7, 0.0, 166.7),
+                attitude_divider: 1,
+            },
             // pid.h @ bfab2077 (2016-03), attitude loop at 250 Hz.
             FirmwareGains::Era2015 => Self {
                 roll: g(3.5, 2.0, 0.0, 20.0),
@@ -186,6 +215,12 @@ impl Pid {
         self.integ = 0.0;
         self.prev_measured = None;
     }
+
+    /// `pidReset(pid, actual)` of the current `pid.c`.
+    fn reset_to(&mut self, measured: f64) {
+        self.integ = 0.0;
+        self.prev_measured = Some(measured);
+    }
 }
 
 /// Why the motors are stopped for good (until the model is rebuilt, like a reboot). The first
@@ -215,6 +250,8 @@ struct LegacySetpoint {
     /// Right-handed yaw rate (already un-inverted).
     yaw_rate_deg_s: f64,
     thrust: u16,
+    /// The packet's thrust before lock and clamps (alt-hold reads it as the stick).
+    raw_thrust: u16,
 }
 
 /// See the module doc.
@@ -236,8 +273,8 @@ pub struct Firmware {
     yaw_rate: Pid,
     rate_desired: [f64; 3],
     tick: u64,
-    tilted_since_ns: Option<u64>,
-    upside_down_since_ns: Option<u64>,
+    /// `initialTumbleTick` of the supervisor's tumble check.
+    tumble_since_ns: Option<u64>,
     lockout: Option<Lockout>,
     motors: [u16; 4],
     thrust: u16,
@@ -260,6 +297,19 @@ pub struct Firmware {
     last_thrust_over_idle_ns: Option<u64>,
     is_flying: bool,
     last_ext_pos_ns: Option<u64>,
+    /// The `flightmode` parameters and carefree's front.
+    modes: FlightModes,
+    /// Attitude setpoint of the last legacy tick (after the rate/angle split and yaw mode).
+    legacy_attitude_deg: [f64; 2],
+    sitaw: SitAw,
+    /// `supervisor.tmblChckEn`.
+    tumble_check_enabled: bool,
+    /// Firmware ticks so far, for the 250 Hz and 100 Hz sub-rates.
+    ticks: u64,
+    sitaw_divider: u64,
+    alt_hold_divider: u64,
+    supervisor_divider: u64,
+    rate_hz: f64,
 }
 
 impl Firmware {
@@ -283,8 +333,7 @@ impl Firmware {
             gains,
             rate_desired: [0.0; 3],
             tick: 0,
-            tilted_since_ns: None,
-            upside_down_since_ns: None,
+            tumble_since_ns: None,
             lockout: None,
             motors: [0; 4],
             thrust: 0,
@@ -292,7 +341,7 @@ impl Firmware {
             prev_modes: Modes::NULL,
             attitude_desired_deg: [0.0; 2],
             actuator_thrust: 0.0,
-            pos_ctl: PositionController::new(),
+            pos_ctl: PositionController::for_gains(kind),
             pos_divider: (rate_hz / POSITION_RATE_HZ).round().max(1.0) as u64,
             estimator: Estimator::default(),
             attitude_deg: [0.0; 3],
@@ -300,6 +349,15 @@ impl Firmware {
             last_thrust_over_idle_ns: None,
             is_flying: false,
             last_ext_pos_ns: None,
+            modes: FlightModes::default(),
+            legacy_attitude_deg: [0.0; 2],
+            sitaw: SitAw::default(),
+            tumble_check_enabled: true,
+            ticks: 0,
+            sitaw_divider: (rate_hz / SITAW_RATE_HZ).round().max(1.0) as u64,
+            alt_hold_divider: (rate_hz / ALT_HOLD_RATE_HZ).round().max(1.0) as u64,
+            supervisor_divider: (rate_hz / SUPERVISOR_RATE_HZ).round().max(1.0) as u64,
+            rate_hz,
         }
     }
 
@@ -322,6 +380,7 @@ impl Firmware {
             // "legacy rate input is inverted"
             yaw_rate_deg_s: -f64::from(sp.yaw_rate_deg_s),
             thrust,
+            raw_thrust: sp.thrust,
         };
         self.generic = None;
         self.last_rx_ns = Some(now_ns);
@@ -363,27 +422,27 @@ impl Firmware {
         }
     }
 
+    /// `isTumbledCheck` (`supervisor.c`), run at `RATE_SUPERVISOR` (25 Hz): one clock starts
+    /// when the quad is tilted (acc.z < 0.5 g) and stops when it is not; tumbled when it ran for
+    /// more than 1 s, or for more than 0.1 s while upside down (acc.z < −0.2 g). Free fall
+    /// (|acc| < 0.1 g on every axis) restarts the clock.
     fn check_tumble(&mut self, now_ns: u64, acc_g: [f64; 3]) {
-        let free_falling = acc_g.iter().all(|a| a.abs() < FREE_FALL_G);
-        if free_falling {
-            self.tilted_since_ns = None;
-            self.upside_down_since_ns = None;
+        if !self.ticks.is_multiple_of(self.supervisor_divider) {
             return;
         }
-        let since = |slot: &mut Option<u64>, cond: bool| -> u64 {
-            if cond {
-                now_ns - *slot.get_or_insert(now_ns)
-            } else {
-                *slot = None;
-                0
-            }
-        };
-        let tilted = since(&mut self.tilted_since_ns, acc_g[2] < TILT_ACC_Z_G);
-        let upside = since(
-            &mut self.upside_down_since_ns,
-            acc_g[2] < UPSIDE_DOWN_ACC_Z_G,
-        );
-        if tilted > TILT_MAX_NS || upside > UPSIDE_DOWN_MAX_NS {
+        if acc_g.iter().all(|a| a.abs() < FREE_FALL_G) {
+            self.tumble_since_ns = None;
+        }
+        if acc_g[2] >= TILT_ACC_Z_G {
+            self.tumble_since_ns = None;
+            return;
+        }
+        let tumbled_for = now_ns - *self.tumble_since_ns.get_or_insert(now_ns);
+        let upside_down = acc_g[2] < UPSIDE_DOWN_ACC_Z_G;
+        let tumbled =
+            (upside_down && tumbled_for > UPSIDE_DOWN_MAX_NS) || tumbled_for > TILT_MAX_NS;
+        // `if (isTumbled) { if (tumbleCheckEnabled) conditions |= SUPERVISOR_CB_IS_TUMBLED; }`
+        if tumbled && self.tumble_check_enabled {
             self.lockout.get_or_insert(Lockout::Tumbled);
         }
     }
@@ -412,6 +471,8 @@ impl Firmware {
             imu.acc_g,
             self.is_flying,
         );
+        self.modes.boot(imu.yaw_deg);
+        self.situation_tick(imu);
         self.motors = match self.generic {
             None => self.step_legacy(imu),
             Some(sp) => self.step_generic(imu, sp),
@@ -420,22 +481,44 @@ impl Firmware {
         self.motors
     }
 
-    /// The legacy RPYT path, unchanged: the commander's setpoint straight into the attitude loop.
+    /// The legacy RPYT path: the commander's setpoint, shaped by the `flightmode` params
+    /// ([`modes`]), into the attitude loop; in alt-hold the thrust comes from the 2015 alt-hold
+    /// loop ([`sitaw`]). With default params the operations are those of the path before the
+    /// modes existed, in the same order.
     fn step_legacy(&mut self, imu: &ImuSample) -> [u16; 4] {
         let mut sp = self.setpoint;
+        let mut levelling = false;
         match self.watchdog {
             Watchdog::Disabled => sp = LegacySetpoint::default(),
             Watchdog::Levelling => {
                 sp.roll_deg = 0.0;
                 sp.pitch_deg = 0.0;
                 sp.yaw_rate_deg_s = 0.0;
+                levelling = true;
             }
             Watchdog::Fresh => {}
+        }
+        // 2015 stabilizer.c: `if (!altHold) commanderGetThrust(&actuatorThrust);` — in alt-hold
+        // the loop's thrust stands (no thrust lock), until the watchdog drops to the ground.
+        if self.sitaw.alt.alt_hold && self.watchdog != Watchdog::Disabled {
+            sp.thrust = self.sitaw.alt.thrust;
+        }
+        // stabilizerPreThrustUpdateCallOut: "Kill the thrust to the motors if a Tumbled
+        // situation is detected."
+        if self.sitaw.tu.released {
+            sp.thrust = 0;
         }
         if self.lockout.is_some() {
             sp.thrust = 0;
         }
         self.thrust = sp.thrust;
+        // supervisorOverrideSetpoint (level out): roll and pitch in angle mode, level.
+        let demand = if levelling {
+            LegacyDemand::LEVEL
+        } else {
+            self.modes.decode(sp.roll_deg, sp.pitch_deg, imu.yaw_deg)
+        };
+        self.legacy_attitude_deg = [demand.roll_deg, demand.pitch_deg];
 
         let dt = self.dt_s;
         let (mut roll_out, mut pitch_out, mut yaw_out) = (0.0, 0.0, 0.0);
@@ -452,15 +535,25 @@ impl Firmware {
                 self.yaw_desired_deg = wrap_180(self.yaw_desired_deg + sp.yaw_rate_deg_s * att_dt);
                 self.rate_desired = [
                     self.roll
-                        .update(sp.roll_deg - imu.roll_deg, imu.roll_deg, att_dt),
+                        .update(demand.roll_deg - imu.roll_deg, imu.roll_deg, att_dt),
                     self.pitch
-                        .update(sp.pitch_deg - imu.pitch_deg, imu.pitch_deg, att_dt),
+                        .update(demand.pitch_deg - imu.pitch_deg, imu.pitch_deg, att_dt),
                     self.yaw.update(
                         wrap_180(self.yaw_desired_deg - imu.yaw_deg),
                         imu.yaw_deg,
                         att_dt,
                     ),
                 ];
+            }
+            // controller_pid.c: "For roll and pitch, if velocity mode, overwrite rateDesired with
+            // the setpoint value. Also reset the PID to avoid error buildup".
+            if let Some(rate) = demand.roll_rate_deg_s {
+                self.rate_desired[0] = rate;
+                self.roll.reset_to(imu.roll_deg);
+            }
+            if let Some(rate) = demand.pitch_rate_deg_s {
+                self.rate_desired[1] = rate;
+                self.pitch.reset_to(imu.pitch_deg);
             }
             let [gx, gy, gz] = imu.gyro_deg_s;
             // Legacy frame: the pitch rate is -gyro.y.
@@ -487,12 +580,75 @@ impl Firmware {
         self.prev_modes = if self.watchdog == Watchdog::Disabled || self.lockout.is_some() {
             Modes::NULL
         } else {
-            Modes::LEGACY
+            let axis = |rate: Option<f64>| match rate {
+                Some(_) => Mode::Velocity,
+                None => Mode::Abs,
+            };
+            Modes {
+                roll: axis(demand.roll_rate_deg_s),
+                pitch: axis(demand.pitch_rate_deg_s),
+                ..Modes::LEGACY
+            }
         };
         self.actuator_thrust = f64::from(sp.thrust);
-        self.attitude_desired_deg = [sp.roll_deg, sp.pitch_deg];
+        self.attitude_desired_deg = [demand.roll_deg, demand.pitch_deg];
         self.control_thrust = f64::from(sp.thrust);
         self.mix(f64::from(sp.thrust), roll_out, pitch_out, yaw_out)
+    }
+
+    /// The 2015 stabiliser's situation-awareness call-out and alt-hold update ([`sitaw`]): the
+    /// tests at 250 Hz (with their reactions on `flightmode.althold`), the alt-hold loop at
+    /// 100 Hz.
+    fn situation_tick(&mut self, imu: &ImuSample) {
+        let k = self.ticks;
+        self.ticks += 1;
+        // commanderCachSelectorUpdate: no setpoint for 2 s (or none yet) drops to the ground,
+        // which switches alt-hold off.
+        if self.watchdog == Watchdog::Disabled {
+            self.modes.althold = 0;
+        }
+        if k.is_multiple_of(self.sitaw_divider) {
+            let att_dt = self.sitaw_divider as f64 / self.rate_hz;
+            let [ax, ay, az] = imu.acc_g;
+            // sensfusion6GetAccZWithoutGravity: the world-vertical component of the specific
+            // force, minus 1 g (third row of the ZYX rotation; legacy pitch = −right-handed).
+            let (sr, cr) = imu.roll_deg.to_radians().sin_cos();
+            let (sp, cp) = imu.pitch_deg.to_radians().sin_cos();
+            let acc_wz = sp * ax + sr * cp * ay + cr * cp * az - 1.0;
+            let acc_mag = ax * ax + ay * ay + az * az;
+            self.sitaw.alt.integrate_acc(acc_wz, att_dt);
+            self.sitaw.test_free_fall(acc_wz, acc_mag);
+            self.sitaw.test_tumbled(imu.roll_deg, imu.pitch_deg);
+            self.sitaw.test_at_rest(imu.acc_g);
+            if self.sitaw.ff.released && !self.sitaw.tu.released {
+                self.set_alt_hold_mode(true);
+            }
+            if self.sitaw.tu.released {
+                self.set_alt_hold_mode(false);
+            }
+        }
+        if k.is_multiple_of(self.alt_hold_divider) {
+            let asl_m = imu
+                .nav
+                .map_or(self.state_estimate().pos_m[2], |n| n.pos_m[2]);
+            self.sitaw.alt.update(AltHoldInput {
+                mode: self.modes.althold != 0,
+                raw_thrust: self.setpoint.raw_thrust,
+                asl_m,
+                at_rest: self.sitaw.ar.released,
+                tumbled: self.sitaw.tu.released,
+                dt_s: self.alt_hold_divider as f64 / self.rate_hz,
+            });
+        }
+    }
+
+    /// `commanderSetAltHoldMode`: switching on also sets the active setpoint's thrust to 32767
+    /// ("Dirty trick to ensure the altHoldChange variable remains zero") until the next packet.
+    fn set_alt_hold_mode(&mut self, on: bool) {
+        self.modes.althold = u8::from(on);
+        if on {
+            self.setpoint.raw_thrust = 32767;
+        }
     }
 
     /// `isFlyingCheck` (`supervisor.c`).
@@ -536,10 +692,12 @@ impl Firmware {
         self.lockout
     }
 
-    /// One word for logs: `tumbled`, `estop`, or the watchdog state.
+    /// One word for logs: `tumbled` (the supervisor's lock, or situation awareness cutting the
+    /// thrust), `estop`, or the watchdog state.
     pub fn state_name(&self) -> &'static str {
         match (self.lockout, self.watchdog) {
             (Some(Lockout::Tumbled), _) => "tumbled",
+            (None, _) if self.sitaw.tu.released => "tumbled",
             (Some(Lockout::EmergencyStop), _) => "estop",
             (None, Watchdog::Fresh) => "fresh",
             (None, Watchdog::Levelling) => "levelling",
@@ -562,8 +720,8 @@ impl Firmware {
     pub fn attitude_setpoint_deg(&self) -> [f64; 3] {
         match self.generic {
             None => [
-                self.setpoint.roll_deg,
-                self.setpoint.pitch_deg,
+                self.legacy_attitude_deg[0],
+                self.legacy_attitude_deg[1],
                 self.yaw_desired_deg,
             ],
             Some(_) => [
@@ -611,6 +769,23 @@ impl Firmware {
     /// `isFlyingCheck`: a motor ran above the idle thrust within the last 2 s.
     pub fn is_flying(&self) -> bool {
         self.is_flying
+    }
+
+    /// What situation awareness detects now (see [`sitaw`]).
+    pub fn situation(&self) -> Situation {
+        Situation {
+            free_fall: self.sitaw.ff.released,
+            at_rest: self.sitaw.ar.released,
+            tumbled: self.sitaw.tu.released,
+            alt_hold: self.sitaw.alt.alt_hold,
+            alt_hold_target_m: self.sitaw.alt.target_m,
+            auto_takeoff: self.sitaw.alt.auto_to.active,
+        }
+    }
+
+    /// The rate setpoint of the last tick (legacy frame, deg/s): roll, pitch, yaw.
+    pub fn rate_setpoint_deg_s(&self) -> [f64; 3] {
+        self.rate_desired
     }
 }
 

@@ -4,7 +4,9 @@
 //! (`stabilizer_types.h`); `controller_pid.c` calls it at that rate whatever the modes are and
 //! then overrides its outputs for disabled axes.
 //!
-//! Gains and limits: CF2 defaults, `src/platform/interface/platform_defaults_cf2.h`.
+//! Gains and limits: CF2 defaults, `src/platform/interface/platform_defaults_cf2.h`; the
+//! Crazyflie 2.1 Brushless build (`platform_defaults_cf21bl.h`) has the same gains and limits
+//! but `PID_VEL_THRUST_BASE 30000`.
 
 use super::setpoint::{Mode, Setpoint};
 
@@ -25,8 +27,9 @@ const RP_LIMIT_OVERHEAD: f64 = 1.10;
 /// `PID_POS_VEL_{X,Y,Z}_MAX` (m/s) and `velMaxOverhead`.
 const VEL_MAX_M_S: f64 = 1.0;
 const VEL_MAX_OVERHEAD: f64 = 1.10;
-/// `PID_VEL_THRUST_BASE`, `PID_VEL_THRUST_MIN`, `thrustScale`.
+/// `PID_VEL_THRUST_BASE` (CF2; 30000 on the 2.1 Brushless), `PID_VEL_THRUST_MIN`, `thrustScale`.
 const THRUST_BASE: f64 = 36000.0;
+const THRUST_BASE_CF21BL: f64 = 30000.0;
 const THRUST_MIN: f64 = 20000.0;
 const THRUST_SCALE: f64 = 1000.0;
 /// `DEFAULT_PID_INTEGRATION_LIMIT` (`src/utils/interface/pid.h`): the position and velocity
@@ -97,11 +100,13 @@ pub(super) struct PositionController {
     vx: AxisPid,
     vy: AxisPid,
     vz: AxisPid,
+    thrust_base: f64,
 }
 
 impl PositionController {
     pub fn new() -> Self {
         Self {
+            thrust_base: THRUST_BASE,
             x: AxisPid::new(POS_XY_KP, 0.0),
             y: AxisPid::new(POS_XY_KP, 0.0),
             z: AxisPid::new(POS_Z_KP, POS_Z_KI),
@@ -109,6 +114,16 @@ impl PositionController {
             vy: AxisPid::new(VEL_XY_KP, VEL_XY_KI),
             vz: AxisPid::new(VEL_Z_KP, VEL_Z_KI),
         }
+    }
+
+    /// The controller of a firmware built with `gains`' platform defaults.
+    pub fn for_gains(gains: depthpilot_types::scene::FirmwareGains) -> Self {
+        use depthpilot_types::scene::FirmwareGains;
+        let mut c = Self::new();
+        if gains == FirmwareGains::Cf21Brushless {
+            c.thrust_base = THRUST_BASE_CF21BL;
+        }
+        c
     }
 
     /// `positionControllerResetAllPID(x, y, z)`.
@@ -183,7 +198,7 @@ impl PositionController {
         let roll = -self.vy.update(v[1], state_body_vy, dt);
 
         let thrust_raw = self.vz.update(v[2], vel_m_s[2], dt);
-        let thrust = (thrust_raw * THRUST_SCALE + THRUST_BASE)
+        let thrust = (thrust_raw * THRUST_SCALE + self.thrust_base)
             .max(THRUST_MIN)
             .clamp(0.0, 65535.0);
         PositionOutput {

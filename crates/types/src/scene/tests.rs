@@ -104,6 +104,83 @@ fn round_trips_through_ron() {
     assert_eq!(s, back);
 }
 
+#[test]
+fn firmware_params_are_checked_by_name_and_type() {
+    let ok = MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, firmware_params: [(\"flightmode.stabModeRoll\", 0.0)],",
+    );
+    let s = parse(&ok).expect("known param");
+    assert_eq!(
+        s.firmware_params,
+        vec![("flightmode.stabModeRoll".to_string(), 0.0)]
+    );
+    let e = parse_err(&ok.replace("stabModeRoll", "stabModeRol"));
+    let msg = e.to_string();
+    assert!(msg.contains("firmware_params[0]"), "{msg}");
+    assert!(
+        msg.contains("unknown firmware parameter `flightmode.stabModeRol`"),
+        "{msg}"
+    );
+    let e = parse_err(&ok.replace("0.0)]", "2.5)]"));
+    assert!(e.to_string().contains("firmware_params[0]"), "{e}");
+    let e = parse_err(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, param_writes: [(t_s: 1.0, name: \"sitAw.nope\", value: 1.0)],",
+    ));
+    assert!(e.to_string().contains("param_writes[0].name"), "{e}");
+}
+
+#[test]
+fn a_variant_is_a_preset_and_fields_override_it() {
+    let s = parse(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, quad: (variant: Cf21Brushless, arm_m: 0.06),",
+    ))
+    .expect("parses");
+    let preset = QuadConfig::preset(QuadVariant::Cf21Brushless);
+    assert_eq!(s.quad.mass_kg, preset.mass_kg);
+    assert_eq!(s.quad.idle_thrust, 7000);
+    assert_eq!(s.quad.firmware_gains, FirmwareGains::Cf21Brushless);
+    assert_eq!(s.quad.arm_m, 0.06);
+    assert_eq!(parse(MINIMAL).expect("parses").quad, QuadConfig::default());
+}
+
+#[test]
+fn initial_attitude_sets_roll_pitch_and_yaw() {
+    let s = parse(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, quad: (initial_attitude_deg: (180.0, 0.0, 30.0)),",
+    ))
+    .expect("parses");
+    assert_eq!(s.quad.initial_attitude_deg, Vec3::new(180.0, 0.0, 30.0));
+    assert_eq!(s.quad.initial_yaw_deg, 30.0);
+    let s = parse(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, quad: (initial_yaw_deg: 45.0),",
+    ))
+    .expect("parses");
+    assert_eq!(s.quad.initial_attitude_deg, Vec3::new(0.0, 0.0, 45.0));
+    let e = parse_err(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, quad: (initial_yaw_deg: 45.0, initial_attitude_deg: (0.0, 0.0, 10.0)),",
+    ));
+    assert!(e.to_string().contains("give one"), "{e}");
+}
+
+#[test]
+fn a_big_quad_scene_with_params_round_trips() {
+    let s = parse(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, quad: (variant: Cf21Brushless, initial_attitude_deg: (180.0, 0.0, 0.0)),
+         firmware_params: [(\"sitAw.TuActive\", 1.0)],
+         param_writes: [(t_s: 1.0, name: \"flightmode.althold\", value: 1.0)],",
+    ))
+    .expect("parses");
+    let text = ron::ser::to_string_pretty(&s, ron::ser::PrettyConfig::default()).expect("ser");
+    assert_eq!(parse(&text).expect("re-parses"), s);
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;

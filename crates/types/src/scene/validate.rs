@@ -88,3 +88,143 @@ pub fn optional_finite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D
         ))),
     }
 }
+
+// `present_*`: for fields that may be left out (`#[serde(default)]` gives None); a value that
+// is written is a plain value, not `Some(...)`.
+
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+pub fn present_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    positive(d).map(Some)
+}
+
+pub fn present_non_negative<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    non_negative(d).map(Some)
+}
+
+pub fn present_finite<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    finite(d).map(Some)
+}
+
+pub fn present_finite_vec3<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec3>, D::Error> {
+    finite_vec3(d).map(Some)
+}
+
+pub fn present_positive_vec3<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec3>, D::Error> {
+    positive_vec3(d).map(Some)
+}
+
+pub fn present_thrust_curve<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<super::ThrustCurve>, D::Error> {
+    use super::ThrustCurve;
+    let curve = ThrustCurve::deserialize(d)?;
+    let ok = match curve {
+        ThrustCurve::PwmQuadratic { a, b, c } => [a, b, c].iter().all(|v| v.is_finite()),
+        ThrustCurve::VoltageCubic {
+            c0,
+            c1,
+            c2,
+            c3,
+            battery_v,
+        } => [c0, c1, c2, c3].iter().all(|v| v.is_finite()) && battery_v > 0.0,
+    };
+    if ok {
+        Ok(Some(curve))
+    } else {
+        Err(D::Error::custom(
+            "every coefficient must be finite and battery_v > 0",
+        ))
+    }
+}
+
+/// The C type of a firmware parameter, for checking scene values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirmwareParamKind {
+    U8,
+    U16,
+    U32,
+    F32,
+}
+
+/// The writable parameters of the simulated firmware and their C types. The firmware model
+/// (`depthpilot_sim::firmware::firmware_params`) owns them; this copy lets a scene be checked
+/// when it is loaded, and a test in the sim crate keeps the two equal.
+pub const FIRMWARE_PARAMS: &[(&str, FirmwareParamKind)] = {
+    use FirmwareParamKind::*;
+    &[
+        ("flightmode.althold", U8),
+        ("flightmode.yawMode", U8),
+        ("flightmode.yawRst", U8),
+        ("flightmode.stabModeRoll", U8),
+        ("flightmode.stabModePitch", U8),
+        ("flightmode.stabModeYaw", U8),
+        ("sitAw.FFActive", U8),
+        ("sitAw.FFTriggerCount", U32),
+        ("sitAw.FFaccWZ", F32),
+        ("sitAw.ARActive", U8),
+        ("sitAw.ARTriggerCount", U32),
+        ("sitAw.ARaccZ", F32),
+        ("sitAw.TuActive", U8),
+        ("sitAw.TuTriggerCount", U32),
+        ("sitAw.TuAngle", F32),
+        ("autoTO.TargetAdjust", F32),
+        ("autoTO.Thresh", F32),
+        ("autoTO.Alpha", F32),
+        ("altHold.kp", F32),
+        ("altHold.ki", F32),
+        ("altHold.baseThrust", U16),
+        ("altHold.maxThrust", U16),
+        ("supervisor.tmblChckEn", U8),
+        ("pid_attitude.roll_kp", F32),
+        ("pid_attitude.roll_ki", F32),
+        ("pid_attitude.roll_kd", F32),
+        ("pid_attitude.pitch_kp", F32),
+        ("pid_attitude.pitch_ki", F32),
+        ("pid_attitude.pitch_kd", F32),
+        ("pid_attitude.yaw_kp", F32),
+        ("pid_attitude.yaw_ki", F32),
+        ("pid_attitude.yaw_kd", F32),
+        ("pid_rate.roll_kp", F32),
+        ("pid_rate.roll_ki", F32),
+        ("pid_rate.roll_kd", F32),
+        ("pid_rate.pitch_kp", F32),
+        ("pid_rate.pitch_ki", F32),
+        ("pid_rate.pitch_kd", F32),
+        ("pid_rate.yaw_kp", F32),
+        ("pid_rate.yaw_ki", F32),
+        ("pid_rate.yaw_kd", F32),
+    ]
+};
+
+/// Why a firmware parameter in a scene is refused (None: it is fine).
+pub fn firmware_param_problem(name: &str, value: f64) -> Option<String> {
+    let Some(&(_, kind)) = FIRMWARE_PARAMS.iter().find(|(n, _)| *n == name) else {
+        return Some(format!(
+            "unknown firmware parameter `{name}` (known: {})",
+            FIRMWARE_PARAMS
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    };
+    let max = match kind {
+        FirmwareParamKind::U8 => f64::from(u8::MAX),
+        FirmwareParamKind::U16 => f64::from(u16::MAX),
+        FirmwareParamKind::U32 => f64::from(u32::MAX),
+        FirmwareParamKind::F32 => f64::from(f32::MAX),
+    };
+    let integer = kind != FirmwareParamKind::F32;
+    if !value.is_finite() || (integer && (value < 0.0 || value.fract() != 0.0)) || value.abs() > max
+    {
+        return Some(format!(
+            "`{name}` is a {kind:?}; {value} does not fit (integers 0..={max} for integer types)"
+        ));
+    }
+    None
+}
