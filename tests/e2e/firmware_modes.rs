@@ -265,3 +265,33 @@ fn the_rate_mode_scene_rolls_at_90_deg_per_s() {
     let (s, _) = fly(&scene);
     assert!(!s.crashed, "{:?}", s.crash);
 }
+
+/// A parameter bound to a teacher's button reaches the firmware: in `takeover.ron` the teacher's
+/// key at 2 s switches the roll axis to rate mode while the autopilot still flies (it sends roll
+/// *angles*), and the flight changes: the autopilot's small roll angles become roll rates.
+#[test]
+fn a_teacher_key_sets_a_firmware_parameter() {
+    let base = load("takeover.ron");
+    let mut switched = base.clone();
+    let script = &mut switched.teacher.as_mut().expect("teacher").script;
+    let mut key = script[0].clone();
+    key.t_s = 2.0;
+    key.params = vec![("flightmode.stabModeRoll".to_string(), 0.0)];
+    script.insert(1, key);
+    let (a, base_rows) = fly(&base);
+    let (b, rows) = fly(&switched);
+    let max_roll = |rows: &[LogRow], from: f64| {
+        rows.iter()
+            .filter(|r| r.t_s >= from && r.t_s < 5.0)
+            .map(|r| r.rpy_rad[0].abs().to_degrees())
+            .fold(0.0, f64::max)
+    };
+    let before = max_roll(&base_rows, 2.5);
+    let after = max_roll(&rows, 2.5);
+    eprintln!(
+        "teacher key sets flightmode.stabModeRoll = 0 at 2 s: max |roll| 2.5–5 s {before:.2}° -> {after:.2}°; \
+         max error {:.3} -> {:.3} m",
+        a.max_error_m, b.max_error_m
+    );
+    assert!(after > 2.0 * before.max(0.5), "{before} -> {after}");
+}

@@ -230,6 +230,8 @@ pub struct OffBoard<'a> {
     /// Where an on-board flight holds or lands when tracking is lost.
     onboard_hold_m: Vec3,
     last_tick_ns: Option<u64>,
+    /// The teacher's script key whose parameters were last handed out.
+    teacher_key: Option<usize>,
 }
 
 impl<'a> OffBoard<'a> {
@@ -271,7 +273,23 @@ impl<'a> OffBoard<'a> {
             outbox: Vec::new(),
             onboard_hold_m: scene.quad.initial_position_m,
             last_tick_ns: None,
+            teacher_key: None,
         })
+    }
+
+    /// The firmware parameters the scripted teacher sets now: those of a script key that has
+    /// just begun (empty otherwise). The runner writes them to the Crazyflie.
+    pub fn teacher_params(&mut self, now_ns: u64) -> Vec<(String, f64)> {
+        let Some((_, script)) = &self.mux else {
+            return Vec::new();
+        };
+        let t_s = now_ns as f64 * 1e-9;
+        let active = script.iter().rposition(|k| k.t_s <= t_s);
+        if active == self.teacher_key {
+            return Vec::new();
+        }
+        self.teacher_key = active;
+        active.map_or_else(Vec::new, |i| script[i].params.clone())
     }
 
     /// True when the control tick ran at `now_ns` (whether or not it sent anything).

@@ -208,6 +208,12 @@ pub fn run<P: Probe>(
         {
             send(&mut link, t_ns, &msg);
         }
+        // Parameters bound to the teacher's buttons (cfclient writes them over the link too).
+        for (name, value) in off.teacher_params(t_ns) {
+            if link_up {
+                let _ = plant.set_firmware_param(&name, value);
+            }
+        }
         if off.ticked(t_ns)
             && t_ns >= settle_ns
             && let Some(e) = off.controller.estimate(t_ns)

@@ -875,6 +875,11 @@ pub struct TeacherKey {
     /// `thrust_pct + 15 %/m · (height error) − 10 %/(m/s) · (climb rate)`, from what they see.
     #[serde(default, deserialize_with = "optional_finite")]
     pub hold_height_m: Option<f64>,
+    /// Firmware parameters the teacher sets when this key begins, as a client's button bound to
+    /// a parameter does (cfclient's alt-hold button writes `flightmode.althold`), e.g.
+    /// `params: [("flightmode.stabModeRoll", 0.0)]`.
+    #[serde(default)]
+    pub params: Vec<(String, f64)>,
 }
 
 fn yes() -> bool {
@@ -1140,6 +1145,18 @@ impl Scene {
                     &format!("script[{i}].send"),
                     "every number must be finite".to_string(),
                 ));
+            }
+        }
+        if let Some(t) = &self.teacher {
+            for (k, key) in t.script.iter().enumerate() {
+                for (i, (name, value)) in key.params.iter().enumerate() {
+                    if let Some(problem) = firmware_param_problem(name, *value) {
+                        return Err(invalid(
+                            &format!("teacher.script[{k}].params[{i}]"),
+                            problem,
+                        ));
+                    }
+                }
             }
         }
         for (i, (name, value)) in self.firmware_params.iter().enumerate() {
