@@ -1,6 +1,6 @@
 //! `depthpilot fly`.
 
-use crate::log_file::JsonlLog;
+use crate::log_file::FlightLog;
 use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_sim::{NoLog, Summary};
@@ -21,7 +21,8 @@ pub struct FlyArgs {
     /// Write the flight summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
-    /// Write the flight log (JSON Lines, one row per log period) to this file.
+    /// Write the flight log to this file: MCAP if it ends in `.mcap` (topics /flight/header,
+    /// /flight/state, /flight/summary), else JSON Lines (one row per log period).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Fly with this controller instead of the one the scene names.
@@ -146,16 +147,9 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         };
     let summary = match &args.log {
         Some(path) => {
-            let header = serde_json::json!({
-                "format": "depthpilot-flight-log",
-                "version": 1,
-                "scene": scene.name,
-                "seed": scene.seed,
-                "log_hz": scene.rates.log_hz,
-            });
-            let mut log = JsonlLog::create(path, &header)?;
+            let mut log = FlightLog::create(path, &scene, remote.as_deref())?;
             let s = fly_scene(&scene, &mut log);
-            log.finish()?;
+            log.finish(s.as_ref().ok())?;
             s
         }
         None => fly_scene(&scene, &mut NoLog),

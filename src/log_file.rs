@@ -1,11 +1,80 @@
-//! The flight log file: JSON Lines, a header object then one object per row. (The MCAP recorder
-//! replaces it with the actor runtime.)
+//! The flight log file of `depthpilot fly --log FILE`, in the format the extension names:
+//! `.mcap` is an MCAP recording (`depthpilot_runtime::recorder`: topics `/flight/header`,
+//! `/flight/state`, `/flight/summary`); anything else is JSON Lines, a header object then one
+//! object per row.
 
 use anyhow::Context;
-use depthpilot_sim::{LogRow, LogSink};
+use depthpilot_runtime::recorder::{FlightClock, FlightHeader, Recorder};
+use depthpilot_sim::{LogRow, LogSink, Summary};
+use depthpilot_types::Scene;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// Whether `path` names an MCAP file (by its extension).
+pub fn is_mcap_path(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mcap"))
+}
+
+/// A flight log being written, in either format.
+pub enum FlightLog {
+    Jsonl(JsonlLog),
+    Mcap(Recorder),
+}
+
+impl FlightLog {
+    /// Creates the log for a flight of `scene`; `link` is the remote simulator's URI (a
+    /// real-time flight) or `None` (in process, virtual time).
+    pub fn create(path: &Path, scene: &Scene, link: Option<&str>) -> anyhow::Result<Self> {
+        if is_mcap_path(path) {
+            let clock = match link {
+                Some(_) => FlightClock::RealTime,
+                None => FlightClock::Virtual,
+            };
+            let header = FlightHeader::new(
+                &scene.name,
+                scene.seed,
+                scene.rates.clone(),
+                clock,
+                link.unwrap_or("in_process"),
+            );
+            return Ok(Self::Mcap(Recorder::start_flight(path, &header)?));
+        }
+        let header = serde_json::json!({
+            "format": "depthpilot-flight-log",
+            "version": 1,
+            "scene": scene.name,
+            "seed": scene.seed,
+            "log_hz": scene.rates.log_hz,
+        });
+        Ok(Self::Jsonl(JsonlLog::create(path, &header)?))
+    }
+
+    /// Records the summary (MCAP only; a JSON Lines log has rows only), completes the file and
+    /// reports the first write error, if any.
+    pub fn finish(self, summary: Option<&Summary>) -> anyhow::Result<()> {
+        match self {
+            Self::Jsonl(log) => log.finish(),
+            Self::Mcap(mut rec) => {
+                if let Some(s) = summary {
+                    rec.record_summary(s)?;
+                }
+                rec.finish()?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl LogSink for FlightLog {
+    fn row(&mut self, row: &LogRow) {
+        match self {
+            Self::Jsonl(log) => log.row(row),
+            Self::Mcap(rec) => rec.row(row),
+        }
+    }
+}
 
 pub struct JsonlLog {
     path: PathBuf,

@@ -3,6 +3,7 @@
 
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
+use depthpilot_runtime::recorder::{TOPIC_HEADER, TOPIC_STATE, is_mcap, read_recording};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use serde::Deserialize;
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 /// Arguments of `depthpilot plot`.
 #[derive(clap::Args, Debug)]
 pub struct PlotArgs {
-    /// Flight log written by `depthpilot fly --log`.
+    /// Flight log written by `depthpilot fly --log` (JSON Lines or MCAP).
     pub log: PathBuf,
     /// PNG to write.
     #[arg(long, default_value = "flight.png")]
@@ -74,17 +75,40 @@ fn load_font() -> Result<(), Failure> {
 }
 
 fn read_log(path: &Path) -> Result<(String, Vec<Row>), Failure> {
-    let bad = |msg: String| Failure {
+    let bytes =
+        std::fs::read(path).map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))?;
+    let (header, rows) = if is_mcap(&bytes) || crate::log_file::is_mcap_path(path) {
+        read_mcap(path, &bytes)?
+    } else {
+        read_jsonl(path, &bytes)?
+    };
+    let title = format!(
+        "scene `{}`, seed {}",
+        header["scene"].as_str().unwrap_or("?"),
+        header["seed"].as_u64().unwrap_or(0)
+    );
+    Ok((title, rows))
+}
+
+fn bad(msg: String) -> Failure {
+    Failure {
         code: EXIT_BAD_INPUT,
         error: anyhow::anyhow!(msg),
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))?;
+    }
+}
+
+fn is_flight_header(h: &serde_json::Value) -> bool {
+    h["format"] == depthpilot_runtime::recorder::LOG_FORMAT
+}
+
+fn read_jsonl(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Vec<Row>), Failure> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| bad(format!("{}: cannot read: not text ({e})", path.display())))?;
     let mut lines = text.lines();
     let header: serde_json::Value = lines
         .next()
         .and_then(|l| serde_json::from_str(l).ok())
-        .filter(|h: &serde_json::Value| h["format"] == "depthpilot-flight-log")
+        .filter(is_flight_header)
         .ok_or_else(|| {
             bad(format!(
                 "{}: not a depthpilot flight log (no header line)",
@@ -110,12 +134,55 @@ fn read_log(path: &Path) -> Result<(String, Vec<Row>), Failure> {
     if rows.is_empty() {
         return Err(bad(format!("{}: no rows to plot", path.display())));
     }
-    let title = format!(
-        "scene `{}`, seed {}",
-        header["scene"].as_str().unwrap_or("?"),
-        header["seed"].as_u64().unwrap_or(0)
-    );
-    Ok((title, rows))
+    Ok((header, rows))
+}
+
+/// An MCAP recording: the rows of `/flight/state` up to the first damaged record or message
+/// (a killed flight, a cut or corrupt file), with a warning naming what is wrong.
+fn read_mcap(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Vec<Row>), Failure> {
+    let recording = read_recording(bytes);
+    let mut damage = recording.damage.as_ref().map(ToString::to_string);
+    let header = recording
+        .topic(TOPIC_HEADER)
+        .next()
+        .and_then(|m| serde_json::from_slice::<serde_json::Value>(&m.data).ok())
+        .filter(is_flight_header);
+    let Some(header) = header else {
+        return Err(bad(match damage {
+            Some(d) => format!("{}: {d}; no flight log to plot", path.display()),
+            None => format!(
+                "{}: not a depthpilot flight log (no `{TOPIC_HEADER}` message)",
+                path.display()
+            ),
+        }));
+    };
+    let mut rows = Vec::new();
+    for m in recording.topic(TOPIC_STATE) {
+        match serde_json::from_slice::<Row>(&m.data) {
+            Ok(r) => rows.push(r),
+            Err(e) => {
+                damage = Some(format!(
+                    "a `{TOPIC_STATE}` message at {:.3} s is not a flight log row: {e}",
+                    m.log_time_ns as f64 * 1e-9
+                ));
+                break;
+            }
+        }
+    }
+    match (damage, rows.last()) {
+        (Some(d), Some(last)) => eprintln!(
+            "depthpilot plot: {}: {d}; plotting the {} rows read before it (to {:.2} s)",
+            path.display(),
+            rows.len(),
+            last.t_s
+        ),
+        (Some(d), None) => {
+            return Err(bad(format!("{}: {d}; no rows to plot", path.display())));
+        }
+        (None, None) => return Err(bad(format!("{}: no rows to plot", path.display()))),
+        (None, Some(_)) => {}
+    }
+    Ok((header, rows))
 }
 
 type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);

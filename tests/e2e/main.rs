@@ -10,7 +10,6 @@ mod kinect;
 mod mux;
 mod plot;
 mod scenes;
-mod sitl;
 mod teach_zmq;
 mod tune;
 

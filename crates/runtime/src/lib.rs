@@ -3,17 +3,22 @@
 //! In scope now: the teacher input that speaks the Crazyflie client's ZMQ input-device protocol
 //! (a PULL socket, JSON messages, latched values); the radio actor (one Crazyflie link of any
 //! backend, on its own actix thread); and the real-time flight against a remote plant (a
-//! `depthpilot sitl` over CRTP/UDP). The other actors, the ZMQ bus and the recorder arrive with
-//! the runtime issue.
+//! `depthpilot sitl` over CRTP/UDP); and the flight recorder (MCAP files, and their reader).
+//! The other actors and the ZMQ bus arrive with the runtime issue.
 
 pub mod gamepad;
 pub mod radio_actor;
+pub mod recorder;
 pub mod remote;
 pub mod zmq_client;
 pub mod zmq_teacher;
 
 pub use gamepad::GamepadTeacher;
 pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
+pub use recorder::{
+    FlightClock, FlightHeader, ReadError, RecordedMessage, Recorder, RecorderError,
+    RecorderOptions, Recording, read_recording,
+};
 pub use remote::{RemoteError, fly_remote};
 pub use zmq_teacher::{TeacherStats, ZmqTeacher};
 

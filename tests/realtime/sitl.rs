@@ -72,6 +72,7 @@ fn python() -> String {
 
 #[test]
 fn cflib_connects_logs_sets_params_and_flies() {
+    let _slot = crate::realtime_slot();
     let has_cflib = Command::new(python())
         .args([
             "-c",
@@ -126,6 +127,7 @@ fn cflib_connects_logs_sets_params_and_flies() {
 
 #[test]
 fn garbage_datagrams_are_counted_and_the_link_keeps_working() {
+    let _slot = crate::realtime_slot();
     let sitl = start_sitl(free_udp_port(), &[]);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
     sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -181,6 +183,7 @@ fn fly_summary(args: &[&str], tag: &str) -> serde_json::Value {
 
 #[test]
 fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
+    let _slot = crate::realtime_slot();
     let scene = crate::scene_path("hover_kinect.ron");
     let scene = scene.to_str().expect("utf-8 path");
     let sitl = start_sitl(free_udp_port(), &["--scene", scene]);
@@ -206,6 +209,7 @@ fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
 
 #[test]
 fn hil_without_a_dongle_fails_fast_naming_the_device_and_the_udev_rule() {
+    let _slot = crate::realtime_slot();
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
         .arg("hil")
@@ -230,6 +234,7 @@ fn hil_without_a_dongle_fails_fast_naming_the_device_and_the_udev_rule() {
 /// Bitcraze's Rust library against `depthpilot sitl`, over our CRTP/UDP `ConnectionTrait`.
 #[test]
 fn crazyflie_lib_connects_through_the_udp_connection_trait() {
+    let _slot = crate::realtime_slot();
     use crazyflie_lib::subsystems::log::LogPeriod;
     use crazyflie_lib::{Crazyflie, NoTocCache, Value};
 
@@ -316,6 +321,7 @@ fn crazyflie_lib_connects_through_the_udp_connection_trait() {
 /// through CRTP/UDP to `depthpilot sitl`: the same code path as a real Crazyflie would get.
 #[test]
 fn onboard_control_flies_in_process_and_through_sitl() {
+    let _slot = crate::realtime_slot();
     let scene = crate::scene_path("hover_kinect_onboard.ron");
     let scene = scene.to_str().expect("utf-8 path");
     let local = fly_summary(&[scene, "--quiet"], "onboard-in-process");
@@ -342,6 +348,7 @@ fn onboard_control_flies_in_process_and_through_sitl() {
 /// Every rig in hil/ loads (with the scene it names); gamepad mappings are not rigs.
 #[test]
 fn every_rig_in_hil_loads() {
+    let _slot = crate::realtime_slot();
     let mut rigs = 0;
     for entry in std::fs::read_dir(root().join("hil")).expect("hil/ exists") {
         let path = entry.expect("entry").path();
@@ -363,6 +370,7 @@ fn every_rig_in_hil_loads() {
 /// Bitcraze software between our loop and the simulated Crazyflie.
 #[test]
 fn fly_through_bitcrazes_cfzmq_server() {
+    let _slot = crate::realtime_slot();
     let cfzmq = Command::new("cfzmq").arg("--help").output();
     assert!(
         cfzmq.is_ok_and(|o| o.status.success()),
@@ -403,6 +411,7 @@ fn fly_through_bitcrazes_cfzmq_server() {
 /// Bad input to `sitl`, `fly --link` and `hil`: exit 2 with a message naming what was wrong.
 #[test]
 fn bad_links_rigs_and_sitl_flags_are_named() {
+    let _slot = crate::realtime_slot();
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
             .args(args)
@@ -454,6 +463,7 @@ fn free_tcp_port() -> u16 {
 /// Crazyflie, driven by pyzmq as cfclient's examples do; the LED pattern appears in the flight log.
 #[test]
 fn param_and_led_servers_work_and_the_pattern_reaches_the_flight_log() {
+    let _slot = crate::realtime_slot();
     let (pp, lp) = (free_tcp_port(), free_tcp_port());
     let param_ep = format!("tcp://127.0.0.1:{pp}");
     let led_ep = format!("tcp://127.0.0.1:{lp}");
@@ -513,6 +523,7 @@ fn param_and_led_servers_work_and_the_pattern_reaches_the_flight_log() {
 /// same roll axis that held an angle now turns at the commanded rate.
 #[test]
 fn cflib_switches_the_roll_axis_to_rate_mode() {
+    let _slot = crate::realtime_slot();
     let sitl = start_sitl(free_udp_port(), &[]);
     let out = Command::new(python())
         .arg(root().join("tests/cflib_flightmode.py"))

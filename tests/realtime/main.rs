@@ -1,0 +1,35 @@
+//! Tests that run in real time: `depthpilot sitl` against Bitcraze's clients, flights through a
+//! link to a simulator in another process, the recorder's kill test. A binary of their own, so
+//! that `cargo test` does not run them beside the CPU-heavy end-to-end tests (it runs test
+//! binaries one after another), and one at a time within it (`realtime_slot`): a real-time loop
+//! measures what it measures only with a core to itself.
+
+mod recorder;
+mod sitl;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The workspace root (where `scenes/` lives).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn scene_path(name: &str) -> PathBuf {
+    root().join("scenes").join(name)
+}
+
+/// A fresh temporary directory for one test.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("depthpilot-rt-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+static SLOT: Mutex<()> = Mutex::new(());
+
+/// Held for the whole of a test that runs something in real time.
+pub fn realtime_slot() -> MutexGuard<'static, ()> {
+    SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
