@@ -2,6 +2,7 @@
 
 mod batch;
 mod bench;
+mod bridge;
 mod fly;
 mod hil;
 mod log_file;
@@ -45,6 +46,9 @@ enum Command {
     /// Run the input mux live against a teacher on the Crazyflie client's ZMQ input protocol
     /// and print what it would send (100 Hz).
     Teach(teach::TeachArgs),
+    /// Serve the client's ZMQ parameter and LED-ring protocols (cfclient's 1213 / 1214) in front
+    /// of a Crazyflie behind any link.
+    Bridge(bridge::BridgeArgs),
     /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
     /// with what is missing.
     Hil(hil::HilArgs),
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Teach(args) => teach::teach(&args),
         Command::Sitl(args) => sitl::sitl(&args),
         Command::Hil(args) => hil::hil(&args),
+        Command::Bridge(args) => bridge::bridge(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };
     match result {

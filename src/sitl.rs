@@ -7,6 +7,7 @@ use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_runtime::zmq_client::{
     ClientAccess, ClientServers, DEFAULT_LED_ENDPOINT, DEFAULT_PARAM_ENDPOINT, ParamEntry,
+    format_value, rgb565_be,
 };
 use depthpilot_sitl::{SimCrazyflie, SitlStats};
 use depthpilot_types::Scene;
@@ -65,7 +66,7 @@ impl ClientAccess for Access<'_> {
             .param_entries()
             .into_iter()
             .map(|p| ParamEntry {
-                value: format_param(p.value, p.is_float),
+                value: format_value(p.value, p.is_float),
                 name: p.name,
                 type_name: p.type_name,
                 writable: p.writable,
@@ -84,26 +85,12 @@ impl ClientAccess for Access<'_> {
             .param_entries()
             .iter()
             .any(|p| p.name == name && p.is_float);
-        Ok(format_param(confirmed, is_float))
+        Ok(format_value(confirmed, is_float))
     }
 
-    fn led_write(&mut self, rgb565_be: &[u8; 24]) -> Result<(), String> {
-        self.0.write_led_memory(rgb565_be);
+    fn led_write(&mut self, rgb: &[[u8; 3]; 12]) -> Result<(), String> {
+        self.0.write_led_memory(&rgb565_be(rgb));
         Ok(())
-    }
-}
-
-/// A value as cflib prints it (`str()` of the Python value): integers bare, floats with a point.
-fn format_param(v: f64, is_float: bool) -> String {
-    if is_float {
-        let f = v as f32;
-        if f.fract() == 0.0 && f.abs() < 1e16 {
-            format!("{f:.1}")
-        } else {
-            format!("{f}")
-        }
-    } else {
-        format!("{}", v as i64)
     }
 }
 

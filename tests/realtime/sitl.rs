@@ -552,3 +552,73 @@ fn cflib_switches_the_roll_axis_to_rate_mode() {
         "rate mode turns at 90 ± 5 deg/s: {rate}"
     );
 }
+
+/// The same ZMQ protocols in front of a Crazyflie behind a link (`depthpilot bridge`): here the
+/// simulated one over CRTP/UDP, exactly as a real one over a Crazyradio — params through the
+/// parameter service, the LED pattern through the LED driver memory.
+#[test]
+fn bridge_serves_the_zmq_protocols_through_a_link() {
+    let _slot = crate::realtime_slot();
+    let dir = crate::temp_dir("bridge");
+    let log = dir.join("sitl.jsonl");
+    let sitl = start_sitl(free_udp_port(), &["--log", log.to_str().expect("utf-8")]);
+    let (pp, lp) = (free_tcp_port(), free_tcp_port());
+    let param_ep = format!("tcp://127.0.0.1:{pp}");
+    let led_ep = format!("tcp://127.0.0.1:{lp}");
+    let bridge = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args(["bridge", &format!("udp://127.0.0.1:{}", sitl.port)])
+        .args([
+            "--zmq-param",
+            &param_ep,
+            "--zmq-led",
+            &led_ep,
+            "--duration",
+            "60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start depthpilot bridge");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _bridge = Kill(bridge);
+    let out = Command::new(python())
+        .arg(root().join("tests/zmq_param_led_client.py"))
+        .args([&param_ep, &led_ep])
+        .output()
+        .expect("run the pyzmq client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pyzmq client failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    eprintln!("ZMQ param/LED through depthpilot bridge: {r}");
+    assert!(r["toc_len"].as_u64().unwrap_or(0) > 30, "{r}");
+    assert_eq!(r["set_effect"]["value"], "13");
+    assert_eq!(r["set_float"]["value"], "200.5");
+    for bad in ["bad_json", "bad_cmd", "unknown_param"] {
+        assert!(r[bad]["error"].is_string(), "{bad}: {}", r[bad]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(sitl);
+    let text = std::fs::read_to_string(&log).expect("log written");
+    let last: serde_json::Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .expect("rows");
+    assert_eq!(last["ring_effect"], 13, "{last}");
+    assert_eq!(
+        last["ring_rgb"][0],
+        serde_json::json!([255, 0, 0]),
+        "{last}"
+    );
+    assert_eq!(last["ring_rgb"][9], serde_json::json!([255, 255, 255]));
+}

@@ -523,9 +523,67 @@ impl Link for CrtpLink {
     fn params(&mut self) -> Option<&mut dyn ParamAccess> {
         Some(self)
     }
+
+    fn set_led_ring(&mut self, rgb: &[[u8; 3]; 12]) -> Result<(), LinkError> {
+        use crazyflie_lib::subsystems::memory::{LedDriverMemory, MemoryType};
+        self.ready()?;
+        let (cf, rgb) = (self.cf.clone(), *rgb);
+        self.call(
+            "writing the LED ring",
+            "LED driver memory",
+            "memory",
+            self.config.request_timeout,
+            async move {
+                let device = cf
+                    .memory
+                    .get_memories(Some(MemoryType::DriverLed))
+                    .first()
+                    .map(|d| (*d).clone())
+                    .ok_or_else(|| {
+                        crazyflie_lib::Error::MemoryError(
+                            "no LED driver memory (LED-ring deck)".into(),
+                        )
+                    })?;
+                let mut mem: LedDriverMemory =
+                    cf.memory.open_memory(device).await.ok_or_else(|| {
+                        crazyflie_lib::Error::MemoryError("the LED driver memory is busy".into())
+                    })??;
+                for (led, [r, g, b]) in mem.leds.iter_mut().zip(rgb) {
+                    led.set(r, g, b, None);
+                }
+                let written = mem.write_leds().await;
+                cf.memory.close_memory(mem).await?;
+                written
+            },
+        )
+    }
 }
 
 impl ParamAccess for CrtpLink {
+    fn param_list(&mut self) -> Result<Vec<(String, String, bool)>, LinkError> {
+        use crazyflie_lib::ValueType as V;
+        let mut out = Vec::new();
+        for name in self.cf.param.names() {
+            let ty = match self.cf.param.get_type(&name) {
+                Ok(V::U8) => "uint8_t",
+                Ok(V::U16) => "uint16_t",
+                Ok(V::U32) => "uint32_t",
+                Ok(V::U64) => "uint64_t",
+                Ok(V::I8) => "int8_t",
+                Ok(V::I16) => "int16_t",
+                Ok(V::I32) => "int32_t",
+                Ok(V::I64) => "int64_t",
+                Ok(V::F16) => "FP16",
+                Ok(V::F32) => "float",
+                Ok(V::F64) => "double",
+                Err(_) => continue,
+            };
+            let writable = self.cf.param.is_writable(&name).unwrap_or(false);
+            out.push((name, ty.to_string(), writable));
+        }
+        Ok(out)
+    }
+
     fn param_get(&mut self, name: &str) -> Result<f64, LinkError> {
         if let Some(reason) = self.lost_reason() {
             return Err(LinkError::Disconnected {

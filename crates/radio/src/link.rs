@@ -52,6 +52,15 @@ pub trait Link: Send {
     fn params(&mut self) -> Option<&mut dyn ParamAccess> {
         None
     }
+
+    /// Writes the LED-ring deck's driver memory (12 LEDs, RGB; converted to RGB565 as cflib does).
+    fn set_led_ring(&mut self, rgb: &[[u8; 3]; 12]) -> Result<(), LinkError> {
+        let _ = rgb;
+        Err(LinkError::Unsupported {
+            what: "LED-ring memory writes",
+            uri: self.uri().to_string(),
+        })
+    }
 }
 
 /// Read and write Crazyflie parameters by name ("group.name"), as `f64` whatever the
@@ -61,6 +70,13 @@ pub trait ParamAccess {
     fn param_get(&mut self, name: &str) -> Result<f64, LinkError>;
     /// Writes the parameter and waits for the Crazyflie to confirm it.
     fn param_set(&mut self, name: &str, value: f64) -> Result<(), LinkError>;
+    /// Every parameter: name, cflib's C type name, writable.
+    fn param_list(&mut self) -> Result<Vec<(String, String, bool)>, LinkError> {
+        Err(LinkError::InvalidArgument {
+            what: "parameter list",
+            reason: "this link cannot list parameters".to_string(),
+        })
+    }
 }
 
 /// One sample of a log block.

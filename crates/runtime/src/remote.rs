@@ -10,6 +10,7 @@ use depthpilot_crtp::RpytSetpoint;
 use depthpilot_radio::{Link, LinkError, LogSample};
 use depthpilot_sim::offboard::Outgoing;
 use depthpilot_sim::plant::period_ns;
+use depthpilot_sim::runner::ErrorStats;
 use depthpilot_sim::trajectory::setpoint_at;
 use depthpilot_sim::world::BodyState;
 use depthpilot_sim::{LogRow, LogSink, OffBoard, SimError, Summary};
@@ -44,28 +45,6 @@ pub enum RemoteError {
          with the `sim` log group (`depthpilot sitl`)"
     )]
     NoTruth { uri: String, waited_s: f64 },
-}
-
-#[derive(Default)]
-struct ErrorStats {
-    sum_sq: f64,
-    max: f64,
-    n: u64,
-}
-
-impl ErrorStats {
-    fn add(&mut self, e: f64) {
-        self.sum_sq += e * e;
-        self.max = self.max.max(e);
-        self.n += 1;
-    }
-    fn rms(&self) -> f64 {
-        if self.n == 0 {
-            0.0
-        } else {
-            (self.sum_sq / self.n as f64).sqrt()
-        }
-    }
 }
 
 fn truth_of(s: &LogSample, prev: Option<(f64, Vec3)>, t_s: f64) -> Option<BodyState> {

@@ -39,8 +39,86 @@ pub trait ClientAccess {
     fn param_toc(&mut self) -> Vec<ParamEntry>;
     /// Writes a parameter and returns the value the Crazyflie confirmed, as a string.
     fn param_set(&mut self, name: &str, value: &str) -> Result<String, String>;
-    /// Writes the 24 bytes of the LED driver memory.
-    fn led_write(&mut self, rgb565_be: &[u8; 2 * RING_LEDS]) -> Result<(), String>;
+    /// Sets the LED ring (each Crazyflie side converts to RGB565 as cflib does: [`rgb565_be`]).
+    fn led_write(&mut self, rgb: &[[u8; 3]; RING_LEDS]) -> Result<(), String>;
+}
+
+/// A Crazyflie behind any link (`depthpilot bridge`): parameters through the link's parameter
+/// access, the LED ring through its memory.
+pub struct LinkAccess<'a>(pub &'a mut dyn depthpilot_radio::Link);
+
+impl ClientAccess for LinkAccess<'_> {
+    fn param_toc(&mut self) -> Vec<ParamEntry> {
+        let Some(p) = self.0.params() else {
+            return Vec::new();
+        };
+        let Ok(list) = p.param_list() else {
+            return Vec::new();
+        };
+        list.into_iter()
+            .map(|(name, ty, writable)| {
+                let is_float = matches!(ty.as_str(), "float" | "double" | "FP16");
+                let value = p
+                    .param_get(&name)
+                    .map(|v| format_value(v, is_float))
+                    .unwrap_or_default();
+                ParamEntry {
+                    name,
+                    type_name: c_type_name(&ty),
+                    writable,
+                    value,
+                }
+            })
+            .collect()
+    }
+
+    fn param_set(&mut self, name: &str, value: &str) -> Result<String, String> {
+        let p = self
+            .0
+            .params()
+            .ok_or_else(|| "this link has no parameter access".to_string())?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("value {value:?} is not a number"))?;
+        p.param_set(name, v).map_err(|e| e.to_string())?;
+        let is_float = p
+            .param_list()
+            .ok()
+            .and_then(|l| l.into_iter().find(|(n, _, _)| n == name))
+            .is_some_and(|(_, t, _)| matches!(t.as_str(), "float" | "double" | "FP16"));
+        let confirmed = p.param_get(name).map_err(|e| e.to_string())?;
+        Ok(format_value(confirmed, is_float))
+    }
+
+    fn led_write(&mut self, rgb: &[[u8; 3]; RING_LEDS]) -> Result<(), String> {
+        self.0.set_led_ring(rgb).map_err(|e| e.to_string())
+    }
+}
+
+/// cflib's C type names as `'static` strings.
+fn c_type_name(ty: &str) -> &'static str {
+    [
+        "uint8_t", "uint16_t", "uint32_t", "uint64_t", "int8_t", "int16_t", "int32_t", "int64_t",
+        "FP16", "float", "double",
+    ]
+    .into_iter()
+    .find(|t| *t == ty)
+    .unwrap_or("unknown")
+}
+
+/// A value as cflib prints it (`str()` of the Python value): integers bare, floats with a point.
+pub fn format_value(v: f64, is_float: bool) -> String {
+    if is_float {
+        let f = v as f32;
+        if f.fract() == 0.0 && f.abs() < 1e16 {
+            format!("{f:.1}")
+        } else {
+            format!("{f}")
+        }
+    } else {
+        format!("{}", v as i64)
+    }
 }
 
 /// A parameter request.
@@ -229,8 +307,8 @@ impl ClientServers {
             .as_ref()
             .and_then(|s| s.recv_bytes(zmq::DONTWAIT).ok())
         {
-            match parse_led_message(&bytes).map(|leds| rgb565_be(&leds)) {
-                Ok(mem) => match cf.led_write(&mem) {
+            match parse_led_message(&bytes) {
+                Ok(leds) => match cf.led_write(&leds) {
                     Ok(()) => self.stats.led_writes += 1,
                     Err(e) => {
                         self.stats.led_errors += 1;

@@ -137,20 +137,22 @@ pub struct Summary {
     pub vision: Option<VisionStats>,
 }
 
-#[derive(Default)]
-struct ErrorStats {
+/// Running rms and maximum of an error.
+#[derive(Clone, Debug, Default)]
+pub struct ErrorStats {
     sum_sq: f64,
-    max: f64,
+    /// The largest error added.
+    pub max: f64,
     n: u64,
 }
 
 impl ErrorStats {
-    fn add(&mut self, e: f64) {
+    pub fn add(&mut self, e: f64) {
         self.sum_sq += e * e;
         self.max = self.max.max(e);
         self.n += 1;
     }
-    fn rms(&self) -> f64 {
+    pub fn rms(&self) -> f64 {
         if self.n == 0 {
             0.0
         } else {
