@@ -5,7 +5,7 @@ use crate::fly::write_summary;
 use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_sim::NoLog;
 use depthpilot_types::Rig;
-use depthpilot_types::rig::{Architecture, CameraSource};
+use depthpilot_types::rig::CameraSource;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -26,10 +26,12 @@ pub struct HilArgs {
 }
 
 pub fn hil(args: &HilArgs) -> Result<(), Failure> {
-    let (rig, scene) = Rig::load(&args.rig).map_err(|e| Failure {
+    let (rig, mut scene) = Rig::load(&args.rig).map_err(|e| Failure {
         code: EXIT_BAD_INPUT,
         error: anyhow::Error::new(e),
     })?;
+    // The rig chooses who closes the position loop.
+    scene.architecture = rig.architecture;
     eprintln!(
         "depthpilot hil: rig `{}`: link {}, {:?} control, camera {}, {}",
         rig.name,
@@ -67,9 +69,6 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
     };
     if let CameraSource::KinectBridge { .. } = rig.camera {
         return Err(not_yet("the Kinect bridge camera source"));
-    }
-    if rig.architecture == Architecture::Onboard {
-        return Err(not_yet("on-board control through a rig"));
     }
     if rig.link_is_real() {
         // Shadow mode: the real Crazyflie receives what a simulated loop computes.

@@ -622,3 +622,50 @@ fn bridge_serves_the_zmq_protocols_through_a_link() {
     );
     assert_eq!(last["ring_rgb"][9], serde_json::json!([255, 255, 255]));
 }
+
+/// A rig picks the flight architecture: `depthpilot hil` with an on-board rig over UDP flies the
+/// firmware's position controller (external position + position setpoints).
+#[test]
+fn a_rig_selects_on_board_control() {
+    let _slot = crate::realtime_slot();
+    let scene = crate::scene_path("hover_kinect.ron");
+    let sitl = start_sitl(
+        free_udp_port(),
+        &["--scene", scene.to_str().expect("utf-8")],
+    );
+    let dir = crate::temp_dir("rig-onboard");
+    let rig = dir.join("rig.ron");
+    std::fs::write(
+        &rig,
+        format!(
+            "(name: \"sim-onboard\", scene: {:?}, link: \"udp://127.0.0.1:{}\", architecture: Onboard)",
+            scene.to_str().expect("utf-8"),
+            sitl.port
+        ),
+    )
+    .expect("write rig");
+    let summary = dir.join("summary.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("hil")
+        .arg(&rig)
+        .arg("--summary")
+        .arg(&summary)
+        .arg("--quiet")
+        .output()
+        .expect("run depthpilot hil");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("JSON");
+    let rms = s["rms_error_m"].as_f64().expect("rms");
+    eprintln!(
+        "hil rig, on-board control through depthpilot sitl: rms {:.1} mm",
+        rms * 1e3
+    );
+    assert_eq!(s["crashed"], false);
+    // The firmware's own position loop: centimetres, not the off-board cascade's millimetre.
+    assert!((0.01..0.05).contains(&rms), "rms {rms}");
+}
