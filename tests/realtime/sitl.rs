@@ -19,6 +19,16 @@ impl Drop for Sitl {
     }
 }
 
+/// A child process killed when dropped.
+pub struct Kill(pub Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends cflib's scan probe (a lone 0xFF) and waits for any answer.
 pub fn probe(port: u16, timeout: Duration) -> bool {
     let Ok(sock) = UdpSocket::bind("127.0.0.1:0") else {
@@ -387,13 +397,6 @@ fn fly_through_bitcrazes_cfzmq_server() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start cfzmq");
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _server = Kill(server);
     std::thread::sleep(Duration::from_secs(2));
     let uri = format!("cfzmq://127.0.0.1:{base}?uri=udp://127.0.0.1:{}", sitl.port);
@@ -579,13 +582,6 @@ fn bridge_serves_the_zmq_protocols_through_a_link() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start depthpilot bridge");
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _bridge = Kill(bridge);
     let out = Command::new(python())
         .arg(root().join("tests/zmq_param_led_client.py"))
