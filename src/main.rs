@@ -34,7 +34,8 @@ pub enum ControllerArg {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Fly a scene in simulation, headless and faster than real time.
+    /// Fly a scene in simulation, headless and faster than real time (or, with `--link`, in real
+    /// time through the radio actor to a simulated Crazyflie in another process).
     Fly(fly::FlyArgs),
     /// Search the cascade gains in simulation and write a controller file scenes can use.
     Tune(tune::TuneArgs),
