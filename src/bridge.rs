@@ -2,7 +2,7 @@
 //! and 1214 protocols) in front of a Crazyflie behind any link — a real one over a Crazyradio, or
 //! a simulated one over UDP — without running cfclient.
 
-use crate::Failure;
+use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_runtime::zmq_client::{
     ClientServers, DEFAULT_LED_ENDPOINT, DEFAULT_PARAM_ENDPOINT, LinkAccess,
 };
@@ -25,6 +25,19 @@ pub struct BridgeArgs {
 }
 
 pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
+    let bad_input = |error: anyhow::Error| Failure {
+        code: EXIT_BAD_INPUT,
+        error,
+    };
+    depthpilot_radio::LinkUri::parse(&args.uri)
+        .map_err(|e| bad_input(anyhow::Error::new(e).context("the link URI")))?;
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(bad_input(anyhow::anyhow!(
+            "--duration must be a positive number of seconds, got {d}"
+        )));
+    }
     let mut link = depthpilot_radio::open(&args.uri).map_err(|e| Failure {
         code: 3,
         error: anyhow::Error::new(e).context(format!("cannot connect to {}", args.uri)),

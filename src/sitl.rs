@@ -226,8 +226,8 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
         None => None,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let status_every =
-        (args.status_every > 0.0).then(|| Duration::from_secs_f64(args.status_every));
+    let status_every = (args.status_every > 0.0 && args.status_every.is_finite())
+        .then(|| Duration::from_secs_f64(args.status_every));
     let mut threads = Vec::new();
     for (i, (addr, socket)) in sockets.into_iter().enumerate() {
         let mut scene = scene.clone();

@@ -430,6 +430,12 @@ fn bad_links_rigs_and_sitl_flags_are_named() {
     let (code, err) = run(&["fly", hover, "--link", "bogus://x"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("bogus"), "{err}");
+    let (code, err) = run(&["bridge", "bogus://x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("bogus"), "{err}");
+    let (code, err) = run(&["bridge", "udp://127.0.0.1:9", "--duration=-1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--duration"), "{err}");
     let (code, err) = run(&["sitl", "--count", "0"]);
     assert_eq!(code, Some(2), "{err}");
     let (code, err) = run(&["sitl", "--duration", "-1"]);

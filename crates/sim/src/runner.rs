@@ -319,16 +319,11 @@ pub fn run<P: Probe>(
     })
 }
 
-/// Encodes a message onto the simulated link.
+/// Encodes a message onto the simulated link (every message is valid by construction; one
+/// that could not be encoded would be a bug, and is not sent).
 fn send(link: &mut SimLink, now_ns: u64, msg: &Outgoing) {
-    match msg {
-        // The legacy packet's own encoder (the bytes are the same; it cannot fail).
-        Outgoing::Rpyt(sp) => link.send(now_ns, &sp.encode()),
-        other => {
-            if let Ok(p) = other.to_uplink().to_packet() {
-                link.send(now_ns, &p.encode());
-            }
-        }
+    if let Ok(p) = msg.to_uplink().to_packet() {
+        link.send(now_ns, &p.encode());
     }
 }
 

@@ -416,6 +416,15 @@ impl FwSetpoint {
     pub fn from_generic(sp: &depthpilot_crtp::GenericSetpoint) -> Option<Self> {
         use depthpilot_crtp::GenericSetpoint as G;
         let f = f64::from;
+        // The legacy ids carry the inverted yaw rate; the firmware negates it back.
+        let yaw_sign = if matches!(
+            sp,
+            G::VelocityWorldLegacy { .. } | G::ZDistanceLegacy { .. } | G::HoverLegacy { .. }
+        ) {
+            -1.0
+        } else {
+            1.0
+        };
         Some(match *sp {
             G::Stop => Self::Stop,
             G::VelocityWorldLegacy {
@@ -423,13 +432,8 @@ impl FwSetpoint {
                 vy_m_s,
                 vz_m_s,
                 yaw_rate_deg_s,
-            } => Self::VelocityWorld {
-                vx_m_s: f(vx_m_s),
-                vy_m_s: f(vy_m_s),
-                vz_m_s: f(vz_m_s),
-                yaw_rate_deg_s: -f(yaw_rate_deg_s),
-            },
-            G::VelocityWorld {
+            }
+            | G::VelocityWorld {
                 vx_m_s,
                 vy_m_s,
                 vz_m_s,
@@ -438,20 +442,15 @@ impl FwSetpoint {
                 vx_m_s: f(vx_m_s),
                 vy_m_s: f(vy_m_s),
                 vz_m_s: f(vz_m_s),
-                yaw_rate_deg_s: f(yaw_rate_deg_s),
+                yaw_rate_deg_s: yaw_sign * f(yaw_rate_deg_s),
             },
             G::ZDistanceLegacy {
                 roll_deg,
                 pitch_deg,
                 yaw_rate_deg_s,
                 z_m,
-            } => Self::ZDistance {
-                roll_deg: f(roll_deg),
-                pitch_deg: f(pitch_deg),
-                yaw_rate_deg_s: -f(yaw_rate_deg_s),
-                z_m: f(z_m),
-            },
-            G::ZDistance {
+            }
+            | G::ZDistance {
                 roll_deg,
                 pitch_deg,
                 yaw_rate_deg_s,
@@ -459,7 +458,7 @@ impl FwSetpoint {
             } => Self::ZDistance {
                 roll_deg: f(roll_deg),
                 pitch_deg: f(pitch_deg),
-                yaw_rate_deg_s: f(yaw_rate_deg_s),
+                yaw_rate_deg_s: yaw_sign * f(yaw_rate_deg_s),
                 z_m: f(z_m),
             },
             G::AltHold {
@@ -478,13 +477,8 @@ impl FwSetpoint {
                 vy_m_s,
                 yaw_rate_deg_s,
                 z_m,
-            } => Self::Hover {
-                vx_body_m_s: f(vx_m_s),
-                vy_body_m_s: f(vy_m_s),
-                yaw_rate_deg_s: -f(yaw_rate_deg_s),
-                z_m: f(z_m),
-            },
-            G::Hover {
+            }
+            | G::Hover {
                 vx_m_s,
                 vy_m_s,
                 yaw_rate_deg_s,
@@ -492,7 +486,7 @@ impl FwSetpoint {
             } => Self::Hover {
                 vx_body_m_s: f(vx_m_s),
                 vy_body_m_s: f(vy_m_s),
-                yaw_rate_deg_s: f(yaw_rate_deg_s),
+                yaw_rate_deg_s: yaw_sign * f(yaw_rate_deg_s),
                 z_m: f(z_m),
             },
             G::Position {
@@ -549,6 +543,26 @@ mod from_generic_tests {
         };
         assert_eq!(rate(FwSetpoint::from_generic(&legacy)), -10.0);
         assert_eq!(rate(FwSetpoint::from_generic(&current)), 10.0);
+        let legacy_velocity = G::VelocityWorldLegacy {
+            vx_m_s: 0.0,
+            vy_m_s: 0.0,
+            vz_m_s: 0.0,
+            yaw_rate_deg_s: 5.0,
+        };
+        assert!(matches!(
+            FwSetpoint::from_generic(&legacy_velocity),
+            Some(FwSetpoint::VelocityWorld { yaw_rate_deg_s, .. }) if yaw_rate_deg_s == -5.0
+        ));
+        let z = G::ZDistance {
+            roll_deg: 1.0,
+            pitch_deg: 2.0,
+            yaw_rate_deg_s: 5.0,
+            z_m: 0.4,
+        };
+        assert!(matches!(
+            FwSetpoint::from_generic(&z),
+            Some(FwSetpoint::ZDistance { yaw_rate_deg_s, .. }) if yaw_rate_deg_s == 5.0
+        ));
         assert_eq!(
             FwSetpoint::from_generic(&G::Position {
                 x_m: 1.0,
