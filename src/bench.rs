@@ -82,14 +82,12 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
         last: Instant::now(),
         per_stage: [Duration::ZERO; 6],
     };
-    let mut controller = depthpilot_control::from_config(&scene.controller);
+    let controller = depthpilot_control::from_config(&scene.controller);
     let start = Instant::now();
     clock.last = start;
-    depthpilot_sim::run(&scene, controller.as_mut(), &mut NoLog, &mut clock).map_err(|e| {
-        Failure {
-            code: crate::EXIT_BAD_INPUT,
-            error: anyhow::Error::new(e),
-        }
+    depthpilot_sim::run(&scene, controller, &mut NoLog, &mut clock).map_err(|e| Failure {
+        code: crate::EXIT_BAD_INPUT,
+        error: anyhow::Error::new(e),
     })?;
     let profiled = start.elapsed();
 

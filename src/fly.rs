@@ -70,8 +70,8 @@ fn fly_sitl(
             "cannot connect to the simulated Crazyflie at {uri} (start it with `depthpilot sitl --scene <scene>`)"
         )),
     })?;
-    let mut controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_remote(scene, controller.as_mut(), link, log).map_err(|e| Failure {
+    let controller = depthpilot_control::from_config(&scene.controller);
+    depthpilot_runtime::fly_remote(scene, controller, link, log).map_err(|e| Failure {
         code: 1,
         error: anyhow::Error::new(e),
     })

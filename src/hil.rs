@@ -80,11 +80,13 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
         code: EXIT_NO_DEVICE,
         error: anyhow::Error::new(e).context(format!("rig `{}`", rig.name)),
     })?;
-    let mut controller = depthpilot_control::from_config(&scene.controller);
-    let summary = depthpilot_runtime::fly_remote(&scene, controller.as_mut(), link, &mut NoLog)
-        .map_err(|e| Failure {
-            code: 1,
-            error: anyhow::Error::new(e),
+    let controller = depthpilot_control::from_config(&scene.controller);
+    let summary =
+        depthpilot_runtime::fly_remote(&scene, controller, link, &mut NoLog).map_err(|e| {
+            Failure {
+                code: 1,
+                error: anyhow::Error::new(e),
+            }
         })?;
     write_summary(args.summary.as_deref(), args.quiet, &summary, started)
 }

@@ -91,9 +91,9 @@ fn lost_sensor_makes_the_controller_hold_land_and_cut() {
     scene.duration_s = 15.0;
     // The controller stops seeing measurements at 5 s.
     let mut rows = Vec::new();
-    let mut controller = depthpilot_control::from_config(&scene.controller);
-    struct Blind<'a>(&'a mut dyn depthpilot_control::Controller);
-    impl depthpilot_control::Controller for Blind<'_> {
+    let controller = depthpilot_control::from_config(&scene.controller);
+    struct Blind(Box<dyn depthpilot_control::Controller + Send>);
+    impl depthpilot_control::Controller for Blind {
         fn name(&self) -> &'static str {
             "blind-after-5s"
         }
@@ -118,7 +118,7 @@ fn lost_sensor_makes_the_controller_hold_land_and_cut() {
     }
     let s = depthpilot_sim::run(
         &scene,
-        &mut Blind(controller.as_mut()),
+        Box::new(Blind(controller)),
         &mut rows,
         &mut depthpilot_sim::NoProbe,
     )

@@ -85,7 +85,7 @@ fn command_of(msg: Outgoing) -> RadioCommand {
 /// (start it with `depthpilot sitl --scene <the same scene>`).
 pub fn fly_remote(
     scene: &Scene,
-    controller: &mut dyn Controller,
+    controller: Box<dyn Controller + Send>,
     link: Box<dyn Link>,
     log: &mut dyn LogSink,
 ) -> Result<Summary, RemoteError> {
@@ -162,26 +162,26 @@ pub fn fly_remote(
         }
         if off.ticked(now_ns)
             && now_ns >= settle_ns
-            && let Some(e) = off.controller.estimate(now_ns)
+            && let Some(e) = off.controller().estimate(now_ns)
         {
             est_err.add((e.pos_in_world_m - truth.pos_m).norm());
         }
         if now_ns >= next_log_ns {
             next_log_ns += log_period_ns;
-            let estimate = off.controller.estimate(now_ns);
+            let estimate = off.controller().estimate(now_ns);
             log.row(&LogRow {
                 t_s,
                 pos_m: truth.pos_m.to_array(),
                 vel_m_s: truth.vel_m_s.to_array(),
                 rpy_rad: truth.world_from_body.rpy(),
-                setpoint_m: off.sp.pos_in_world_m.to_array(),
+                setpoint_m: off.sp().pos_in_world_m.to_array(),
                 estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
-                cmd_roll_rad: off.cmd.roll_rad,
-                cmd_pitch_rad: off.cmd.pitch_rad,
-                cmd_yaw_rate_rad_s: off.cmd.yaw_rate_rad_s,
-                cmd_thrust_frac: off.cmd.thrust_frac,
+                cmd_roll_rad: off.cmd().roll_rad,
+                cmd_pitch_rad: off.cmd().pitch_rad,
+                cmd_yaw_rate_rad_s: off.cmd().yaw_rate_rad_s,
+                cmd_thrust_frac: off.cmd().thrust_frac,
                 motors_pwm: [0; 4],
-                safety: off.controller.safety().as_str(),
+                safety: off.controller().safety().as_str(),
                 firmware: "remote",
                 mux_sources: off.mux_sources,
                 measurement_age_s: estimate
@@ -223,11 +223,11 @@ pub fn fly_remote(
     Ok(Summary {
         scene: scene.name.clone(),
         seed: scene.seed,
-        controller: off.controller.name(),
+        controller: off.controller().name(),
         sim_seconds: elapsed,
         physics_steps: 0,
         frames: off.frames(),
-        detections: off.detections,
+        detections: off.detections(),
         rms_error_m: pos_err.rms(),
         max_error_m: pos_err.max,
         rms_estimate_error_m: est_err.rms(),
@@ -235,7 +235,7 @@ pub fn fly_remote(
         crash: None,
         touchdowns: 0,
         final_position_m: truth.pos_m.to_array(),
-        final_safety_state: match off.controller.safety() {
+        final_safety_state: match off.controller().safety() {
             SafetyState::Idle => "idle",
             s => s.as_str(),
         },

@@ -14,7 +14,8 @@ use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::{GenericSetpoint, LocalizationPacket, RpytSetpoint, Uplink};
 use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
 use depthpilot_types::rig::Architecture;
-use depthpilot_types::scene::{Scene, ScriptEntry, ScriptPacket, Sensing, TeacherKey};
+use depthpilot_types::scene::Sensing as SensingConfig;
+use depthpilot_types::scene::{Scene, ScriptEntry, ScriptPacket, TeacherKey, Trajectory};
 use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 
 /// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
@@ -206,104 +207,34 @@ impl Outgoing {
 /// Descent rate of an on-board landing after tracking is lost.
 const ONBOARD_LAND_M_S: f64 = 0.3;
 
-/// See the module doc.
-pub struct OffBoard<'a> {
-    pub controller: &'a mut dyn Controller,
-    scene: &'a Scene,
+/// The sensing part: the oracle, or the synthetic Kinect with the vision stage. The vision
+/// actor wraps one.
+pub struct Sensing {
     pub(crate) sensor: SensorSource,
-    mux: Option<(Mux, &'a [TeacherKey])>,
-    radio_period_ns: u64,
-    next_radio_ns: u64,
-    packets: u32,
-    /// The controller's last command.
-    pub cmd: AttitudeCommand,
-    /// The setpoint of the last control tick.
-    pub sp: Setpoint,
-    /// With a teacher: the source of each axis at the last control tick.
-    pub mux_sources: Option<[&'static str; 4]>,
-    /// Measurements delivered to the controller.
+    /// Measurements delivered.
     pub detections: u64,
-    architecture: Architecture,
-    script: &'a [ScriptEntry],
-    /// External positions waiting for the radio (on-board control).
-    outbox: Vec<Outgoing>,
-    /// Where an on-board flight holds or lands when tracking is lost.
-    onboard_hold_m: Vec3,
-    last_tick_ns: Option<u64>,
-    /// The teacher's script key whose parameters were last handed out.
-    teacher_key: Option<usize>,
 }
 
-impl<'a> OffBoard<'a> {
-    /// Sets up sensing and the mux for `scene` and tells the controller where the quad stands.
-    pub fn new(scene: &'a Scene, controller: &'a mut dyn Controller) -> Result<Self, SimError> {
+impl Sensing {
+    pub fn new(scene: &Scene) -> Result<Self, SimError> {
         let seed = scene.seed;
         let sensor = match &scene.sensing {
-            Sensing::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
-            Sensing::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
+            SensingConfig::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
+            SensingConfig::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
                 k,
                 &scene.world,
                 scene.quad.arm_m,
                 seed,
             )?)),
         };
-        // The quad stands on its marked start spot: the controller may know that much.
-        controller.place(
-            0,
-            scene.quad.initial_position_m,
-            scene.quad.initial_yaw_deg.to_radians(),
-        );
         Ok(Self {
-            controller,
-            scene,
             sensor,
-            mux: scene
-                .teacher
-                .as_ref()
-                .map(|t| (Mux::new(t.mux), t.script.as_slice())),
-            radio_period_ns: period_ns(scene.link.rate_hz),
-            next_radio_ns: 0,
-            packets: 0,
-            cmd: AttitudeCommand::ZERO,
-            sp: setpoint_at(&scene.setpoints, 0.0),
-            mux_sources: None,
             detections: 0,
-            architecture: scene.architecture,
-            script: &scene.script,
-            outbox: Vec::new(),
-            onboard_hold_m: scene.quad.initial_position_m,
-            last_tick_ns: None,
-            teacher_key: None,
         })
     }
 
-    /// The firmware parameters the scripted teacher sets now: those of a script key that has
-    /// just begun (empty otherwise). The runner writes them to the Crazyflie.
-    pub fn teacher_params(&mut self, now_ns: u64) -> Vec<(String, f64)> {
-        let Some((_, script)) = &self.mux else {
-            return Vec::new();
-        };
-        let t_s = now_ns as f64 * 1e-9;
-        let active = script.iter().rposition(|k| k.t_s <= t_s);
-        if active == self.teacher_key {
-            return Vec::new();
-        }
-        self.teacher_key = active;
-        active.map_or_else(Vec::new, |i| script[i].params.clone())
-    }
-
-    /// True when the control tick ran at `now_ns` (whether or not it sent anything).
-    pub fn ticked(&self, now_ns: u64) -> bool {
-        self.last_tick_ns == Some(now_ns)
-    }
-
-    /// Messages queued by sensing (external positions in on-board control), oldest first.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, Outgoing> {
-        self.outbox.drain(..)
-    }
-
-    /// Captures a frame when one is due (of `truth`) and feeds what arrives to the controller.
-    pub fn sense(&mut self, now_ns: u64, truth: &BodyState) {
+    /// Captures a frame of `truth` when one is due and appends what arrives by `now_ns`.
+    pub fn sense(&mut self, now_ns: u64, truth: &BodyState, out: &mut Vec<Measurement>) {
         if self.sensor.due(now_ns) {
             let yaw = truth.world_from_body.rpy()[2];
             self.sensor
@@ -311,51 +242,138 @@ impl<'a> OffBoard<'a> {
         }
         while let Some(m) = self.sensor.deliver(now_ns) {
             self.detections += 1;
-            self.controller.measure(now_ns, &m);
-            if self.architecture == Architecture::Onboard {
-                let p = m.pos_in_world_m;
-                self.outbox.push(Outgoing::ExternalPosition([
-                    p.x as f32, p.y as f32, p.z as f32,
-                ]));
-            }
+            out.push(m);
         }
     }
 
-    /// At the link rate: the message the radio sends now (None between ticks, or when a script
-    /// says silence). `truth` is what the scripted teacher sees.
-    pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<Outgoing> {
+    pub fn frames(&self) -> u64 {
+        self.sensor.frames()
+    }
+
+    pub fn vision(&self) -> Option<VisionStats> {
+        self.sensor.vision()
+    }
+
+    /// Kinect only: pixels of the quad's blob in the newest frame.
+    pub fn last_frame_pixels(&self) -> Option<usize> {
+        self.sensor.last_frame_pixels()
+    }
+
+    /// The synthetic Kinect, if this is one (the real-time vision actor renders and detects in
+    /// separate steps).
+    pub fn kinect_mut(&mut self) -> Option<&mut KinectSensor> {
+        match &mut self.sensor {
+            SensorSource::Kinect(k) => Some(k),
+            SensorSource::Oracle(_) => None,
+        }
+    }
+}
+
+/// What the pilot decided at a control tick.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Send this (a script or on-board control; None: silence).
+    Send(Option<Outgoing>),
+    /// The autopilot's command: through the mux when there is a teacher, then the radio.
+    Command(AttitudeCommand),
+}
+
+/// The controller side: the controller, the setpoints, the script and the architecture. The
+/// controller actor wraps one.
+pub struct Pilot {
+    pub controller: Box<dyn Controller + Send>,
+    setpoints: Trajectory,
+    script: Vec<ScriptEntry>,
+    architecture: Architecture,
+    radio_period_ns: u64,
+    next_radio_ns: u64,
+    /// The controller's last command.
+    pub cmd: AttitudeCommand,
+    /// The setpoint of the last control tick.
+    pub sp: Setpoint,
+    /// External positions waiting for the radio (on-board control).
+    outbox: Vec<Outgoing>,
+    /// Where an on-board flight holds or lands when tracking is lost.
+    onboard_hold_m: Vec3,
+    last_tick_ns: Option<u64>,
+}
+
+impl Pilot {
+    /// Tells the controller where the quad stands (its marked start spot).
+    pub fn new(scene: &Scene, mut controller: Box<dyn Controller + Send>) -> Self {
+        controller.place(
+            0,
+            scene.quad.initial_position_m,
+            scene.quad.initial_yaw_deg.to_radians(),
+        );
+        Self {
+            controller,
+            setpoints: scene.setpoints.clone(),
+            script: scene.script.clone(),
+            architecture: scene.architecture,
+            radio_period_ns: period_ns(scene.link.rate_hz),
+            next_radio_ns: 0,
+            cmd: AttitudeCommand::ZERO,
+            sp: setpoint_at(&scene.setpoints, 0.0),
+            outbox: Vec::new(),
+            onboard_hold_m: scene.quad.initial_position_m,
+            last_tick_ns: None,
+        }
+    }
+
+    /// A measurement arrived (in on-board control it also goes to the quad as an external
+    /// position).
+    pub fn measure(&mut self, now_ns: u64, m: &Measurement) {
+        self.controller.measure(now_ns, m);
+        if self.architecture == Architecture::Onboard {
+            let p = m.pos_in_world_m;
+            self.outbox.push(Outgoing::ExternalPosition([
+                p.x as f32, p.y as f32, p.z as f32,
+            ]));
+        }
+    }
+
+    /// Messages queued by measurements (external positions in on-board control), oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Outgoing> {
+        self.outbox.drain(..)
+    }
+
+    /// True when the control tick ran at `now_ns`.
+    pub fn ticked(&self, now_ns: u64) -> bool {
+        self.last_tick_ns == Some(now_ns)
+    }
+
+    /// The control tick, at the link rate (None between ticks).
+    pub fn tick(&mut self, now_ns: u64) -> Option<Decision> {
         if now_ns < self.next_radio_ns {
             return None;
         }
-        let t_s = now_ns as f64 * 1e-9;
         self.next_radio_ns += self.radio_period_ns;
+        Some(self.tick_now(now_ns))
+    }
+
+    /// A control tick now, whether or not one is due (real time: control on each measurement);
+    /// the next periodic tick comes one period later.
+    pub fn tick_now(&mut self, now_ns: u64) -> Decision {
+        if now_ns >= self.next_radio_ns {
+            self.next_radio_ns = now_ns + self.radio_period_ns;
+        }
+        let t_s = now_ns as f64 * 1e-9;
         self.last_tick_ns = Some(now_ns);
-        self.sp = setpoint_at(&self.scene.setpoints, t_s);
+        self.sp = setpoint_at(&self.setpoints, t_s);
         self.cmd = self.controller.command(now_ns, &self.sp);
         if !self.script.is_empty() {
-            return scripted(self.script, t_s);
+            return Decision::Send(scripted(&self.script, t_s));
         }
         if self.architecture == Architecture::Onboard {
-            return Some(self.onboard());
+            return Decision::Send(Some(self.onboard()));
         }
-        let mut packet = match self.mux.as_mut() {
-            Some((m, script)) => {
-                let teacher = teacher_frame(script, now_ns, t_s, truth.pos_m.z, truth.vel_m_s.z);
-                let out = m.step(
-                    now_ns,
-                    teacher.as_ref(),
-                    Some(&student_frame(now_ns, &self.cmd)),
-                );
-                self.mux_sources = Some(out.sources.map(Source::as_str));
-                packet_of(&out)
-            }
-            None => RpytSetpoint::from_command(&self.cmd),
-        };
-        if self.packets < UNLOCK_PACKETS {
-            packet = RpytSetpoint::from_command(&AttitudeCommand::ZERO);
-        }
-        self.packets += 1;
-        Some(Outgoing::Rpyt(packet))
+        Decision::Command(self.cmd)
+    }
+
+    /// Replaces the setpoint trajectory (the set-point input of the 2015 demo).
+    pub fn set_setpoints(&mut self, setpoints: Trajectory) {
+        self.setpoints = setpoints;
     }
 
     /// On-board control: the setpoint while the vision tracks (or before it first sees the quad:
@@ -385,17 +403,176 @@ impl<'a> OffBoard<'a> {
             yaw_deg,
         }
     }
+}
+
+/// The scripted teacher (a person at the gamepad, as a script). The teacher actor wraps one.
+pub struct Teacher {
+    script: Vec<TeacherKey>,
+    /// The script key whose parameters were last handed out.
+    key: Option<usize>,
+}
+
+impl Teacher {
+    pub fn new(script: Vec<TeacherKey>) -> Self {
+        Self { script, key: None }
+    }
+
+    /// The teacher's input frame at `now_ns` (None: not there). `truth` is what the person sees.
+    pub fn frame(&self, now_ns: u64, truth: &BodyState) -> Option<InputFrame> {
+        teacher_frame(
+            &self.script,
+            now_ns,
+            now_ns as f64 * 1e-9,
+            truth.pos_m.z,
+            truth.vel_m_s.z,
+        )
+    }
+
+    /// The firmware parameters the teacher sets now: those of a key that has just begun (empty
+    /// otherwise).
+    pub fn params(&mut self, now_ns: u64) -> Vec<(String, f64)> {
+        let t_s = now_ns as f64 * 1e-9;
+        let active = self.script.iter().rposition(|k| k.t_s <= t_s);
+        if active == self.key {
+            return Vec::new();
+        }
+        self.key = active;
+        active.map_or_else(Vec::new, |i| self.script[i].params.clone())
+    }
+}
+
+/// The radio's framing of attitude commands: zero thrust for the first packets (cfclient's
+/// thrust unlock on connect), then what comes.
+#[derive(Clone, Debug, Default)]
+pub struct Unlock {
+    packets: u32,
+}
+
+impl Unlock {
+    pub fn frame(&mut self, packet: RpytSetpoint) -> Outgoing {
+        let packet = if self.packets < UNLOCK_PACKETS {
+            RpytSetpoint::from_command(&AttitudeCommand::ZERO)
+        } else {
+            packet
+        };
+        self.packets += 1;
+        Outgoing::Rpyt(packet)
+    }
+}
+
+/// The mux step of one tick: the teacher's frame and the autopilot's command → the packet, and
+/// who flies each axis.
+pub fn mux_step(
+    mux: &mut Mux,
+    now_ns: u64,
+    teacher: Option<&InputFrame>,
+    cmd: &AttitudeCommand,
+) -> (RpytSetpoint, [&'static str; 4]) {
+    let out = mux.step(now_ns, teacher, Some(&student_frame(now_ns, cmd)));
+    (packet_of(&out), out.sources.map(Source::as_str))
+}
+
+/// The off-board side in one piece (sensing, pilot, teacher + mux, radio framing), called in
+/// the order the inline runner and the lockstep actors both follow.
+pub struct OffBoard {
+    pub sensing: Sensing,
+    pub pilot: Pilot,
+    teacher: Option<(Mux, Teacher)>,
+    unlock: Unlock,
+    /// With a teacher: the source of each axis at the last control tick.
+    pub mux_sources: Option<[&'static str; 4]>,
+    arrived: Vec<Measurement>,
+}
+
+impl OffBoard {
+    /// Sets up sensing and the mux for `scene` and tells the controller where the quad stands.
+    pub fn new(scene: &Scene, controller: Box<dyn Controller + Send>) -> Result<Self, SimError> {
+        Ok(Self {
+            sensing: Sensing::new(scene)?,
+            pilot: Pilot::new(scene, controller),
+            teacher: scene
+                .teacher
+                .as_ref()
+                .map(|t| (Mux::new(t.mux), Teacher::new(t.script.clone()))),
+            unlock: Unlock::default(),
+            mux_sources: None,
+            arrived: Vec::new(),
+        })
+    }
+
+    pub fn controller(&self) -> &dyn Controller {
+        self.pilot.controller.as_ref()
+    }
+
+    /// The firmware parameters the scripted teacher sets now.
+    pub fn teacher_params(&mut self, now_ns: u64) -> Vec<(String, f64)> {
+        match &mut self.teacher {
+            Some((_, t)) => t.params(now_ns),
+            None => Vec::new(),
+        }
+    }
+
+    /// True when the control tick ran at `now_ns`.
+    pub fn ticked(&self, now_ns: u64) -> bool {
+        self.pilot.ticked(now_ns)
+    }
+
+    /// Messages queued by sensing (external positions in on-board control), oldest first.
+    pub fn drain(&mut self) -> std::vec::Drain<'_, Outgoing> {
+        self.pilot.drain()
+    }
+
+    /// Captures a frame when one is due (of `truth`) and feeds what arrives to the controller.
+    pub fn sense(&mut self, now_ns: u64, truth: &BodyState) {
+        self.arrived.clear();
+        self.sensing.sense(now_ns, truth, &mut self.arrived);
+        for m in &self.arrived {
+            self.pilot.measure(now_ns, m);
+        }
+    }
+
+    /// At the link rate: the message the radio sends now (None between ticks, or when a script
+    /// says silence). `truth` is what the scripted teacher sees.
+    pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<Outgoing> {
+        match self.pilot.tick(now_ns)? {
+            Decision::Send(msg) => msg,
+            Decision::Command(cmd) => {
+                let packet = match &mut self.teacher {
+                    Some((mux, teacher)) => {
+                        let frame = teacher.frame(now_ns, truth);
+                        let (packet, sources) = mux_step(mux, now_ns, frame.as_ref(), &cmd);
+                        self.mux_sources = Some(sources);
+                        packet
+                    }
+                    None => RpytSetpoint::from_command(&cmd),
+                };
+                Some(self.unlock.frame(packet))
+            }
+        }
+    }
+
+    pub fn cmd(&self) -> AttitudeCommand {
+        self.pilot.cmd
+    }
+
+    pub fn sp(&self) -> Setpoint {
+        self.pilot.sp
+    }
+
+    pub fn detections(&self) -> u64 {
+        self.sensing.detections
+    }
 
     pub fn frames(&self) -> u64 {
-        self.sensor.frames()
+        self.sensing.frames()
     }
 
     pub fn vision(&self) -> Option<VisionStats> {
-        self.sensor.vision()
+        self.sensing.vision()
     }
 
     /// Kinect only: pixels of the quad's blob in the newest frame.
     pub fn last_frame_pixels(&self) -> Option<usize> {
-        self.sensor.last_frame_pixels()
+        self.sensing.last_frame_pixels()
     }
 }

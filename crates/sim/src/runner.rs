@@ -164,7 +164,7 @@ impl ErrorStats {
 /// Flies a scene with the given controller. `probe` sees stage boundaries (profiling only).
 pub fn run<P: Probe>(
     scene: &Scene,
-    controller: &mut dyn Controller,
+    controller: Box<dyn Controller + Send>,
     log: &mut dyn LogSink,
     probe: &mut P,
 ) -> Result<Summary, SimError> {
@@ -218,7 +218,7 @@ pub fn run<P: Probe>(
         }
         if off.ticked(t_ns)
             && t_ns >= settle_ns
-            && let Some(e) = off.controller.estimate(t_ns)
+            && let Some(e) = off.controller().estimate(t_ns)
         {
             est_err.add((e.pos_in_world_m - truth.pos_m).norm());
         }
@@ -250,20 +250,20 @@ pub fn run<P: Probe>(
         if after_ns >= next_log_ns {
             next_log_ns += log_period_ns;
             track.push((after_ns as f64 * 1e-9, now.pos_m));
-            let estimate = off.controller.estimate(after_ns);
+            let estimate = off.controller().estimate(after_ns);
             log.row(&LogRow {
                 t_s: after_ns as f64 * 1e-9,
                 pos_m: now.pos_m.to_array(),
                 vel_m_s: now.vel_m_s.to_array(),
                 rpy_rad: now.world_from_body.rpy(),
-                setpoint_m: off.sp.pos_in_world_m.to_array(),
+                setpoint_m: off.sp().pos_in_world_m.to_array(),
                 estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
-                cmd_roll_rad: off.cmd.roll_rad,
-                cmd_pitch_rad: off.cmd.pitch_rad,
-                cmd_yaw_rate_rad_s: off.cmd.yaw_rate_rad_s,
-                cmd_thrust_frac: off.cmd.thrust_frac,
+                cmd_roll_rad: off.cmd().roll_rad,
+                cmd_pitch_rad: off.cmd().pitch_rad,
+                cmd_yaw_rate_rad_s: off.cmd().yaw_rate_rad_s,
+                cmd_thrust_frac: off.cmd().thrust_frac,
                 motors_pwm: plant.motor_cmd(),
-                safety: off.controller.safety().as_str(),
+                safety: off.controller().safety().as_str(),
                 firmware: plant.firmware().state_name(),
                 mux_sources: off.mux_sources,
                 measurement_age_s: estimate
@@ -293,11 +293,11 @@ pub fn run<P: Probe>(
     Ok(Summary {
         scene: scene.name.clone(),
         seed,
-        controller: off.controller.name(),
+        controller: off.controller().name(),
         sim_seconds: steps_done as f64 * dt_s,
         physics_steps: steps_done,
         frames: off.frames(),
-        detections: off.detections,
+        detections: off.detections(),
         rms_error_m: pos_err.rms(),
         max_error_m: pos_err.max,
         rms_estimate_error_m: est_err.rms(),
@@ -305,7 +305,7 @@ pub fn run<P: Probe>(
         crash,
         touchdowns,
         final_position_m: final_state.pos_m.to_array(),
-        final_safety_state: match off.controller.safety() {
+        final_safety_state: match off.controller().safety() {
             SafetyState::Idle => "idle",
             s => s.as_str(),
         },
@@ -394,8 +394,12 @@ fn step_responses(traj: &Trajectory, track: &[(f64, Vec3)]) -> Vec<StepResponse>
 
 /// Flies a scene with the controller it names.
 pub fn fly(scene: &Scene, log: &mut dyn LogSink) -> Result<Summary, SimError> {
-    let mut controller = depthpilot_control::from_config(&scene.controller);
-    run(scene, controller.as_mut(), log, &mut NoProbe)
+    run(
+        scene,
+        depthpilot_control::from_config(&scene.controller),
+        log,
+        &mut NoProbe,
+    )
 }
 
 /// Convenience for tests: the setpoint function.
