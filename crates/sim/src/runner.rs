@@ -15,7 +15,7 @@ use crate::link::SimLink;
 use crate::offboard::{OffBoard, Outgoing};
 use crate::plant::{Plant, period_ns};
 use crate::trajectory::setpoint_at;
-use crate::world::Impact;
+use crate::world::{BodyState, Impact};
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::{CrtpError, LocalizationPacket, Packet, Uplink};
 use depthpilot_types::scene::{Scene, Trajectory};
@@ -161,6 +161,225 @@ impl ErrorStats {
     }
 }
 
+/// The simulated side of a flight: the plant (firmware, motors, rapier world), the simulated
+/// link in front of it, and the flight's metrics measured on the truth. The inline runner and
+/// the world actor both drive one.
+pub struct SimWorld {
+    plant: Plant,
+    link: SimLink,
+    setpoints: Trajectory,
+    dt_ns: u64,
+    n_steps: u64,
+    settle_ns: u64,
+    link_cut_ns: Option<u64>,
+    log_period_ns: u64,
+    next_log_ns: u64,
+    k: u64,
+    truth: BodyState,
+    pos_err: ErrorStats,
+    decode_errors: u64,
+    crash: Option<Impact>,
+    touchdowns: u32,
+    started_tumbled: bool,
+    track: Vec<(f64, Vec3)>,
+}
+
+/// The off-board side's part of the summary.
+#[derive(Clone, Debug)]
+pub struct OffBoardReport {
+    pub controller: &'static str,
+    pub frames: u64,
+    pub detections: u64,
+    pub rms_estimate_error_m: f64,
+    pub safety: SafetyState,
+    pub vision: Option<VisionStats>,
+}
+
+impl SimWorld {
+    pub fn new(scene: &Scene) -> Self {
+        let dt_ns = period_ns(scene.rates.physics_hz);
+        let plant = Plant::new(scene);
+        let truth = *plant.truth();
+        Self {
+            link: SimLink::new(&scene.link, scene.seed),
+            setpoints: scene.setpoints.clone(),
+            dt_ns,
+            n_steps: (scene.duration_s / (dt_ns as f64 * 1e-9)).round() as u64,
+            settle_ns: (scene.settle_s * 1e9).round() as u64,
+            link_cut_ns: scene.link.cut_at_s.map(|t| (t * 1e9).round() as u64),
+            log_period_ns: period_ns(scene.rates.log_hz),
+            next_log_ns: 0,
+            k: 0,
+            started_tumbled: truth.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2,
+            truth,
+            plant,
+            pos_err: ErrorStats::default(),
+            decode_errors: 0,
+            crash: None,
+            touchdowns: 0,
+            track: Vec::new(),
+        }
+    }
+
+    /// The time of the next step.
+    pub fn now_ns(&self) -> u64 {
+        self.k * self.dt_ns
+    }
+
+    pub fn dt_ns(&self) -> u64 {
+        self.dt_ns
+    }
+
+    /// The truth at `now_ns()`.
+    pub fn truth(&self) -> &BodyState {
+        &self.truth
+    }
+
+    /// The flight is over: its duration has passed, or a second after a crash.
+    pub fn finished(&self) -> bool {
+        self.k >= self.n_steps
+            || self
+                .crash
+                .is_some_and(|c| self.k > 0 && (self.k - 1) as f64 * self.dt_ns as f64 * 1e-9 > c.t_s + AFTER_CRASH_S)
+    }
+
+    /// Whether the (scripted) link still carries packets at `now_ns`.
+    pub fn link_up(&self, now_ns: u64) -> bool {
+        self.link_cut_ns.is_none_or(|cut| now_ns < cut)
+    }
+
+    /// Puts one message on the simulated link (lost if the link is cut).
+    pub fn send(&mut self, now_ns: u64, msg: &Outgoing) {
+        if self.link_up(now_ns) {
+            send(&mut self.link, now_ns, msg);
+        }
+    }
+
+    /// A parameter write over the link (lost if the link is cut).
+    pub fn set_param(&mut self, now_ns: u64, name: &str, value: f64) {
+        if self.link_up(now_ns) {
+            let _ = self.plant.set_firmware_param(name, value);
+        }
+    }
+
+    /// Delivers what the link carries by now to the firmware.
+    pub fn receive(&mut self) {
+        let t_ns = self.now_ns();
+        while let Some(bytes) = self.link.receive(t_ns) {
+            if deliver(self.plant.firmware_mut(), t_ns, &bytes).is_err() {
+                self.decode_errors += 1;
+            }
+        }
+    }
+
+    /// One physics step (firmware, motors, forces, rapier) and the metrics after it. Returns
+    /// the time after the step and whether a log row is due then.
+    pub fn step<P: Probe>(&mut self, probe: &mut P) -> (u64, bool) {
+        let impact = self.plant.step(probe);
+        self.k += 1;
+        let after_ns = self.now_ns();
+        if let Some(i) = impact {
+            if i.crash {
+                self.crash.get_or_insert(i);
+            } else {
+                self.touchdowns += 1;
+            }
+        }
+        self.truth = *self.plant.truth();
+        if after_ns > self.settle_ns {
+            let sp_now = setpoint_at(&self.setpoints, after_ns as f64 * 1e-9);
+            self.pos_err
+                .add((self.truth.pos_m - sp_now.pos_in_world_m).norm());
+        }
+        let log_due = after_ns >= self.next_log_ns;
+        if log_due {
+            self.next_log_ns += self.log_period_ns;
+            self.track
+                .push((after_ns as f64 * 1e-9, self.truth.pos_m));
+        }
+        (after_ns, log_due)
+    }
+
+    pub fn motor_cmd(&self) -> [u16; 4] {
+        self.plant.motor_cmd()
+    }
+
+    pub fn firmware_state(&self) -> &'static str {
+        self.plant.firmware().state_name()
+    }
+
+    /// The summary of the flight so far, with the off-board side's part.
+    pub fn summary(&self, scene: &Scene, off: OffBoardReport) -> Summary {
+        let dt_s = self.dt_ns as f64 * 1e-9;
+        let steps_done = self.plant.steps();
+        let final_state = *self.plant.truth();
+        let tumbled = final_state.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
+        let mut crash = self.crash;
+        // A quad that started on its back and never moved did not crash.
+        if crash.is_none() && tumbled && !self.started_tumbled {
+            crash = Some(Impact {
+                t_s: steps_done as f64 * dt_s,
+                speed_m_s: final_state.vel_m_s.norm(),
+                tilt_deg: final_state.world_from_body.tilt_rad().to_degrees(),
+                with_floor: false,
+                crash: true,
+            });
+        }
+        Summary {
+            scene: scene.name.clone(),
+            seed: scene.seed,
+            controller: off.controller,
+            sim_seconds: steps_done as f64 * dt_s,
+            physics_steps: steps_done,
+            frames: off.frames,
+            detections: off.detections,
+            rms_error_m: self.pos_err.rms(),
+            max_error_m: self.pos_err.max,
+            rms_estimate_error_m: off.rms_estimate_error_m,
+            crashed: crash.is_some(),
+            crash,
+            touchdowns: self.touchdowns,
+            final_position_m: final_state.pos_m.to_array(),
+            final_safety_state: match off.safety {
+                SafetyState::Idle => "idle",
+                s => s.as_str(),
+            },
+            firmware_lockout: self.plant.firmware().lockout().is_some(),
+            radio_packets_sent: self.link.sent,
+            radio_packets_dropped: self.link.dropped,
+            radio_decode_errors: self.decode_errors,
+            gusts: self.plant.disturbances().gust_count(),
+            steps: step_responses(&self.setpoints, &self.track),
+            vision: off.vision,
+        }
+    }
+}
+
+/// The log row after a step: the world's truth and the off-board side's state.
+pub fn log_row(world: &SimWorld, after_ns: u64, off: &OffBoard) -> LogRow {
+    let now = world.truth();
+    let estimate = off.controller().estimate(after_ns);
+    LogRow {
+        t_s: after_ns as f64 * 1e-9,
+        pos_m: now.pos_m.to_array(),
+        vel_m_s: now.vel_m_s.to_array(),
+        rpy_rad: now.world_from_body.rpy(),
+        setpoint_m: off.sp().pos_in_world_m.to_array(),
+        estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
+        cmd_roll_rad: off.cmd().roll_rad,
+        cmd_pitch_rad: off.cmd().pitch_rad,
+        cmd_yaw_rate_rad_s: off.cmd().yaw_rate_rad_s,
+        cmd_thrust_frac: off.cmd().thrust_frac,
+        motors_pwm: world.motor_cmd(),
+        safety: off.controller().safety().as_str(),
+        firmware: world.firmware_state(),
+        mux_sources: off.mux_sources,
+        measurement_age_s: estimate
+            .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
+        detection_pixels: off.last_frame_pixels(),
+    }
+}
+
 /// Flies a scene with the given controller. `probe` sees stage boundaries (profiling only).
 pub fn run<P: Probe>(
     scene: &Scene,
@@ -168,53 +387,29 @@ pub fn run<P: Probe>(
     log: &mut dyn LogSink,
     probe: &mut P,
 ) -> Result<Summary, SimError> {
-    let seed = scene.seed;
-    let dt_ns = period_ns(scene.rates.physics_hz);
-    let dt_s = dt_ns as f64 * 1e-9;
-    let log_period_ns = period_ns(scene.rates.log_hz);
-    let n_steps = (scene.duration_s / dt_s).round() as u64;
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
-    let link_cut_ns = scene.link.cut_at_s.map(|t| (t * 1e9).round() as u64);
-
-    let mut plant = Plant::new(scene);
+    let mut world = SimWorld::new(scene);
     let mut off = OffBoard::new(scene, controller)?;
-    let mut link = SimLink::new(&scene.link, seed);
-
-    let mut pos_err = ErrorStats::default();
     let mut est_err = ErrorStats::default();
-    let mut decode_errors = 0u64;
-    let mut next_log_ns = 0u64;
-    let mut crash: Option<Impact> = None;
-    let mut touchdowns = 0u32;
-    let mut truth = *plant.truth();
-    let started_tumbled = truth.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
-    let mut track: Vec<(f64, Vec3)> = Vec::new();
 
-    for k in 0..n_steps {
-        let t_ns = k * dt_ns;
-        let t_s = t_ns as f64 * 1e-9;
+    while !world.finished() {
+        let t_ns = world.now_ns();
+        let truth = *world.truth();
 
         // Sensing (and, in on-board control, the external positions it yields).
         off.sense(t_ns, &truth);
-        let link_up = link_cut_ns.is_none_or(|cut| t_ns < cut);
         for msg in off.drain() {
-            if link_up {
-                send(&mut link, t_ns, &msg);
-            }
+            world.send(t_ns, &msg);
         }
         probe.done(Stage::Sensing);
 
         // Control at the link rate.
-        if let Some(msg) = off.control(t_ns, &truth)
-            && link_up
-        {
-            send(&mut link, t_ns, &msg);
+        if let Some(msg) = off.control(t_ns, &truth) {
+            world.send(t_ns, &msg);
         }
         // Parameters bound to the teacher's buttons (cfclient writes them over the link too).
         for (name, value) in off.teacher_params(t_ns) {
-            if link_up {
-                let _ = plant.set_firmware_param(&name, value);
-            }
+            world.set_param(t_ns, &name, value);
         }
         if off.ticked(t_ns)
             && t_ns >= settle_ns
@@ -222,101 +417,27 @@ pub fn run<P: Probe>(
         {
             est_err.add((e.pos_in_world_m - truth.pos_m).norm());
         }
-        while let Some(bytes) = link.receive(t_ns) {
-            if deliver(plant.firmware_mut(), t_ns, &bytes).is_err() {
-                decode_errors += 1;
-            }
-        }
+        world.receive();
         probe.done(Stage::Control);
 
-        // Firmware, motors, forces, physics.
-        let impact = plant.step(probe);
-
-        // Metrics and log (state after the step, at t + dt).
-        let after_ns = t_ns + dt_ns;
-        if let Some(i) = impact {
-            if i.crash {
-                crash.get_or_insert(i);
-            } else {
-                touchdowns += 1;
-            }
-        }
-        truth = *plant.truth();
-        let now = &truth;
-        if after_ns > settle_ns {
-            let sp_now = setpoint_at(&scene.setpoints, after_ns as f64 * 1e-9);
-            pos_err.add((now.pos_m - sp_now.pos_in_world_m).norm());
-        }
-        if after_ns >= next_log_ns {
-            next_log_ns += log_period_ns;
-            track.push((after_ns as f64 * 1e-9, now.pos_m));
-            let estimate = off.controller().estimate(after_ns);
-            log.row(&LogRow {
-                t_s: after_ns as f64 * 1e-9,
-                pos_m: now.pos_m.to_array(),
-                vel_m_s: now.vel_m_s.to_array(),
-                rpy_rad: now.world_from_body.rpy(),
-                setpoint_m: off.sp().pos_in_world_m.to_array(),
-                estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
-                cmd_roll_rad: off.cmd().roll_rad,
-                cmd_pitch_rad: off.cmd().pitch_rad,
-                cmd_yaw_rate_rad_s: off.cmd().yaw_rate_rad_s,
-                cmd_thrust_frac: off.cmd().thrust_frac,
-                motors_pwm: plant.motor_cmd(),
-                safety: off.controller().safety().as_str(),
-                firmware: plant.firmware().state_name(),
-                mux_sources: off.mux_sources,
-                measurement_age_s: estimate
-                    .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
-                detection_pixels: off.last_frame_pixels(),
-            });
+        // Firmware, motors, forces, physics; metrics and log (state after the step).
+        let (after_ns, log_due) = world.step(probe);
+        if log_due {
+            log.row(&log_row(&world, after_ns, &off));
         }
         probe.done(Stage::Metrics);
-        if crash.is_some_and(|c| t_s > c.t_s + AFTER_CRASH_S) {
-            break;
-        }
     }
-
-    let steps_done = plant.steps();
-    let final_state = *plant.truth();
-    let tumbled = final_state.world_from_body.tilt_rad() > std::f64::consts::FRAC_PI_2;
-    // A quad that started on its back and never moved did not crash.
-    if crash.is_none() && tumbled && !started_tumbled {
-        crash = Some(Impact {
-            t_s: steps_done as f64 * dt_s,
-            speed_m_s: final_state.vel_m_s.norm(),
-            tilt_deg: final_state.world_from_body.tilt_rad().to_degrees(),
-            with_floor: false,
-            crash: true,
-        });
-    }
-    Ok(Summary {
-        scene: scene.name.clone(),
-        seed,
-        controller: off.controller().name(),
-        sim_seconds: steps_done as f64 * dt_s,
-        physics_steps: steps_done,
-        frames: off.frames(),
-        detections: off.detections(),
-        rms_error_m: pos_err.rms(),
-        max_error_m: pos_err.max,
-        rms_estimate_error_m: est_err.rms(),
-        crashed: crash.is_some(),
-        crash,
-        touchdowns,
-        final_position_m: final_state.pos_m.to_array(),
-        final_safety_state: match off.controller().safety() {
-            SafetyState::Idle => "idle",
-            s => s.as_str(),
+    Ok(world.summary(
+        scene,
+        OffBoardReport {
+            controller: off.controller().name(),
+            frames: off.frames(),
+            detections: off.detections(),
+            rms_estimate_error_m: est_err.rms(),
+            safety: off.controller().safety(),
+            vision: off.vision(),
         },
-        firmware_lockout: plant.firmware().lockout().is_some(),
-        radio_packets_sent: link.sent,
-        radio_packets_dropped: link.dropped,
-        radio_decode_errors: decode_errors,
-        gusts: plant.disturbances().gust_count(),
-        steps: step_responses(&scene.setpoints, &track),
-        vision: off.vision(),
-    })
+    ))
 }
 
 /// Encodes a message onto the simulated link (every message is valid by construction; one
