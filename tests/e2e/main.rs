@@ -1,6 +1,7 @@
 //! End-to-end tests of depthpilot, compiled into one binary: the CLI, every bundled scene, the
 //! acceptance figures of the foundation, and determinism.
 
+mod actors;
 mod batch;
 mod cli;
 mod closed_loop;

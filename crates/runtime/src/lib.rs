@@ -6,6 +6,9 @@
 //! `depthpilot sitl` over CRTP/UDP); and the flight recorder (MCAP files, and their reader).
 //! The other actors and the ZMQ bus arrive with the runtime issue.
 
+pub mod actors;
+pub mod bus;
+pub mod clock;
 pub mod gamepad;
 pub mod radio_actor;
 pub mod recorder;
@@ -13,6 +16,7 @@ pub mod remote;
 pub mod zmq_client;
 pub mod zmq_teacher;
 
+pub use clock::{ClockMode, RealtimeReport, fly_actors};
 pub use gamepad::GamepadTeacher;
 pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
 pub use recorder::{

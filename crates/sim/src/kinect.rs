@@ -627,36 +627,70 @@ impl KinectSensor {
         self.rects = rects;
     }
 
-    /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped.
+    /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped; its
+    /// measurement arrives after the modelled latency.
     pub fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) {
+        let Some(delay_ns) = self.shoot(now_ns, pos_m, world_from_body) else {
+            return;
+        };
+        let result = self.detector.detect(&self.frame);
+        if let Some(m) = self.detected(result) {
+            self.in_flight.push(now_ns + delay_ns, m);
+        }
+    }
+
+    /// The real-time path, first half: renders the frame of `now_ns` (unless blacked out or
+    /// dropped) and returns it with the time it reaches the host (capture + modelled latency).
+    /// The vision runs on it then ([`KinectSensor::detect_frame`]).
+    pub fn capture_frame(
+        &mut self,
+        now_ns: u64,
+        pos_m: Vec3,
+        world_from_body: &Rot,
+    ) -> Option<(u64, DepthFrame)> {
+        let delay_ns = self.shoot(now_ns, pos_m, world_from_body)?;
+        Some((now_ns + delay_ns, self.frame.clone()))
+    }
+
+    /// The real-time path, second half: the vision on a frame that has reached the host.
+    pub fn detect_frame(&mut self, frame: &DepthFrame) -> Option<Measurement> {
+        let result = self.detector.detect(frame);
+        self.detected(result)
+    }
+
+    /// Advances the capture clock and renders the frame of `now_ns` into `self.frame`; returns
+    /// its latency, or None when the frame is blacked out or dropped.
+    fn shoot(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) -> Option<u64> {
         self.next_capture_ns += self.period_ns;
         if self.blacked_out(now_ns as f64 * 1e-9) {
             self.stats.frames_blacked_out += 1;
-            return;
+            return None;
         }
         let jitter = self.cfg.latency_jitter_s * self.noise.uniform();
         if self.noise.chance(self.cfg.drop_probability) {
             self.stats.frames_dropped += 1;
-            return;
+            return None;
         }
         self.stats.frames_rendered += 1;
         self.render(now_ns, pos_m, world_from_body);
-        match self.detector.detect(&self.frame) {
+        Some(((self.cfg.latency_s + jitter) * 1e9).round() as u64)
+    }
+
+    /// Counts a detection result and turns it into a measurement.
+    fn detected(&mut self, result: Result<Detection, NoDetection>) -> Option<Measurement> {
+        match result {
             Ok(d) => {
                 self.last_frame_pixels = Some(d.pixels);
                 self.stats.detections += 1;
                 self.stats.with_yaw += u64::from(d.yaw_rad.is_some());
-                let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
-                self.in_flight.push(
-                    now_ns + delay_ns,
-                    Measurement {
-                        stamp_ns: d.stamp_ns,
-                        seq: d.seq,
-                        pos_in_world_m: d.pos_in_world_m,
-                        yaw_rad: d.yaw_rad,
-                    },
-                );
+                let m = Measurement {
+                    stamp_ns: d.stamp_ns,
+                    seq: d.seq,
+                    pos_in_world_m: d.pos_in_world_m,
+                    yaw_rad: d.yaw_rad,
+                };
                 self.last_detection = Some(d);
+                Some(m)
             }
             Err(e) => {
                 self.last_frame_pixels = None;
@@ -666,6 +700,7 @@ impl KinectSensor {
                     self.stats.misses += 1;
                 }
                 *self.stats.miss_reasons.entry(reason_name(&e)).or_insert(0) += 1;
+                None
             }
         }
     }

@@ -259,6 +259,11 @@ impl Sensing {
         self.sensor.last_frame_pixels()
     }
 
+    /// A frame (or an oracle sample) is due at `now_ns`.
+    pub fn due(&self, now_ns: u64) -> bool {
+        self.sensor.due(now_ns)
+    }
+
     /// The synthetic Kinect, if this is one (the real-time vision actor renders and detects in
     /// separate steps).
     pub fn kinect_mut(&mut self) -> Option<&mut KinectSensor> {

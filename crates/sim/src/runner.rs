@@ -238,9 +238,9 @@ impl SimWorld {
     /// The flight is over: its duration has passed, or a second after a crash.
     pub fn finished(&self) -> bool {
         self.k >= self.n_steps
-            || self
-                .crash
-                .is_some_and(|c| self.k > 0 && (self.k - 1) as f64 * self.dt_ns as f64 * 1e-9 > c.t_s + AFTER_CRASH_S)
+            || self.crash.is_some_and(|c| {
+                self.k > 0 && (self.k - 1) as f64 * self.dt_ns as f64 * 1e-9 > c.t_s + AFTER_CRASH_S
+            })
     }
 
     /// Whether the (scripted) link still carries packets at `now_ns`.
@@ -294,8 +294,7 @@ impl SimWorld {
         let log_due = after_ns >= self.next_log_ns;
         if log_due {
             self.next_log_ns += self.log_period_ns;
-            self.track
-                .push((after_ns as f64 * 1e-9, self.truth.pos_m));
+            self.track.push((after_ns as f64 * 1e-9, self.truth.pos_m));
         }
         (after_ns, log_due)
     }
@@ -355,28 +354,58 @@ impl SimWorld {
     }
 }
 
-/// The log row after a step: the world's truth and the off-board side's state.
-pub fn log_row(world: &SimWorld, after_ns: u64, off: &OffBoard) -> LogRow {
-    let now = world.truth();
-    let estimate = off.controller().estimate(after_ns);
+/// What the off-board side contributes to a log row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OffState {
+    pub estimate: Option<depthpilot_control::Estimate>,
+    pub safety: SafetyState,
+    pub sp: Setpoint,
+    pub cmd: depthpilot_types::AttitudeCommand,
+    pub mux_sources: Option<[&'static str; 4]>,
+    pub detection_pixels: Option<usize>,
+}
+
+impl OffState {
+    /// The in-process off-board side's state, with the estimate predicted to `now_ns`.
+    pub fn of(off: &OffBoard, now_ns: u64) -> Self {
+        Self {
+            estimate: off.controller().estimate(now_ns),
+            safety: off.controller().safety(),
+            sp: off.sp(),
+            cmd: off.cmd(),
+            mux_sources: off.mux_sources,
+            detection_pixels: off.last_frame_pixels(),
+        }
+    }
+}
+
+/// A log row: the truth after a step, the plant's motors and state, the off-board side's state.
+pub fn log_row(
+    after_ns: u64,
+    now: &BodyState,
+    motors_pwm: [u16; 4],
+    firmware: &'static str,
+    off: &OffState,
+) -> LogRow {
     LogRow {
         t_s: after_ns as f64 * 1e-9,
         pos_m: now.pos_m.to_array(),
         vel_m_s: now.vel_m_s.to_array(),
         rpy_rad: now.world_from_body.rpy(),
-        setpoint_m: off.sp().pos_in_world_m.to_array(),
-        estimate_m: estimate.map(|e| e.pos_in_world_m.to_array()),
-        cmd_roll_rad: off.cmd().roll_rad,
-        cmd_pitch_rad: off.cmd().pitch_rad,
-        cmd_yaw_rate_rad_s: off.cmd().yaw_rate_rad_s,
-        cmd_thrust_frac: off.cmd().thrust_frac,
-        motors_pwm: world.motor_cmd(),
-        safety: off.controller().safety().as_str(),
-        firmware: world.firmware_state(),
+        setpoint_m: off.sp.pos_in_world_m.to_array(),
+        estimate_m: off.estimate.map(|e| e.pos_in_world_m.to_array()),
+        cmd_roll_rad: off.cmd.roll_rad,
+        cmd_pitch_rad: off.cmd.pitch_rad,
+        cmd_yaw_rate_rad_s: off.cmd.yaw_rate_rad_s,
+        cmd_thrust_frac: off.cmd.thrust_frac,
+        motors_pwm,
+        safety: off.safety.as_str(),
+        firmware,
         mux_sources: off.mux_sources,
-        measurement_age_s: estimate
+        measurement_age_s: off
+            .estimate
             .map(|e| after_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
-        detection_pixels: off.last_frame_pixels(),
+        detection_pixels: off.detection_pixels,
     }
 }
 
@@ -423,7 +452,13 @@ pub fn run<P: Probe>(
         // Firmware, motors, forces, physics; metrics and log (state after the step).
         let (after_ns, log_due) = world.step(probe);
         if log_due {
-            log.row(&log_row(&world, after_ns, &off));
+            log.row(&log_row(
+                after_ns,
+                world.truth(),
+                world.motor_cmd(),
+                world.firmware_state(),
+                &OffState::of(&off, after_ns),
+            ));
         }
         probe.done(Stage::Metrics);
     }

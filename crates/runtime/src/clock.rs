@@ -1,0 +1,321 @@
+//! The clock of an actor flight: lockstep virtual time (each physics step waits for every
+//! actor's reply, as fast as the CPU allows, deterministic) or real time (the same steps paced
+//! to the wall clock, control on every measurement as it arrives).
+
+use crate::actors::*;
+use actix::prelude::*;
+use depthpilot_control::Controller;
+use depthpilot_mux::Mux;
+use depthpilot_sim::offboard::{Decision, Sensing, Teacher};
+use depthpilot_sim::runner::{ErrorStats, OffBoardReport, OffState, log_row};
+use depthpilot_sim::{LogSink, SimError, Summary};
+use depthpilot_types::Scene;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+/// How the clock runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Virtual time, one step after another, as fast as the CPU allows.
+    Lockstep,
+    /// Paced to the wall clock.
+    Realtime,
+}
+
+/// The wall-clock figures of a real-time flight.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct RealtimeReport {
+    /// Simulated seconds per wall-clock second over the flight.
+    pub realtime_factor: f64,
+    /// Frame available → setpoint handed to the link, microseconds.
+    pub latency_p50_us: f64,
+    pub latency_p99_us: f64,
+    pub latency_max_us: f64,
+    pub latency_samples: usize,
+    /// Steps that started more than one step period behind the wall clock.
+    pub late_steps: u64,
+}
+
+/// The addresses of a flight's actors.
+struct Crew {
+    world: Addr<WorldActor>,
+    vision: Addr<VisionActor>,
+    controller: Addr<ControllerActor>,
+    teacher: Option<(Addr<TeacherActor>, Addr<MuxActor>)>,
+    radio: Addr<SimRadioActor>,
+}
+
+impl Crew {
+    fn start(scene: &Scene, controller: Box<dyn Controller + Send>) -> Result<Self, SimError> {
+        let sensing = Sensing::new(scene)?;
+        let world = WorldActor::new(scene).start();
+        Ok(Self {
+            vision: VisionActor::new(sensing).start(),
+            controller: ControllerActor::new(scene, controller).start(),
+            teacher: scene.teacher.as_ref().map(|t| {
+                (
+                    TeacherActor::new(Teacher::new(t.script.clone())).start(),
+                    MuxActor::new(Mux::new(t.mux)).start(),
+                )
+            }),
+            radio: SimRadioActor::new(world.clone()).start(),
+            world,
+        })
+    }
+}
+
+/// A mailbox closed under the clock: an actor died, which is a bug.
+fn alive<T>(r: Result<T, MailboxError>) -> T {
+    r.expect("a flight actor stopped during the flight")
+}
+
+/// Flies `scene` with the actors, in lockstep or real time. Returns the summary, the sink with
+/// every row written, and (real time) the wall-clock figures.
+pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
+    scene: &Scene,
+    controller: Box<dyn Controller + Send>,
+    log: L,
+    mode: ClockMode,
+) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
+    let system = System::new();
+    system.block_on(run(scene.clone(), controller, log, mode))
+}
+
+async fn run<L: LogSink + Send + Unpin + 'static>(
+    scene: Scene,
+    controller: Box<dyn Controller + Send>,
+    log: L,
+    mode: ClockMode,
+) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
+    let crew = Crew::start(&scene, controller)?;
+    let recorder = RecorderActor::new(log).start();
+    let settle_ns = (scene.settle_s * 1e9).round() as u64;
+    let mut est_err = ErrorStats::default();
+    let mut mux_sources = None;
+    let realtime = mode == ClockMode::Realtime;
+    let start = Instant::now();
+    let mut late_steps = 0u64;
+
+    let mut now = alive(crew.world.send(GetNow).await);
+    while !now.finished {
+        let t_ns = now.now_ns;
+        let truth = now.truth;
+        let mut frame_available = None;
+        if realtime {
+            let due = start + Duration::from_nanos(t_ns);
+            let wall = Instant::now();
+            if due > wall {
+                actix_rt::time::sleep_until(due.into()).await;
+            } else if wall - due > Duration::from_nanos(1_000_000) {
+                late_steps += 1;
+            }
+        }
+
+        // Sensing → controller (→ external positions to the radio, on-board control).
+        let measurements = if realtime {
+            let timed = alive(
+                crew.vision
+                    .send(SenseRealtime {
+                        now_ns: t_ns,
+                        truth,
+                    })
+                    .await,
+            );
+            frame_available = timed.iter().map(|t| t.frame_available).min();
+            timed.into_iter().map(|t| t.m).collect()
+        } else {
+            alive(
+                crew.vision
+                    .send(Sense {
+                        now_ns: t_ns,
+                        truth,
+                    })
+                    .await,
+            )
+        };
+        if !measurements.is_empty() {
+            let ext = alive(
+                crew.controller
+                    .send(Measure {
+                        now_ns: t_ns,
+                        measurements,
+                    })
+                    .await,
+            );
+            for msg in ext {
+                alive(
+                    crew.radio
+                        .send(Transmit {
+                            now_ns: t_ns,
+                            packet: RadioPacket::Raw(msg),
+                            frame_available: None,
+                        })
+                        .await,
+                );
+            }
+        }
+
+        // Control: at the link rate; in real time also at once when a frame brought news.
+        let decision = alive(
+            crew.controller
+                .send(Tick {
+                    now_ns: t_ns,
+                    now: frame_available.is_some(),
+                })
+                .await,
+        );
+        let ticked = decision.is_some();
+        let commanded = matches!(decision, Some(Decision::Command(_)));
+        let mut params = Vec::new();
+        if let Some(d) = decision {
+            let packet = match d {
+                Decision::Send(msg) => msg.map(RadioPacket::Raw),
+                Decision::Command(cmd) => Some(match &crew.teacher {
+                    Some((teacher, mux)) => {
+                        let t = alive(
+                            teacher
+                                .send(TeacherInput {
+                                    now_ns: t_ns,
+                                    truth,
+                                    frame: true,
+                                })
+                                .await,
+                        );
+                        params = t.params;
+                        let (p, sources) = alive(
+                            mux.send(MuxStep {
+                                now_ns: t_ns,
+                                teacher: t.frame,
+                                cmd,
+                            })
+                            .await,
+                        );
+                        mux_sources = Some(sources);
+                        RadioPacket::Attitude(p)
+                    }
+                    None => {
+                        RadioPacket::Attitude(depthpilot_crtp::RpytSetpoint::from_command(&cmd))
+                    }
+                }),
+            };
+            if let Some(packet) = packet {
+                alive(
+                    crew.radio
+                        .send(Transmit {
+                            now_ns: t_ns,
+                            packet,
+                            frame_available,
+                        })
+                        .await,
+                );
+            }
+        }
+        if params.is_empty()
+            && let Some((teacher, _)) = &crew.teacher
+            && !commanded
+        {
+            params = alive(
+                teacher
+                    .send(TeacherInput {
+                        now_ns: t_ns,
+                        truth,
+                        frame: false,
+                    })
+                    .await,
+            )
+            .params;
+        }
+        for (name, value) in params {
+            alive(
+                crew.world
+                    .send(SetParam {
+                        now_ns: t_ns,
+                        name,
+                        value,
+                    })
+                    .await,
+            );
+        }
+        if ticked && t_ns >= settle_ns {
+            let p = alive(crew.controller.send(GetPilot { now_ns: t_ns }).await);
+            if let Some(e) = p.estimate {
+                est_err.add((e.pos_in_world_m - truth.pos_m).norm());
+            }
+        }
+
+        // The world steps; the recorder gets a row when one is due.
+        let stepped = alive(crew.world.send(Step).await);
+        if stepped.log_due {
+            let p = alive(
+                crew.controller
+                    .send(GetPilot {
+                        now_ns: stepped.after_ns,
+                    })
+                    .await,
+            );
+            let v = alive(crew.vision.send(ReportVision).await);
+            let off = OffState {
+                estimate: p.estimate,
+                safety: p.safety,
+                sp: p.sp,
+                cmd: p.cmd,
+                mux_sources,
+                detection_pixels: v.last_frame_pixels,
+            };
+            recorder.do_send(Row(log_row(
+                stepped.after_ns,
+                &stepped.truth,
+                stepped.motors_pwm,
+                stepped.firmware,
+                &off,
+            )));
+        }
+        now = WorldNow {
+            now_ns: stepped.after_ns,
+            truth: stepped.truth,
+            finished: stepped.finished,
+        };
+    }
+    let wall_s = start.elapsed().as_secs_f64();
+
+    let p = alive(crew.controller.send(GetPilot { now_ns: now.now_ns }).await);
+    let v = alive(crew.vision.send(ReportVision).await);
+    let summary = alive(
+        crew.world
+            .send(Finish {
+                scene: Box::new(scene.clone()),
+                off: OffBoardReport {
+                    controller: p.name,
+                    frames: v.frames,
+                    detections: v.detections,
+                    rms_estimate_error_m: est_err.rms(),
+                    safety: p.safety,
+                    vision: v.vision,
+                },
+            })
+            .await,
+    );
+    let log = alive(recorder.send(TakeLog::<L>::default()).await).expect("the log is taken once");
+    let report = if realtime {
+        let mut lat = alive(crew.radio.send(TakeLatencies).await);
+        lat.sort_by(f64::total_cmp);
+        let pct = |q: f64| {
+            if lat.is_empty() {
+                f64::NAN
+            } else {
+                lat[((lat.len() - 1) as f64 * q).round() as usize]
+            }
+        };
+        Some(RealtimeReport {
+            realtime_factor: summary.sim_seconds / wall_s,
+            latency_p50_us: pct(0.5),
+            latency_p99_us: pct(0.99),
+            latency_max_us: lat.last().copied().unwrap_or(f64::NAN),
+            latency_samples: lat.len(),
+            late_steps,
+        })
+    } else {
+        None
+    };
+    Ok((summary, log, report))
+}
