@@ -3,6 +3,7 @@
 use crate::log_file::FlightLog;
 use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
+use depthpilot_runtime::{ClockMode, RealtimeReport};
 use depthpilot_sim::{NoLog, Summary};
 use depthpilot_types::Scene;
 use depthpilot_types::scene::{ControllerKind, LinkTransport};
@@ -34,6 +35,12 @@ pub struct FlyArgs {
     /// `cfzmq://host:2000?uri=udp://...`). Overrides the scene's `link.transport`.
     #[arg(long, value_name = "LINK")]
     pub link: Option<String>,
+    /// Pace the flight to the wall clock (in process): the actors run as they would against
+    /// hardware, control runs on every frame as it arrives, and the report gives the loop's
+    /// latency (frame available → setpoint sent) and the real-time factor. Default: lockstep
+    /// virtual time, as fast as the CPU allows, deterministic.
+    #[arg(long)]
+    pub realtime: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -84,6 +91,9 @@ struct SummaryFile<'a> {
     summary: &'a Summary,
     wall_seconds: f64,
     realtime_factor: f64,
+    /// Real-time flights in process: the loop's latency and pacing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    realtime: Option<&'a RealtimeReport>,
 }
 
 /// Loads a scene and applies the CLI's overrides; a bad scene maps to exit code 2.
@@ -135,26 +145,52 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         LinkTransport::Remote(uri) => Some(uri.clone()),
         LinkTransport::InProcess => None,
     };
-    let fly_scene =
-        |scene: &Scene, log: &mut dyn depthpilot_sim::LogSink| -> Result<Summary, Failure> {
-            match &remote {
-                Some(uri) => fly_sitl(scene, uri, log),
-                None => depthpilot_sim::fly(scene, log).map_err(|e| Failure {
-                    code: EXIT_BAD_INPUT,
-                    error: anyhow::Error::new(e).context(format!("{}", args.scene.display())),
-                }),
-            }
-        };
-    let summary = match &args.log {
-        Some(path) => {
-            let mut log = FlightLog::create(path, &scene, remote.as_deref())?;
-            let s = fly_scene(&scene, &mut log);
+    let mode = if args.realtime {
+        ClockMode::Realtime
+    } else {
+        ClockMode::Lockstep
+    };
+    let realtime = args.realtime || remote.is_some();
+    let (summary, rt) = match (&remote, &args.log) {
+        (Some(uri), Some(path)) => {
+            let mut log = FlightLog::create(path, &scene, Some(uri), true)?;
+            let s = fly_sitl(&scene, uri, &mut log);
             log.finish(s.as_ref().ok())?;
-            s
+            (s?, None)
         }
-        None => fly_scene(&scene, &mut NoLog),
-    }?;
-    write_summary(args.summary.as_deref(), args.quiet, &summary, started)
+        (Some(uri), None) => (fly_sitl(&scene, uri, &mut NoLog)?, None),
+        (None, Some(path)) => {
+            let log = FlightLog::create(path, &scene, None, realtime)?;
+            let (s, log, rt) = fly_in_process(&scene, &args.scene, log, mode)?;
+            log.finish(Some(&s))?;
+            (s, rt)
+        }
+        (None, None) => {
+            let (s, _, rt) = fly_in_process(&scene, &args.scene, NoLog, mode)?;
+            (s, rt)
+        }
+    };
+    write_summary(
+        args.summary.as_deref(),
+        args.quiet,
+        &summary,
+        rt.as_ref(),
+        started,
+    )
+}
+
+/// Flies in this process with the actors (lockstep or real time).
+fn fly_in_process<L: depthpilot_sim::LogSink + Send + Unpin + 'static>(
+    scene: &Scene,
+    path: &Path,
+    log: L,
+    mode: ClockMode,
+) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
+    let controller = depthpilot_control::from_config(&scene.controller);
+    depthpilot_runtime::fly_actors(scene, controller, log, mode).map_err(|e| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::Error::new(e).context(format!("{}", path.display())),
+    })
 }
 
 /// Writes the summary file (if asked) and prints the report (unless quiet).
@@ -162,6 +198,7 @@ pub fn write_summary(
     path: Option<&Path>,
     quiet: bool,
     summary: &Summary,
+    realtime: Option<&RealtimeReport>,
     started: Instant,
 ) -> Result<(), Failure> {
     let wall_seconds = started.elapsed().as_secs_f64();
@@ -175,6 +212,7 @@ pub fn write_summary(
             summary,
             wall_seconds,
             realtime_factor,
+            realtime,
         };
         let text = serde_json::to_string_pretty(&file).context("serialising the summary")?;
         std::fs::write(path, text + "\n")
@@ -182,6 +220,17 @@ pub fn write_summary(
     }
     if !quiet {
         print_report(summary, wall_seconds, realtime_factor);
+        if let Some(r) = realtime {
+            println!(
+                "  real time   factor {:.4}; latency frame available → setpoint sent: p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs ({} setpoints); {} steps late",
+                r.realtime_factor,
+                r.latency_p50_us,
+                r.latency_p99_us,
+                r.latency_max_us,
+                r.latency_samples,
+                r.late_steps
+            );
+        }
     }
     Ok(())
 }

@@ -88,5 +88,5 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
                 error: anyhow::Error::new(e),
             }
         })?;
-    write_summary(args.summary.as_deref(), args.quiet, &summary, started)
+    write_summary(args.summary.as_deref(), args.quiet, &summary, None, started)
 }

@@ -24,13 +24,19 @@ pub enum FlightLog {
 }
 
 impl FlightLog {
-    /// Creates the log for a flight of `scene`; `link` is the remote simulator's URI (a
-    /// real-time flight) or `None` (in process, virtual time).
-    pub fn create(path: &Path, scene: &Scene, link: Option<&str>) -> anyhow::Result<Self> {
+    /// Creates the log for a flight of `scene`; `link` is the remote simulator's URI or `None`
+    /// (in process); `realtime`: the flight runs on the wall clock (chunks close by it too).
+    pub fn create(
+        path: &Path,
+        scene: &Scene,
+        link: Option<&str>,
+        realtime: bool,
+    ) -> anyhow::Result<Self> {
         if is_mcap_path(path) {
-            let clock = match link {
-                Some(_) => FlightClock::RealTime,
-                None => FlightClock::Virtual,
+            let clock = if realtime {
+                FlightClock::RealTime
+            } else {
+                FlightClock::Virtual
             };
             let header = FlightHeader::new(
                 &scene.name,
