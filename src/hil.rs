@@ -47,6 +47,16 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
             "live"
         }
     );
+    if rig.link_scheme() == "sim" {
+        return Err(Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::anyhow!(
+                "rig `{}` flies the simulated Crazyflie in process (`sim://`): use `depthpilot run {}`",
+                rig.name,
+                args.rig.display()
+            ),
+        });
+    }
     // The link's device first: no point in waiting for a camera without a radio.
     if rig.link_scheme() == "radio" {
         let dongle = depthpilot_radio::probe_crazyradio().map_err(|e| Failure {

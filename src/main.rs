@@ -7,6 +7,7 @@ mod fly;
 mod hil;
 mod log_file;
 mod plot;
+mod run;
 mod sitl;
 mod teach;
 mod tune;
@@ -50,6 +51,9 @@ enum Command {
     /// Serve the client's ZMQ parameter and LED-ring protocols (cfclient's 1213 / 1214) in front
     /// of a Crazyflie behind any link.
     Bridge(bridge::BridgeArgs),
+    /// Fly a rig's actors in real time: all in this process, or split over processes (and
+    /// hosts) on the ZMQ bus with `--role control` here and `--role vision` elsewhere.
+    Run(run::RunArgs),
     /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
     /// with what is missing.
     Hil(hil::HilArgs),
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Teach(args) => teach::teach(&args),
         Command::Sitl(args) => sitl::sitl(&args),
         Command::Hil(args) => hil::hil(&args),
+        Command::Run(args) => run::run(&args),
         Command::Bridge(args) => bridge::bridge(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

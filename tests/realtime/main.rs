@@ -6,6 +6,7 @@
 
 mod recorder;
 mod sitl;
+mod split;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

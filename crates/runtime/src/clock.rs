@@ -2,12 +2,15 @@
 //! actor's reply, as fast as the CPU allows, deterministic) or real time (the same steps paced
 //! to the wall clock, control on every measurement as it arrives).
 
+use crate::RuntimeError;
 use crate::actors::*;
+use crate::split::{BusEndpoints, BusReport, BusVisionActor, TakeBusReport};
 use actix::prelude::*;
 use depthpilot_control::Controller;
 use depthpilot_mux::Mux;
 use depthpilot_sim::offboard::{Decision, Sensing, Teacher};
 use depthpilot_sim::runner::{ErrorStats, OffBoardReport, OffState, log_row};
+use depthpilot_sim::world::BodyState;
 use depthpilot_sim::{LogSink, SimError, Summary};
 use depthpilot_types::Scene;
 use serde::Serialize;
@@ -34,23 +37,83 @@ pub struct RealtimeReport {
     pub latency_samples: usize,
     /// Steps that started more than one step period behind the wall clock.
     pub late_steps: u64,
+    /// A split flight: what the bus saw (garbage, sequence gaps, stale stretches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bus: Option<BusReport>,
+}
+
+/// Where the vision runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum VisionSource {
+    /// A vision actor in this process.
+    #[default]
+    Local,
+    /// Another process, over the ZMQ bus (real time only).
+    Bus(BusEndpoints),
+}
+
+/// The vision seam of a flight.
+enum VisionSeam {
+    Local(Addr<VisionActor>),
+    Bus(Addr<BusVisionActor>),
+}
+
+impl VisionSeam {
+    async fn sense(&self, now_ns: u64, truth: BodyState, realtime: bool) -> Vec<Timed> {
+        match self {
+            Self::Local(v) if realtime => alive(v.send(SenseRealtime { now_ns, truth }).await),
+            Self::Local(v) => {
+                let start = Instant::now();
+                alive(v.send(Sense { now_ns, truth }).await)
+                    .into_iter()
+                    .map(|m| Timed {
+                        m,
+                        frame_available: start,
+                    })
+                    .collect()
+            }
+            Self::Bus(b) => alive(b.send(SenseRealtime { now_ns, truth }).await),
+        }
+    }
+
+    async fn report(&self) -> VisionReport {
+        match self {
+            Self::Local(v) => alive(v.send(ReportVision).await),
+            Self::Bus(b) => alive(b.send(ReportVision).await),
+        }
+    }
 }
 
 /// The addresses of a flight's actors.
 struct Crew {
     world: Addr<WorldActor>,
-    vision: Addr<VisionActor>,
+    vision: VisionSeam,
     controller: Addr<ControllerActor>,
     teacher: Option<(Addr<TeacherActor>, Addr<MuxActor>)>,
     radio: Addr<SimRadioActor>,
 }
 
 impl Crew {
-    fn start(scene: &Scene, controller: Box<dyn Controller + Send>) -> Result<Self, SimError> {
-        let sensing = Sensing::new(scene)?;
+    fn start(
+        scene: &Scene,
+        controller: Box<dyn Controller + Send>,
+        source: &VisionSource,
+        zmq: &zmq::Context,
+    ) -> Result<Self, RuntimeError> {
+        let vision = match source {
+            VisionSource::Local => {
+                VisionSeam::Local(VisionActor::new(Sensing::new(scene)?).start())
+            }
+            VisionSource::Bus(e) => {
+                let mut bus = BusVisionActor::bind(zmq, e)?;
+                let world = depthpilot_sim::runner::SimWorld::new(scene);
+                bus.wait_for_vision(world.truth(), crate::split::WAIT_FOR_VISION, e)?;
+                VisionSeam::Bus(bus.start())
+            }
+        };
         let world = WorldActor::new(scene).start();
         Ok(Self {
-            vision: VisionActor::new(sensing).start(),
+            vision,
             controller: ControllerActor::new(scene, controller).start(),
             teacher: scene.teacher.as_ref().map(|t| {
                 (
@@ -77,8 +140,29 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
 ) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
+    match fly_actors_with(scene, controller, log, mode, &VisionSource::Local) {
+        Ok(r) => Ok(r),
+        Err(RuntimeError::Sim(e)) => Err(e),
+        Err(e) => unreachable!("a local flight has no bus: {e}"),
+    }
+}
+
+/// [`fly_actors`] with the vision where `source` says (another process: real time only).
+pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
+    scene: &Scene,
+    controller: Box<dyn Controller + Send>,
+    log: L,
+    mode: ClockMode,
+    source: &VisionSource,
+) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
+    if mode == ClockMode::Lockstep && *source != VisionSource::Local {
+        return Err(RuntimeError::Setup(
+            "a vision process on the bus runs on the wall clock: fly the split run in real time"
+                .to_string(),
+        ));
+    }
     let system = System::new();
-    system.block_on(run(scene.clone(), controller, log, mode))
+    system.block_on(run(scene.clone(), controller, log, mode, source.clone()))
 }
 
 async fn run<L: LogSink + Send + Unpin + 'static>(
@@ -86,8 +170,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     controller: Box<dyn Controller + Send>,
     log: L,
     mode: ClockMode,
-) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
-    let crew = Crew::start(&scene, controller)?;
+    source: VisionSource,
+) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
+    let zmq = zmq::Context::new();
+    let crew = Crew::start(&scene, controller, &source, &zmq)?;
     let recorder = RecorderActor::new(log).start();
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let mut est_err = ErrorStats::default();
@@ -112,27 +198,11 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         }
 
         // Sensing → controller (→ external positions to the radio, on-board control).
-        let measurements = if realtime {
-            let timed = alive(
-                crew.vision
-                    .send(SenseRealtime {
-                        now_ns: t_ns,
-                        truth,
-                    })
-                    .await,
-            );
+        let timed = crew.vision.sense(t_ns, truth, realtime).await;
+        if realtime {
             frame_available = timed.iter().map(|t| t.frame_available).min();
-            timed.into_iter().map(|t| t.m).collect()
-        } else {
-            alive(
-                crew.vision
-                    .send(Sense {
-                        now_ns: t_ns,
-                        truth,
-                    })
-                    .await,
-            )
-        };
+        }
+        let measurements: Vec<_> = timed.into_iter().map(|t| t.m).collect();
         if !measurements.is_empty() {
             let ext = alive(
                 crew.controller
@@ -253,7 +323,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                     })
                     .await,
             );
-            let v = alive(crew.vision.send(ReportVision).await);
+            let v = crew.vision.report().await;
             let off = OffState {
                 estimate: p.estimate,
                 safety: p.safety,
@@ -279,7 +349,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     let wall_s = start.elapsed().as_secs_f64();
 
     let p = alive(crew.controller.send(GetPilot { now_ns: now.now_ns }).await);
-    let v = alive(crew.vision.send(ReportVision).await);
+    let v = crew.vision.report().await;
     let summary = alive(
         crew.world
             .send(Finish {
@@ -313,6 +383,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
             latency_max_us: lat.last().copied().unwrap_or(f64::NAN),
             latency_samples: lat.len(),
             late_steps,
+            bus: match &crew.vision {
+                VisionSeam::Bus(b) => Some(alive(b.send(TakeBusReport).await)),
+                VisionSeam::Local(_) => None,
+            },
         })
     } else {
         None

@@ -4,7 +4,9 @@
 //! (a PULL socket, JSON messages, latched values); the radio actor (one Crazyflie link of any
 //! backend, on its own actix thread); and the real-time flight against a remote plant (a
 //! `depthpilot sitl` over CRTP/UDP); and the flight recorder (MCAP files, and their reader).
-//! The other actors and the ZMQ bus arrive with the runtime issue.
+//! The actors of a flight (`actors`), their clocks (`clock`: lockstep or real time), the ZMQ bus
+//! (`bus`: envelopes, garbage counts, the 2015 demo's messages) and flights split over
+//! processes (`split`).
 
 pub mod actors;
 pub mod bus;
@@ -13,10 +15,11 @@ pub mod gamepad;
 pub mod radio_actor;
 pub mod recorder;
 pub mod remote;
+pub mod split;
 pub mod zmq_client;
 pub mod zmq_teacher;
 
-pub use clock::{ClockMode, RealtimeReport, fly_actors};
+pub use clock::{ClockMode, RealtimeReport, VisionSource, fly_actors, fly_actors_with};
 pub use gamepad::GamepadTeacher;
 pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
 pub use recorder::{
@@ -36,6 +39,17 @@ pub enum RuntimeError {
         #[source]
         source: zmq::Error,
     },
+    #[error("cannot connect ZMQ {kind} socket to `{endpoint}`: {source}")]
+    Connect {
+        kind: &'static str,
+        endpoint: String,
+        #[source]
+        source: zmq::Error,
+    },
+    #[error(transparent)]
+    Sim(#[from] depthpilot_sim::SimError),
+    #[error("{0}")]
+    Setup(String),
     #[error("ZMQ socket error: {0}")]
     Zmq(#[from] zmq::Error),
     #[error("no gamepad connected (the gamepad library sees none{})", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]

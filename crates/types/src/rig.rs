@@ -39,7 +39,8 @@ pub enum CameraSource {
 }
 
 /// Link schemes and whether they reach real hardware.
-const SCHEMES: [(&str, bool); 4] = [
+const SCHEMES: [(&str, bool); 5] = [
+    ("sim", false),
     ("radio", true),
     ("cfclient", true),
     ("cfzmq", true),
@@ -104,7 +105,8 @@ impl Rig {
                 "link",
                 format!(
                     "`{}` is not a link URI; use radio://0/80/2M/E7E7E7E7E7, \
-                     udp://127.0.0.1:19850, cfclient://127.0.0.1:1212 or cfzmq://127.0.0.1:2000",
+                     udp://127.0.0.1:19850, cfclient://127.0.0.1:1212, cfzmq://127.0.0.1:2000 \
+                     or sim:// (the simulated Crazyflie in this process, `depthpilot run`)",
                     self.link
                 ),
             ));

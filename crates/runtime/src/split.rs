@@ -1,0 +1,467 @@
+//! A flight split over processes (DESIGN §3): the vision in one process, control + mux + radio +
+//! world in another, talking over the ZMQ bus (`bus.rs` envelopes).
+//!
+//! ```text
+//!  control process                                  vision process
+//!  world ── PUB sim/truth (bind) ─────────────────► SUB (connect) ─► camera + detector
+//!  controller ◄─ SUB vision/measurement (bind) ◄─── PUB (connect)  ─┘  └► PUSH 2015 detector JSON
+//! ```
+//!
+//! The control side binds both endpoints, so a vision process may die and come back (ZMQ
+//! reconnects); it notices within [`STALE_AFTER`] when measurements stop, says so, and the
+//! controller's supervisor holds, then lands. Garbage on any topic is counted, never fatal.
+
+use crate::RuntimeError;
+use crate::actors::{ReportVision, SenseRealtime, Timed, VisionReport, sense_realtime};
+use crate::bus::{
+    self, DetectorMsg, Garbage, GarbageCounts, MeasurementMsg, SeqTracker, TOPIC_MEASUREMENT,
+    TOPIC_TRUTH, TOPIC_VISION_STATUS, TruthMsg, VisionStatusMsg,
+};
+use actix::prelude::*;
+use depthpilot_sim::offboard::Sensing;
+use depthpilot_sim::world::BodyState;
+use depthpilot_types::{Rot, Scene, Vec3};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// No measurement for this long (after the first) counts as stale.
+/// (Frames come every 33 ms: this is three in a row; checked every physics step, so staleness
+/// is reported at most ~96 ms after the last measurement, and so after the vision died.)
+pub const STALE_AFTER: Duration = Duration::from_millis(95);
+/// How long the control side waits for a vision process before the flight starts.
+pub const WAIT_FOR_VISION: Duration = Duration::from_secs(60);
+/// The bus endpoints' defaults.
+pub const DEFAULT_TRUTH_ENDPOINT: &str = "tcp://127.0.0.1:7710";
+pub const DEFAULT_MEASUREMENT_ENDPOINT: &str = "tcp://127.0.0.1:7711";
+
+/// Where the bus lives. The control side binds, the vision side connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BusEndpoints {
+    pub truth: String,
+    pub measurements: String,
+}
+
+impl Default for BusEndpoints {
+    fn default() -> Self {
+        Self {
+            truth: DEFAULT_TRUTH_ENDPOINT.to_string(),
+            measurements: DEFAULT_MEASUREMENT_ENDPOINT.to_string(),
+        }
+    }
+}
+
+/// One stretch without measurements.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StaleEvent {
+    /// Flight time when it was detected.
+    pub detected_at_s: f64,
+    /// Time from the last measurement to the detection.
+    pub after_last_ms: f64,
+    /// Flight time when measurements came back (None: they did not).
+    pub recovered_at_s: Option<f64>,
+}
+
+/// What the bus saw during a flight.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct BusReport {
+    pub garbage: GarbageCounts,
+    pub measurements: SeqTracker,
+    pub truth_published: u64,
+    pub stale: Vec<StaleEvent>,
+    /// The vision process's own counters (its newest status message).
+    pub vision_frames: u64,
+    pub vision_detections: u64,
+}
+
+fn bind(
+    ctx: &zmq::Context,
+    kind: zmq::SocketType,
+    endpoint: &str,
+) -> Result<zmq::Socket, RuntimeError> {
+    let s = ctx.socket(kind)?;
+    s.set_linger(0)?;
+    s.bind(endpoint).map_err(|source| RuntimeError::Bind {
+        kind: socket_name(kind),
+        endpoint: endpoint.to_string(),
+        source,
+    })?;
+    Ok(s)
+}
+
+fn connect(
+    ctx: &zmq::Context,
+    kind: zmq::SocketType,
+    endpoint: &str,
+) -> Result<zmq::Socket, RuntimeError> {
+    let s = ctx.socket(kind)?;
+    s.set_linger(0)?;
+    s.connect(endpoint)
+        .map_err(|source| RuntimeError::Connect {
+            kind: socket_name(kind),
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    Ok(s)
+}
+
+fn socket_name(kind: zmq::SocketType) -> &'static str {
+    match kind {
+        zmq::PUB => "PUB",
+        zmq::SUB => "SUB",
+        zmq::PUSH => "PUSH",
+        zmq::PULL => "PULL",
+        _ => "ZMQ",
+    }
+}
+
+/// The control side's end of the vision seam: publishes the truth each step, takes the
+/// measurements that came in, watches for staleness.
+pub struct BusVisionActor {
+    truth_pub: zmq::Socket,
+    meas_sub: zmq::Socket,
+    seq: u64,
+    report: BusReport,
+    last_arrival: Option<Instant>,
+    stale_since: Option<usize>,
+}
+
+impl BusVisionActor {
+    pub fn bind(ctx: &zmq::Context, endpoints: &BusEndpoints) -> Result<Self, RuntimeError> {
+        let truth_pub = bind(ctx, zmq::PUB, &endpoints.truth)?;
+        let meas_sub = bind(ctx, zmq::SUB, &endpoints.measurements)?;
+        meas_sub.set_subscribe(b"")?;
+        Ok(Self {
+            truth_pub,
+            meas_sub,
+            seq: 0,
+            report: BusReport::default(),
+            last_arrival: None,
+            stale_since: None,
+        })
+    }
+
+    /// Before the flight: publishes the truth at t = 0 until a vision process answers (its
+    /// first status or measurement), so that the flight's clock starts with the camera there.
+    pub fn wait_for_vision(
+        &mut self,
+        truth: &BodyState,
+        timeout: Duration,
+        endpoints: &BusEndpoints,
+    ) -> Result<(), RuntimeError> {
+        let start = Instant::now();
+        let mut said = None::<Instant>;
+        loop {
+            self.publish_truth(0, truth);
+            if self.meas_sub.poll(zmq::POLLIN, 20)? > 0 {
+                while let Ok(frames) = self.meas_sub.recv_multipart(zmq::DONTWAIT) {
+                    let topic = frames
+                        .first()
+                        .and_then(|t| std::str::from_utf8(t).ok())
+                        .unwrap_or("")
+                        .to_string();
+                    let ok = if topic == TOPIC_VISION_STATUS {
+                        bus::decode::<VisionStatusMsg>(TOPIC_VISION_STATUS, &frames).map(|_| ())
+                    } else {
+                        bus::decode_measurement(&frames).map(|_| ())
+                    };
+                    match ok {
+                        Ok(()) => {
+                            eprintln!(
+                                "depthpilot: vision process there after {:.2} s; flying",
+                                start.elapsed().as_secs_f64()
+                            );
+                            return Ok(());
+                        }
+                        Err(g) => self.count(TOPIC_MEASUREMENT, &g),
+                    }
+                }
+            }
+            if start.elapsed() > timeout {
+                return Err(RuntimeError::Setup(format!(
+                    "no vision process answered on {} within {:.0} s (truth published on {});                      start one with `depthpilot run <rig> --role vision`",
+                    endpoints.measurements,
+                    timeout.as_secs_f64(),
+                    endpoints.truth
+                )));
+            }
+            if said.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
+                said = Some(Instant::now());
+                eprintln!(
+                    "depthpilot: waiting for a vision process (truth on {}, measurements to {})",
+                    endpoints.truth, endpoints.measurements
+                );
+            }
+        }
+    }
+
+    fn publish_truth(&mut self, now_ns: u64, truth: &BodyState) {
+        self.seq += 1;
+        let msg = TruthMsg {
+            t_ns: now_ns,
+            pos_m: truth.pos_m.to_array(),
+            vel_m_s: truth.vel_m_s.to_array(),
+            rpy_rad: truth.world_from_body.rpy(),
+        };
+        let frames = bus::encode(TOPIC_TRUTH, self.seq, now_ns, &msg);
+        // No subscriber yet, or a slow one: PUB drops, never blocks.
+        if self.truth_pub.send_multipart(frames, zmq::DONTWAIT).is_ok() {
+            self.report.truth_published += 1;
+        }
+    }
+
+    fn count(&mut self, topic: &str, g: &Garbage) {
+        if self.report.garbage.total < 10 || self.report.garbage.total.is_power_of_two() {
+            eprintln!(
+                "depthpilot: bus: garbage on {topic} ({} so far): {g}",
+                self.report.garbage.total + 1
+            );
+        }
+        self.report.garbage.count(topic, g);
+    }
+
+    fn receive(&mut self, now_ns: u64) -> Vec<Timed> {
+        let mut out = Vec::new();
+        while let Ok(frames) = self.meas_sub.recv_multipart(zmq::DONTWAIT) {
+            let topic = frames
+                .first()
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .unwrap_or("");
+            if topic == TOPIC_VISION_STATUS {
+                match bus::decode::<VisionStatusMsg>(TOPIC_VISION_STATUS, &frames) {
+                    Ok(e) => {
+                        self.report.vision_frames = e.payload.frames;
+                        self.report.vision_detections = e.payload.detections;
+                    }
+                    Err(g) => self.count(TOPIC_VISION_STATUS, &g),
+                }
+                continue;
+            }
+            match bus::decode_measurement(&frames) {
+                Ok(e) => {
+                    self.report.measurements.observe(e.seq);
+                    let arrival = Instant::now();
+                    self.last_arrival = Some(arrival);
+                    if let Some(i) = self.stale_since.take() {
+                        let t = now_ns as f64 * 1e-9;
+                        self.report.stale[i].recovered_at_s = Some(t);
+                        eprintln!(
+                            "depthpilot: vision: measurements again at {t:.3} s (after {:.2} s without)",
+                            t - self.report.stale[i].detected_at_s
+                                + self.report.stale[i].after_last_ms * 1e-3
+                        );
+                    }
+                    out.push(Timed {
+                        m: e.payload.to_measurement(),
+                        frame_available: arrival,
+                    });
+                }
+                Err(g) => self.count(TOPIC_MEASUREMENT, &g),
+            }
+        }
+        if self.stale_since.is_none()
+            && let Some(last) = self.last_arrival
+            && last.elapsed() >= STALE_AFTER
+        {
+            let t = now_ns as f64 * 1e-9;
+            let ms = last.elapsed().as_secs_f64() * 1e3;
+            eprintln!(
+                "depthpilot: vision: STALE at {t:.3} s — no measurement for {ms:.0} ms; the \
+                 controller holds (after 250 ms), then lands (after 1.5 s)"
+            );
+            self.report.stale.push(StaleEvent {
+                detected_at_s: t,
+                after_last_ms: ms,
+                recovered_at_s: None,
+            });
+            self.stale_since = Some(self.report.stale.len() - 1);
+        }
+        out
+    }
+}
+
+impl Actor for BusVisionActor {
+    type Context = Context<Self>;
+}
+
+impl Handler<SenseRealtime> for BusVisionActor {
+    type Result = MessageResult<SenseRealtime>;
+    fn handle(&mut self, m: SenseRealtime, _: &mut Context<Self>) -> Self::Result {
+        self.publish_truth(m.now_ns, &m.truth);
+        MessageResult(self.receive(m.now_ns))
+    }
+}
+
+impl Handler<ReportVision> for BusVisionActor {
+    type Result = MessageResult<ReportVision>;
+    fn handle(&mut self, _: ReportVision, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(VisionReport {
+            frames: self.report.vision_frames,
+            detections: self.report.measurements.received,
+            vision: None,
+            last_frame_pixels: None,
+        })
+    }
+}
+
+/// The bus report at the end of a flight.
+#[derive(Message)]
+#[rtype(result = "BusReport")]
+pub struct TakeBusReport;
+
+impl Handler<TakeBusReport> for BusVisionActor {
+    type Result = MessageResult<TakeBusReport>;
+    fn handle(&mut self, _: TakeBusReport, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.report.clone())
+    }
+}
+
+/// Options of the vision role.
+#[derive(Clone, Debug)]
+pub struct VisionRole {
+    pub endpoints: BusEndpoints,
+    /// Also push the 2015 detector's JSON here (bound, as the detector did).
+    pub detector_out: Option<String>,
+    /// Stop after this long (wall clock); None: run until killed.
+    pub duration: Option<Duration>,
+    /// Print a status line this often.
+    pub status_every: Duration,
+}
+
+/// What the vision role did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VisionRoleReport {
+    pub truth_received: u64,
+    pub frames: u64,
+    pub measurements_sent: u64,
+    pub garbage: GarbageCounts,
+    pub truth: SeqTracker,
+}
+
+fn body_of(t: &TruthMsg) -> Option<BodyState> {
+    let all = t
+        .pos_m
+        .iter()
+        .chain(&t.vel_m_s)
+        .chain(&t.rpy_rad)
+        .all(|x| x.is_finite());
+    all.then(|| BodyState {
+        pos_m: Vec3::new(t.pos_m[0], t.pos_m[1], t.pos_m[2]),
+        vel_m_s: Vec3::new(t.vel_m_s[0], t.vel_m_s[1], t.vel_m_s[2]),
+        world_from_body: Rot::from_rpy(t.rpy_rad[0], t.rpy_rad[1], t.rpy_rad[2]),
+        body_rates_rad_s: Vec3::ZERO,
+    })
+}
+
+/// Runs the vision of `scene` as its own process: truth in, measurements out.
+pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, RuntimeError> {
+    let mut sensing = Sensing::new(scene).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let ctx = zmq::Context::new();
+    let truth_sub = connect(&ctx, zmq::SUB, &role.endpoints.truth)?;
+    truth_sub.set_subscribe(TOPIC_TRUTH.as_bytes())?;
+    let meas_pub = connect(&ctx, zmq::PUB, &role.endpoints.measurements)?;
+    let detector = match &role.detector_out {
+        Some(e) => Some(bind(&ctx, zmq::PUSH, e)?),
+        None => None,
+    };
+    let mut report = VisionRoleReport::default();
+    let mut in_transit = VecDeque::new();
+    let mut seq = 0u64;
+    let started = Instant::now();
+    let mut last_status = Instant::now();
+    let mut last_truth: Option<Instant> = None;
+    eprintln!(
+        "depthpilot: vision: truth from {}, measurements to {}{}",
+        role.endpoints.truth,
+        role.endpoints.measurements,
+        role.detector_out
+            .as_deref()
+            .map(|d| format!(", 2015 detector JSON on {d}"))
+            .unwrap_or_default()
+    );
+    loop {
+        if role.duration.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        if truth_sub.poll(zmq::POLLIN, 100)? == 0 {
+            if last_truth.is_none_or(|t| t.elapsed() > Duration::from_secs(2))
+                && last_status.elapsed() >= role.status_every
+            {
+                last_status = Instant::now();
+                eprintln!(
+                    "depthpilot: vision: waiting for truth on {} (is the control process running?)",
+                    role.endpoints.truth
+                );
+            }
+            continue;
+        }
+        while let Ok(frames) = truth_sub.recv_multipart(zmq::DONTWAIT) {
+            let truth = match bus::decode::<TruthMsg>(TOPIC_TRUTH, &frames) {
+                Ok(e) => match body_of(&e.payload) {
+                    Some(b) => {
+                        report.truth.observe(e.seq);
+                        (e.payload.t_ns, b)
+                    }
+                    None => {
+                        let g = Garbage::NonFinite { field: "truth" };
+                        report.garbage.count(TOPIC_TRUTH, &g);
+                        continue;
+                    }
+                },
+                Err(g) => {
+                    if report.garbage.total < 10 {
+                        eprintln!("depthpilot: vision: garbage on {TOPIC_TRUTH}: {g}");
+                    }
+                    report.garbage.count(TOPIC_TRUTH, &g);
+                    continue;
+                }
+            };
+            last_truth = Some(Instant::now());
+            report.truth_received += 1;
+            let (now_ns, body) = truth;
+            let frames_before = sensing.frames();
+            for t in sense_realtime(&mut sensing, &mut in_transit, now_ns, &body) {
+                seq += 1;
+                let msg = MeasurementMsg::from_measurement(&t.m, now_ns);
+                if msg.validate().is_err() {
+                    continue;
+                }
+                let out = bus::encode(TOPIC_MEASUREMENT, seq, now_ns, &msg);
+                if meas_pub.send_multipart(out, zmq::DONTWAIT).is_ok() {
+                    report.measurements_sent += 1;
+                }
+                if let Some(d) = &detector {
+                    let json = DetectorMsg {
+                        pos_m: msg.pos_m,
+                        angle_deg: t.m.yaw_rad.unwrap_or(0.0).to_degrees().rem_euclid(360.0),
+                        detect: true,
+                    }
+                    .to_json();
+                    let _ = d.send(json, zmq::DONTWAIT);
+                }
+            }
+            if sensing.frames() != frames_before {
+                report.frames = sensing.frames();
+                let status = VisionStatusMsg {
+                    frames: sensing.frames(),
+                    detections: sensing.detections,
+                };
+                let _ = meas_pub.send_multipart(
+                    bus::encode(TOPIC_VISION_STATUS, report.frames, now_ns, &status),
+                    zmq::DONTWAIT,
+                );
+            }
+        }
+        if last_status.elapsed() >= role.status_every {
+            last_status = Instant::now();
+            eprintln!(
+                "depthpilot: vision: {} truth messages, {} frames, {} measurements sent, {} garbage",
+                report.truth_received,
+                report.frames,
+                report.measurements_sent,
+                report.garbage.total
+            );
+        }
+    }
+    Ok(report)
+}

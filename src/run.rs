@@ -1,0 +1,232 @@
+//! `depthpilot run <rig> --role <all|control|vision>`: one flight as actors, in one process or
+//! split over processes (and hosts) on the ZMQ bus, in real time.
+
+use crate::fly::write_summary;
+use crate::log_file::FlightLog;
+use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_runtime::split::{
+    BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
+};
+use depthpilot_runtime::{ClockMode, RealtimeReport, RuntimeError, VisionSource};
+use depthpilot_sim::{LogSink, NoLog, Summary};
+use depthpilot_types::Rig;
+use depthpilot_types::rig::CameraSource;
+use depthpilot_types::scene::Scene;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Which actors this process runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Every actor in this process (the same as `fly --realtime`).
+    All,
+    /// World, controller, teacher, mux, radio and recorder; the vision is another process on
+    /// the bus. Binds the bus endpoints.
+    Control,
+    /// The camera and the detector: truth in, measurements out. Connects to the bus endpoints.
+    Vision,
+}
+
+/// Arguments of `depthpilot run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Rig file (RON) with `link: "sim://"` (the simulated Crazyflie in the control process)
+    /// and `camera: Simulated`, e.g. hil/split.ron.
+    pub rig: PathBuf,
+    /// The actors this process runs.
+    #[arg(long, value_enum, default_value = "all")]
+    pub role: Role,
+    /// Bus endpoint of the truth topic (the control role binds it, the vision role connects).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_TRUTH_ENDPOINT)]
+    pub truth_endpoint: String,
+    /// Bus endpoint of the measurement topic (the control role binds it, the vision role
+    /// connects).
+    #[arg(long, value_name = "ENDPOINT", default_value = DEFAULT_MEASUREMENT_ENDPOINT)]
+    pub measurement_endpoint: String,
+    /// Vision role: also push the 2015 detector's JSON (`{"pos":[x,y,z],"angle":deg,"detect":true}`)
+    /// on this endpoint (bound, as the detector did: tcp://0.0.0.0:1213).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub detector_out: Option<String>,
+    /// Control/all: the flight's duration (s), instead of the scene's. Vision: stop after this
+    /// long (s); default: run until killed.
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Write the flight summary as JSON to this file (control/all).
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Write the flight log (MCAP if it ends in .mcap, else JSON Lines) (control/all).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn bad(error: anyhow::Error) -> Failure {
+    Failure {
+        code: EXIT_BAD_INPUT,
+        error,
+    }
+}
+
+fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
+    let ok = ["tcp://", "ipc://", "inproc://"]
+        .iter()
+        .any(|p| e.starts_with(p) && e.len() > p.len());
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(anyhow::anyhow!(
+            "--{flag} `{e}`: not a ZMQ endpoint (e.g. tcp://127.0.0.1:7710)"
+        )))
+    }
+}
+
+pub fn run(args: &RunArgs) -> Result<(), Failure> {
+    let (rig, mut scene) = Rig::load(&args.rig).map_err(|e| bad(anyhow::Error::new(e)))?;
+    scene.architecture = rig.architecture;
+    if rig.link_scheme() != "sim" {
+        return Err(bad(anyhow::anyhow!(
+            "rig `{}`: `depthpilot run` flies the simulated Crazyflie in the control process \
+             (`link: \"sim://\"`); for `{}` use `depthpilot hil {}`",
+            rig.name,
+            rig.link,
+            args.rig.display()
+        )));
+    }
+    if rig.camera != CameraSource::Simulated {
+        return Err(bad(anyhow::anyhow!(
+            "rig `{}`: `depthpilot run` renders the synthetic camera (`camera: Simulated`)",
+            rig.name
+        )));
+    }
+    check_endpoint("truth-endpoint", &args.truth_endpoint)?;
+    check_endpoint("measurement-endpoint", &args.measurement_endpoint)?;
+    if let Some(d) = &args.detector_out {
+        check_endpoint("detector-out", d)?;
+    }
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(bad(anyhow::anyhow!(
+            "--duration {d}: expected a positive number of seconds"
+        )));
+    }
+    let endpoints = BusEndpoints {
+        truth: args.truth_endpoint.clone(),
+        measurements: args.measurement_endpoint.clone(),
+    };
+    match args.role {
+        Role::Vision => {
+            let role = VisionRole {
+                endpoints,
+                detector_out: args.detector_out.clone(),
+                duration: args.duration.map(Duration::from_secs_f64),
+                status_every: Duration::from_secs(2),
+            };
+            let report = depthpilot_runtime::split::run_vision(&scene, &role).map_err(runtime)?;
+            if !args.quiet {
+                println!(
+                    "depthpilot run — vision of `{}`: {} truth messages, {} frames, {} measurements sent, {} garbage",
+                    scene.name,
+                    report.truth_received,
+                    report.frames,
+                    report.measurements_sent,
+                    report.garbage.total
+                );
+            }
+            Ok(())
+        }
+        Role::All | Role::Control => {
+            if let Some(d) = args.duration {
+                scene.duration_s = d;
+            }
+            let source = match args.role {
+                Role::Control => VisionSource::Bus(endpoints),
+                _ => VisionSource::Local,
+            };
+            if !args.quiet && args.role == Role::Control {
+                eprintln!(
+                    "depthpilot run: control of `{}` in real time; truth on {}, measurements from {} (start `depthpilot run {} --role vision`)",
+                    scene.name,
+                    args.truth_endpoint,
+                    args.measurement_endpoint,
+                    args.rig.display()
+                );
+            }
+            let started = Instant::now();
+            let (summary, rt) = match &args.log {
+                Some(path) => {
+                    let log = FlightLog::create(path, &scene, None, true)?;
+                    let (s, log, rt) = fly(&scene, log, &source)?;
+                    log.finish(Some(&s))?;
+                    (s, rt)
+                }
+                None => {
+                    let (s, _, rt) = fly(&scene, NoLog, &source)?;
+                    (s, rt)
+                }
+            };
+            write_summary(
+                args.summary.as_deref(),
+                args.quiet,
+                &summary,
+                rt.as_ref(),
+                started,
+            )?;
+            if !args.quiet
+                && let Some(bus) = rt.as_ref().and_then(|r| r.bus.as_ref())
+            {
+                println!(
+                    "  bus         {} truth messages out, {} measurements in ({} gaps, {} missed, {} restarts of the sender), {} garbage{}; {} stale stretch(es){}",
+                    bus.truth_published,
+                    bus.measurements.received,
+                    bus.measurements.gaps,
+                    bus.measurements.missed,
+                    bus.measurements.restarts,
+                    bus.garbage.total,
+                    bus.garbage
+                        .last
+                        .as_deref()
+                        .map(|l| format!(" (last: {l})"))
+                        .unwrap_or_default(),
+                    bus.stale.len(),
+                    bus.stale
+                        .iter()
+                        .map(|s| format!(
+                            " [at {:.2} s, {:.0} ms after the last; {}]",
+                            s.detected_at_s,
+                            s.after_last_ms,
+                            s.recovered_at_s
+                                .map_or("not recovered".to_string(), |t| format!(
+                                    "back at {t:.2} s"
+                                ))
+                        ))
+                        .collect::<String>()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn runtime(e: RuntimeError) -> Failure {
+    let code = match e {
+        RuntimeError::Bind { .. } | RuntimeError::Connect { .. } => EXIT_BAD_INPUT,
+        _ => 1,
+    };
+    Failure {
+        code,
+        error: anyhow::Error::new(e),
+    }
+}
+
+fn fly<L: LogSink + Send + Unpin + 'static>(
+    scene: &Scene,
+    log: L,
+    source: &VisionSource,
+) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
+    let controller = depthpilot_control::from_config(&scene.controller);
+    depthpilot_runtime::fly_actors_with(scene, controller, log, ClockMode::Realtime, source)
+        .map_err(runtime)
+}

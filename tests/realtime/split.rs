@@ -1,0 +1,497 @@
+//! A flight split over processes on the ZMQ bus (issue 7, lines 3 and 5): the vision in one
+//! process, control + mux + radio + world in another; the vision dies and comes back; garbage on
+//! the bus; the same over a veth pair between two network namespaces where the machine allows.
+
+use crate::sitl::Kill;
+use crate::temp_dir;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_depthpilot")
+}
+
+fn rig() -> PathBuf {
+    crate::root().join("hil").join("split.ron")
+}
+
+/// Two free TCP endpoints on loopback.
+fn endpoints() -> (String, String) {
+    let port = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    (
+        format!("tcp://127.0.0.1:{}", port()),
+        format!("tcp://127.0.0.1:{}", port()),
+    )
+}
+
+fn role(prefix: &[&str], role: &str, truth: &str, meas: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(prefix.first().copied().unwrap_or(exe()));
+    if !prefix.is_empty() {
+        c.args(&prefix[1..]).arg(exe());
+    }
+    c.arg("run")
+        .arg(rig())
+        .args(["--role", role, "--truth-endpoint", truth])
+        .args(["--measurement-endpoint", meas])
+        .args(extra);
+    c
+}
+
+fn spawn(mut c: Command, err: &Path) -> Child {
+    c.stdout(std::fs::File::create(err.with_extension("out")).expect("stdout file"))
+        .stderr(std::fs::File::create(err).expect("stderr file"))
+        .spawn()
+        .expect("start depthpilot run")
+}
+
+fn summary(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no summary at {}: {e}", path.display()));
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+fn wait(mut c: Child, what: &str, err: &Path) {
+    let status = c.wait().expect("wait");
+    assert!(
+        status.success(),
+        "{what} failed ({status}): {}",
+        std::fs::read_to_string(err).unwrap_or_default()
+    );
+}
+
+/// One split flight (12 s of hover_kinect): control here, vision there.
+fn split_flight(
+    dir: &Path,
+    tag: &str,
+    ctl_prefix: &[&str],
+    vis_prefix: &[&str],
+    truth: &str,
+    meas: &str,
+) -> Value {
+    let sum = dir.join(format!("{tag}.json"));
+    let ctl_err = dir.join(format!("{tag}-control.err"));
+    let control = spawn(
+        role(
+            ctl_prefix,
+            "control",
+            truth,
+            meas,
+            &["--quiet", "--summary", sum.to_str().unwrap()],
+        ),
+        &ctl_err,
+    );
+    let vision = Kill(spawn(
+        role(vis_prefix, "vision", truth, meas, &["--quiet"]),
+        &dir.join(format!("{tag}-vision.err")),
+    ));
+    wait(control, "the control process", &ctl_err);
+    drop(vision);
+    summary(&sum)
+}
+
+fn rms(s: &Value) -> f64 {
+    s["rms_error_m"].as_f64().expect("rms_error_m")
+}
+
+#[test]
+fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("split");
+    // One process, real time.
+    let one = dir.join("one.json");
+    let status = role(
+        &[],
+        "all",
+        "tcp://127.0.0.1:1",
+        "tcp://127.0.0.1:2",
+        &["--quiet", "--summary", one.to_str().unwrap()],
+    )
+    .status()
+    .expect("run --role all");
+    assert!(status.success());
+    let one = summary(&one);
+
+    // Split, with a peer that sends garbage to the measurement topic meanwhile.
+    let (truth, meas) = endpoints();
+    let ctx = zmq::Context::new();
+    let junk = ctx.socket(zmq::PUB).expect("socket");
+    junk.connect(&meas).expect("connect");
+    let sender = {
+        let junk_frames: Vec<Vec<Vec<u8>>> = vec![
+            vec![b"vision/measurement".to_vec(), b"not json".to_vec()],
+            vec![b"vision/measurement".to_vec()],
+            vec![b"vision/measurement".to_vec(), br#"{"topic":"vision/measurement","version":2,"seq":1,"stamp_ns":0,"payload":{}}"#.to_vec()],
+            vec![b"vision/measurement".to_vec(), br#"{"topic":"vision/measurement","version":1,"seq":1,"stamp_ns":0,"payload":{"capture_ns":0}}"#.to_vec()],
+            vec![vec![0xff, 0xfe], b"{}".to_vec()],
+            vec![b"sim/unknown".to_vec(), b"[1,2,3]".to_vec()],
+        ];
+        std::thread::spawn(move || {
+            // Slow joiner: PUB drops until the connection is up; send each kind a few times
+            // during the flight, well after it started.
+            std::thread::sleep(Duration::from_secs(4));
+            let mut sent = 0;
+            for _ in 0..5 {
+                for f in &junk_frames {
+                    junk.send_multipart(f.iter(), 0).expect("send");
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            sent
+        })
+    };
+    let split = split_flight(&dir, "split", &[], &[], &truth, &meas);
+    let sent = sender.join().expect("sender");
+    let bus = &split["realtime"]["bus"];
+    println!(
+        "one process: rms {:.3} mm, p50 {:.0} µs, p99 {:.0} µs, factor {:.4}; split over TCP: rms {:.3} mm, p99 {:.0} µs (control side), factor {:.4}; garbage counted {} of {sent} sent: {}",
+        rms(&one) * 1e3,
+        one["realtime"]["latency_p50_us"].as_f64().unwrap(),
+        one["realtime"]["latency_p99_us"].as_f64().unwrap(),
+        one["realtime"]["realtime_factor"].as_f64().unwrap(),
+        rms(&split) * 1e3,
+        split["realtime"]["latency_p99_us"].as_f64().unwrap(),
+        split["realtime"]["realtime_factor"].as_f64().unwrap(),
+        bus["garbage"]["total"],
+        bus["garbage"]["by_reason"]
+    );
+    assert_eq!(split["crashed"], false);
+    assert_eq!(one["crashed"], false);
+    let rel = (rms(&split) - rms(&one)).abs() / rms(&one);
+    assert!(
+        rel <= 0.10,
+        "split rms {} vs one process {} ({:.1} %)",
+        rms(&split),
+        rms(&one),
+        rel * 100.0
+    );
+    assert!(
+        bus["measurements"]["received"].as_u64().unwrap() > 300,
+        "{bus}"
+    );
+    assert_eq!(
+        bus["garbage"]["total"].as_u64(),
+        Some(sent as u64),
+        "every garbage message counted: {bus}"
+    );
+    for reason in ["json", "frames", "version", "schema", "utf8", "topic"] {
+        assert!(
+            bus["garbage"]["by_reason"][reason].as_u64().unwrap_or(0) > 0,
+            "{reason}: {bus}"
+        );
+    }
+}
+
+#[test]
+fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it_returns() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("split-kill");
+    let (truth, meas) = endpoints();
+    let sum = dir.join("kill.json");
+    let log = dir.join("kill.jsonl");
+    let ctl_err = dir.join("control.err");
+    let control = spawn(
+        role(
+            &[],
+            "control",
+            &truth,
+            &meas,
+            &[
+                "--quiet",
+                "--duration",
+                "16",
+                "--summary",
+                sum.to_str().unwrap(),
+                "--log",
+                log.to_str().unwrap(),
+            ],
+        ),
+        &ctl_err,
+    );
+    let vision = spawn(
+        role(&[], "vision", &truth, &meas, &["--quiet"]),
+        &dir.join("v1.err"),
+    );
+    // The control side waits for the vision before its clock starts; give it that moment.
+    let started = Instant::now();
+    while !std::fs::read_to_string(&ctl_err)
+        .unwrap_or_default()
+        .contains("flying")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "control never started flying"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let flying = Instant::now();
+    std::thread::sleep(Duration::from_millis(6500));
+    let mut vision = Kill(vision);
+    vision.0.kill().expect("kill -9 the vision process");
+    let killed_at = flying.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(2500));
+    let restarted_at = flying.elapsed().as_secs_f64();
+    let _vision2 = Kill(spawn(
+        role(&[], "vision", &truth, &meas, &["--quiet"]),
+        &dir.join("v2.err"),
+    ));
+    wait(control, "the control process", &ctl_err);
+
+    let s = summary(&sum);
+    let stale = &s["realtime"]["bus"]["stale"];
+    let first = stale
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e["detected_at_s"].as_f64().unwrap() > killed_at - 0.2)
+        })
+        .unwrap_or_else(|| panic!("no stale stretch after the kill at {killed_at:.2} s: {stale}"));
+    let after_last_ms = first["after_last_ms"].as_f64().unwrap();
+    let detected = first["detected_at_s"].as_f64().unwrap();
+    // The last measurement came before the kill, so this bounds the time from the kill too.
+    assert!(
+        after_last_ms <= 100.0,
+        "stale detected {after_last_ms} ms after the last measurement"
+    );
+    let recovered = first["recovered_at_s"]
+        .as_f64()
+        .expect("measurements came back");
+    let rows: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r.get("t_s").is_some())
+        .collect();
+    let state_after = |t: f64, want: &str| {
+        rows.iter()
+            .find(|r| r["t_s"].as_f64().unwrap() >= t && r["safety"] == want)
+            .map(|r| r["t_s"].as_f64().unwrap())
+    };
+    let holding = state_after(detected, "holding").expect("holds after the vision died");
+    let landing = state_after(holding, "landing").expect("then lands");
+    let tracking = state_after(landing, "tracking").expect("tracks again once the vision is back");
+    let low = rows
+        .iter()
+        .filter(|r| (landing..tracking).contains(&r["t_s"].as_f64().unwrap()))
+        .map(|r| r["pos_m"][2].as_f64().unwrap())
+        .fold(f64::INFINITY, f64::min);
+    let last = rows.last().expect("rows");
+    println!(
+        "killed at {killed_at:.2} s; stale detected at {detected:.3} s ({after_last_ms:.0} ms after the last measurement); holding at {holding:.2} s, landing at {landing:.2} s (down to {low:.2} m); restarted at {restarted_at:.2} s; measurements back at {recovered:.2} s, tracking at {tracking:.2} s; final z {:.3} m, crashed {}",
+        last["pos_m"][2], s["crashed"]
+    );
+    assert_eq!(s["crashed"], false, "{s}");
+    assert!(low < 0.95, "it descended while landing: {low}");
+    assert_eq!(s["final_safety_state"], "tracking");
+    assert!(
+        (last["pos_m"][2].as_f64().unwrap() - 1.0).abs() < 0.1,
+        "back at its setpoint: {last}"
+    );
+}
+
+/// Runs `ip` with these arguments; Err with what it said.
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Two namespaces joined by a veth pair; removed when dropped.
+struct Netns {
+    a: String,
+    b: String,
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.a]);
+        let _ = ip(&["netns", "del", &self.b]);
+    }
+}
+
+fn netns_pair() -> Result<Netns, String> {
+    let id = std::process::id() % 10_000;
+    let ns = Netns {
+        a: format!("dpctl{id}"),
+        b: format!("dpvis{id}"),
+    };
+    let (va, vb) = (format!("dpa{id}"), format!("dpb{id}"));
+    ip(&["netns", "add", &ns.a])?;
+    ip(&["netns", "add", &ns.b])?;
+    ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb])?;
+    ip(&["link", "set", &va, "netns", &ns.a])?;
+    ip(&["link", "set", &vb, "netns", &ns.b])?;
+    ip(&["-n", &ns.a, "addr", "add", "10.231.7.1/24", "dev", &va])?;
+    ip(&["-n", &ns.b, "addr", "add", "10.231.7.2/24", "dev", &vb])?;
+    for (n, v) in [(&ns.a, &va), (&ns.b, &vb)] {
+        ip(&["-n", n, "link", "set", v, "up"])?;
+        ip(&["-n", n, "link", "set", "lo", "up"])?;
+    }
+    Ok(ns)
+}
+
+#[test]
+fn split_run_over_a_veth_pair_between_two_network_namespaces() {
+    let _slot = crate::realtime_slot();
+    let ns = match netns_pair() {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!(
+                "skipped: network namespaces are not available here ({e}); needs root and `ip netns`"
+            );
+            return;
+        }
+    };
+    let dir = temp_dir("split-netns");
+    let one = dir.join("one.json");
+    let status = role(
+        &[],
+        "all",
+        "tcp://127.0.0.1:1",
+        "tcp://127.0.0.1:2",
+        &["--quiet", "--summary", one.to_str().unwrap()],
+    )
+    .status()
+    .expect("run --role all");
+    assert!(status.success());
+    let one = summary(&one);
+    let (truth, meas) = ("tcp://10.231.7.1:7710", "tcp://10.231.7.1:7711");
+    let s = split_flight(
+        &dir,
+        "netns",
+        &["ip", "netns", "exec", &ns.a],
+        &["ip", "netns", "exec", &ns.b],
+        truth,
+        meas,
+    );
+    let rel = (rms(&s) - rms(&one)).abs() / rms(&one);
+    println!(
+        "over veth between namespaces {} (control, 10.231.7.1) and {} (vision, 10.231.7.2): rms {:.3} mm vs {:.3} mm in one process ({:.1} %), {} measurements",
+        ns.a,
+        ns.b,
+        rms(&s) * 1e3,
+        rms(&one) * 1e3,
+        rel * 100.0,
+        s["realtime"]["bus"]["measurements"]["received"]
+    );
+    assert_eq!(s["crashed"], false);
+    assert!(rel <= 0.10, "{} vs {}", rms(&s), rms(&one));
+}
+
+#[test]
+fn the_vision_role_counts_garbage_on_the_truth_topic_and_keeps_working() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("split-vision-garbage");
+    let (truth, meas) = endpoints();
+    // A fake control side: binds both endpoints, publishes truth (and garbage).
+    let ctx = zmq::Context::new();
+    let tpub = ctx.socket(zmq::PUB).expect("pub");
+    tpub.bind(&truth).expect("bind truth");
+    let msub = ctx.socket(zmq::SUB).expect("sub");
+    msub.bind(&meas).expect("bind meas");
+    msub.set_subscribe(b"").expect("subscribe");
+    let vision = Kill(spawn(
+        role(&[], "vision", &truth, &meas, &["--duration", "6"]),
+        &dir.join("vision.err"),
+    ));
+    // The quad stands beside the camera while it learns the background, then hovers above it.
+    let truth_at = |t_ns: u64, seq: u64| {
+        let pos = if t_ns < 1_000_000_000 {
+            [0.35, 0.0, 0.015]
+        } else {
+            [0.0, 0.0, 1.0]
+        };
+        let payload = serde_json::json!({"t_ns": t_ns, "pos_m": pos, "vel_m_s": [0.0, 0.0, 0.0], "rpy_rad": [0.0, 0.0, 0.0]});
+        let env = serde_json::json!({"topic": "sim/truth", "version": 1, "seq": seq, "stamp_ns": t_ns, "payload": payload});
+        vec![b"sim/truth".to_vec(), env.to_string().into_bytes()]
+    };
+    let garbage: Vec<Vec<Vec<u8>>> = vec![
+        vec![b"sim/truth".to_vec(), b"{".to_vec()],
+        vec![
+            b"sim/truth".to_vec(),
+            br#"{"topic":"sim/truth","version":1,"seq":1,"stamp_ns":0,"payload":{"t_ns":"soon"}}"#
+                .to_vec(),
+        ],
+        vec![b"sim/truth".to_vec()],
+        vec![
+            b"sim/truth".to_vec(),
+            br#"{"topic":"sim/truth","version":9,"seq":1,"stamp_ns":0,"payload":{}}"#.to_vec(),
+        ],
+    ];
+    let mut measurements = 0;
+    let mut sent_garbage = 0;
+    let start = Instant::now();
+    let mut k = 0u64;
+    // 3 s of truth at 1 kHz (simulated time), garbage every 100 ms.
+    while k < 3000 {
+        let due = Duration::from_millis(k);
+        if start.elapsed() < due {
+            std::thread::sleep(due - start.elapsed());
+        }
+        tpub.send_multipart(truth_at(k * 1_000_000, k + 1), 0)
+            .expect("send");
+        if k % 100 == 50 && k > 500 {
+            tpub.send_multipart(&garbage[(k / 100) as usize % garbage.len()], 0)
+                .expect("send");
+            sent_garbage += 1;
+        }
+        while let Ok(frames) = msub.recv_multipart(zmq::DONTWAIT) {
+            if frames.first().map(|t| t.as_slice()) == Some(b"vision/measurement") {
+                measurements += 1;
+            }
+        }
+        k += 1;
+    }
+    let mut vision = vision;
+    let log = vision.0.wait_with_output_or_kill(&dir.join("vision.err"));
+    let out = std::fs::read_to_string(dir.join("vision.out")).unwrap_or_default();
+    println!(
+        "vision role with {sent_garbage} garbage messages on its truth topic: {measurements} measurements back; it said: {}",
+        out.trim()
+    );
+    assert!(
+        measurements > 50,
+        "the vision kept measuring: {measurements}"
+    );
+    assert!(
+        out.contains(&format!(" {sent_garbage} garbage")),
+        "every garbage message counted: {out}"
+    );
+    assert!(
+        log.contains("garbage on sim/truth"),
+        "and named in its log: {log}"
+    );
+}
+
+trait WaitOutput {
+    fn wait_with_output_or_kill(&mut self, err: &Path) -> String;
+}
+
+impl WaitOutput for Child {
+    fn wait_with_output_or_kill(&mut self, err: &Path) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::read_to_string(err).unwrap_or_default()
+    }
+}
