@@ -81,7 +81,7 @@ fn split_flight(
             "control",
             truth,
             meas,
-            &["--quiet", "--summary", sum.to_str().unwrap()],
+            &["--quiet", "--summary", sum.to_str().expect("utf-8 path")],
         ),
         &ctl_err,
     );
@@ -109,7 +109,7 @@ fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
         "all",
         "tcp://127.0.0.1:1",
         "tcp://127.0.0.1:2",
-        &["--quiet", "--summary", one.to_str().unwrap()],
+        &["--quiet", "--summary", one.to_str().expect("utf-8 path")],
     )
     .status()
     .expect("run --role all");
@@ -151,12 +151,22 @@ fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
     println!(
         "one process: rms {:.3} mm, p50 {:.0} µs, p99 {:.0} µs, factor {:.4}; split over TCP: rms {:.3} mm, p99 {:.0} µs (control side), factor {:.4}; garbage counted {} of {sent} sent: {}",
         rms(&one) * 1e3,
-        one["realtime"]["latency_p50_us"].as_f64().unwrap(),
-        one["realtime"]["latency_p99_us"].as_f64().unwrap(),
-        one["realtime"]["realtime_factor"].as_f64().unwrap(),
+        one["realtime"]["latency_p50_us"]
+            .as_f64()
+            .expect("a number"),
+        one["realtime"]["latency_p99_us"]
+            .as_f64()
+            .expect("a number"),
+        one["realtime"]["realtime_factor"]
+            .as_f64()
+            .expect("a number"),
         rms(&split) * 1e3,
-        split["realtime"]["latency_p99_us"].as_f64().unwrap(),
-        split["realtime"]["realtime_factor"].as_f64().unwrap(),
+        split["realtime"]["latency_p99_us"]
+            .as_f64()
+            .expect("a number"),
+        split["realtime"]["realtime_factor"]
+            .as_f64()
+            .expect("a number"),
         bus["garbage"]["total"],
         bus["garbage"]["by_reason"]
     );
@@ -171,7 +181,7 @@ fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
         rel * 100.0
     );
     assert!(
-        bus["measurements"]["received"].as_u64().unwrap() > 300,
+        bus["measurements"]["received"].as_u64().expect("a count") > 300,
         "{bus}"
     );
     assert_eq!(
@@ -206,9 +216,9 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
                 "--duration",
                 "16",
                 "--summary",
-                sum.to_str().unwrap(),
+                sum.to_str().expect("utf-8 path"),
                 "--log",
-                log.to_str().unwrap(),
+                log.to_str().expect("utf-8 path"),
             ],
         ),
         &ctl_err,
@@ -248,11 +258,11 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
         .as_array()
         .and_then(|a| {
             a.iter()
-                .find(|e| e["detected_at_s"].as_f64().unwrap() > killed_at - 0.2)
+                .find(|e| e["detected_at_s"].as_f64().expect("a number") > killed_at - 0.2)
         })
         .unwrap_or_else(|| panic!("no stale stretch after the kill at {killed_at:.2} s: {stale}"));
-    let after_last_ms = first["after_last_ms"].as_f64().unwrap();
-    let detected = first["detected_at_s"].as_f64().unwrap();
+    let after_last_ms = first["after_last_ms"].as_f64().expect("a number");
+    let detected = first["detected_at_s"].as_f64().expect("a number");
     // The last measurement came before the kill, so this bounds the time from the kill too.
     assert!(
         after_last_ms <= 100.0,
@@ -269,16 +279,16 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
         .collect();
     let state_after = |t: f64, want: &str| {
         rows.iter()
-            .find(|r| r["t_s"].as_f64().unwrap() >= t && r["safety"] == want)
-            .map(|r| r["t_s"].as_f64().unwrap())
+            .find(|r| r["t_s"].as_f64().expect("a number") >= t && r["safety"] == want)
+            .map(|r| r["t_s"].as_f64().expect("a number"))
     };
     let holding = state_after(detected, "holding").expect("holds after the vision died");
     let landing = state_after(holding, "landing").expect("then lands");
     let tracking = state_after(landing, "tracking").expect("tracks again once the vision is back");
     let low = rows
         .iter()
-        .filter(|r| (landing..tracking).contains(&r["t_s"].as_f64().unwrap()))
-        .map(|r| r["pos_m"][2].as_f64().unwrap())
+        .filter(|r| (landing..tracking).contains(&r["t_s"].as_f64().expect("a number")))
+        .map(|r| r["pos_m"][2].as_f64().expect("a number"))
         .fold(f64::INFINITY, f64::min);
     let last = rows.last().expect("rows");
     println!(
@@ -289,7 +299,7 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
     assert!(low < 0.95, "it descended while landing: {low}");
     assert_eq!(s["final_safety_state"], "tracking");
     assert!(
-        (last["pos_m"][2].as_f64().unwrap() - 1.0).abs() < 0.1,
+        (last["pos_m"][2].as_f64().expect("a number") - 1.0).abs() < 0.1,
         "back at its setpoint: {last}"
     );
 }
@@ -364,7 +374,7 @@ fn split_run_over_a_veth_pair_between_two_network_namespaces() {
         "all",
         "tcp://127.0.0.1:1",
         "tcp://127.0.0.1:2",
-        &["--quiet", "--summary", one.to_str().unwrap()],
+        &["--quiet", "--summary", one.to_str().expect("utf-8 path")],
     )
     .status()
     .expect("run --role all");
@@ -494,4 +504,105 @@ impl WaitOutput for Child {
         }
         std::fs::read_to_string(err).unwrap_or_default()
     }
+}
+
+#[test]
+fn fly_realtime_paces_the_actors_to_the_wall_clock_and_reports_the_loop_latency() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("fly-realtime");
+    let sum = dir.join("rt.json");
+    let scene = crate::scene_path("hover_kinect.ron");
+    let out = Command::new(exe())
+        .arg("fly")
+        .arg(&scene)
+        .args(["--realtime", "--summary", sum.to_str().expect("utf-8 path")])
+        .output()
+        .expect("fly --realtime");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("real time   factor"))
+        .unwrap_or_else(|| panic!("no real-time line: {text}"));
+    println!("{}", line.trim());
+    let s = summary(&sum);
+    let rt = &s["realtime"];
+    let factor = rt["realtime_factor"].as_f64().expect("a number");
+    let p99 = rt["latency_p99_us"].as_f64().expect("a number");
+    let p50 = rt["latency_p50_us"].as_f64().expect("a number");
+    assert_eq!(s["crashed"], false);
+    // Pacing works (the figure itself is for the report, not a timing assertion).
+    assert!((0.9..1.1).contains(&factor), "real-time factor {factor}");
+    assert!(p50 > 0.0 && p99 >= p50, "p50 {p50} µs, p99 {p99} µs");
+    assert!(
+        rt["latency_samples"].as_u64().expect("a count") > 300,
+        "{rt}"
+    );
+    assert!(rms(&s) < 0.005, "hovers: {}", rms(&s));
+}
+
+#[test]
+fn run_names_bad_rigs_endpoints_and_flags() {
+    let dir = temp_dir("run-bad");
+    let udp_rig = dir.join("udp.ron");
+    std::fs::write(
+        &udp_rig,
+        format!(
+            "(name: \"u\", scene: \"{}\", link: \"udp://127.0.0.1:19850\")",
+            crate::scene_path("hover_kinect.ron").display()
+        ),
+    )
+    .expect("write rig");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![udp_rig.display().to_string()], "depthpilot hil"),
+        (
+            vec![
+                rig().display().to_string(),
+                "--truth-endpoint".into(),
+                "localhost:1".into(),
+            ],
+            "not a ZMQ endpoint",
+        ),
+        (
+            vec![rig().display().to_string(), "--duration=-3".into()],
+            "positive number of seconds",
+        ),
+        (
+            vec![rig().display().to_string(), "--role".into(), "pilot".into()],
+            "invalid value 'pilot'",
+        ),
+        (
+            vec![dir.join("missing.ron").display().to_string()],
+            "missing.ron",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(exe())
+            .arg("run")
+            .args(&args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: expected `{want}` in: {err}");
+    }
+    // An endpoint another process holds: the control side says which and exits 2.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = format!(
+        "tcp://127.0.0.1:{}",
+        holder.local_addr().expect("addr").port()
+    );
+    let out = Command::new(exe())
+        .arg("run")
+        .arg(rig())
+        .args(["--role", "control", "--truth-endpoint", &taken])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(&taken) && err.contains("PUB"), "{err}");
 }
