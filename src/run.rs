@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// on this endpoint (bound, as the detector did: tcp://0.0.0.0:1213).
     #[arg(long, value_name = "ENDPOINT")]
     pub detector_out: Option<String>,
+    /// Control/all: take setpoints from the 2015 set-point UI (`set-point/ksp.py` binds a PUSH
+    /// on tcp://*:5124 and sends `{"version":1,"set-points":{"roll": m,"pitch": m,"yaw": deg,
+    /// "velocity": m/s}}`): roll / pitch are the target's x / y, velocity moves its height.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub setpoints_in: Option<String>,
     /// Control/all: the flight's duration (s), instead of the scene's. Vision: stop after this
     /// long (s); default: run until killed.
     #[arg(long, value_name = "S")]
@@ -105,6 +110,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = &args.detector_out {
         check_endpoint("detector-out", d)?;
     }
+    if let Some(d) = &args.setpoints_in {
+        check_endpoint("setpoints-in", d)?;
+    }
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
@@ -158,12 +166,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let (summary, rt) = match &args.log {
                 Some(path) => {
                     let log = FlightLog::create(path, &scene, None, true)?;
-                    let (s, log, rt) = fly(&scene, log, &source)?;
+                    let (s, log, rt) = fly(&scene, log, &source, args.setpoints_in.as_deref())?;
                     log.finish(Some(&s))?;
                     (s, rt)
                 }
                 None => {
-                    let (s, _, rt) = fly(&scene, NoLog, &source)?;
+                    let (s, _, rt) = fly(&scene, NoLog, &source, args.setpoints_in.as_deref())?;
                     (s, rt)
                 }
             };
@@ -178,7 +186,8 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 && let Some(bus) = rt.as_ref().and_then(|r| r.bus.as_ref())
             {
                 println!(
-                    "  bus         {} truth messages out, {} measurements in ({} gaps, {} missed, {} restarts of the sender), {} garbage{}; {} stale stretch(es){}",
+                    "  bus         {} set-point messages in; {} truth messages out, {} measurements in ({} gaps, {} missed, {} restarts of the sender), {} garbage{}; {} stale stretch(es){}",
+                    bus.set_points_received,
                     bus.truth_published,
                     bus.measurements.received,
                     bus.measurements.gaps,
@@ -225,8 +234,16 @@ fn fly<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     log: L,
     source: &VisionSource,
+    setpoints_in: Option<&str>,
 ) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
     let controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_actors_with(scene, controller, log, ClockMode::Realtime, source)
-        .map_err(runtime)
+    depthpilot_runtime::fly_actors_with(
+        scene,
+        controller,
+        log,
+        ClockMode::Realtime,
+        source,
+        setpoints_in,
+    )
+    .map_err(runtime)
 }

@@ -335,6 +335,18 @@ impl Handler<Tick> for ControllerActor {
     }
 }
 
+/// New setpoints from outside (the 2015 set-point UI): hold this point from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retarget(pub depthpilot_types::scene::Trajectory);
+
+impl Handler<Retarget> for ControllerActor {
+    type Result = ();
+    fn handle(&mut self, m: Retarget, _: &mut Context<Self>) {
+        self.pilot.set_setpoints(m.0);
+    }
+}
+
 /// The controller's state for logs and metrics.
 #[derive(Clone, Copy, Debug)]
 pub struct PilotState {

@@ -4,7 +4,8 @@
 
 use crate::RuntimeError;
 use crate::actors::*;
-use crate::split::{BusEndpoints, BusReport, BusVisionActor, TakeBusReport};
+use crate::bus::GarbageCounts;
+use crate::split::{BusEndpoints, BusReport, BusVisionActor, SetPointsIn, TakeBusReport};
 use actix::prelude::*;
 use depthpilot_control::Controller;
 use depthpilot_mux::Mux;
@@ -140,29 +141,37 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
 ) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
-    match fly_actors_with(scene, controller, log, mode, &VisionSource::Local) {
+    match fly_actors_with(scene, controller, log, mode, &VisionSource::Local, None) {
         Ok(r) => Ok(r),
         Err(RuntimeError::Sim(e)) => Err(e),
         Err(e) => unreachable!("a local flight has no bus: {e}"),
     }
 }
 
-/// [`fly_actors`] with the vision where `source` says (another process: real time only).
+/// [`fly_actors`] with the vision where `source` says (another process: real time only), and
+/// optionally the 2015 set-point UI's input connected at `setpoints_in` (real time only).
 pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     controller: Box<dyn Controller + Send>,
     log: L,
     mode: ClockMode,
     source: &VisionSource,
+    setpoints_in: Option<&str>,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
-    if mode == ClockMode::Lockstep && *source != VisionSource::Local {
+    if mode == ClockMode::Lockstep && (*source != VisionSource::Local || setpoints_in.is_some()) {
         return Err(RuntimeError::Setup(
-            "a vision process on the bus runs on the wall clock: fly the split run in real time"
-                .to_string(),
+            "peers on the bus run on the wall clock: fly a split run in real time".to_string(),
         ));
     }
     let system = System::new();
-    system.block_on(run(scene.clone(), controller, log, mode, source.clone()))
+    system.block_on(run(
+        scene.clone(),
+        controller,
+        log,
+        mode,
+        source.clone(),
+        setpoints_in.map(str::to_string),
+    ))
 }
 
 async fn run<L: LogSink + Send + Unpin + 'static>(
@@ -171,9 +180,20 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
     source: VisionSource,
+    setpoints_in: Option<String>,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
     let zmq = zmq::Context::new();
     let crew = Crew::start(&scene, controller, &source, &zmq)?;
+    let mut set_points = match &setpoints_in {
+        Some(e) => {
+            let z = depthpilot_sim::trajectory::setpoint_at(&scene.setpoints, 0.0)
+                .pos_in_world_m
+                .z;
+            Some(SetPointsIn::connect(&zmq, e, z)?)
+        }
+        None => None,
+    };
+    let mut compat_garbage = GarbageCounts::default();
     let recorder = RecorderActor::new(log).start();
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let mut est_err = ErrorStats::default();
@@ -195,6 +215,13 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
             } else if wall - due > Duration::from_nanos(1_000_000) {
                 late_steps += 1;
             }
+        }
+
+        // The set-point UI (real time): the newest target replaces the scene's setpoints.
+        if let Some(sp) = &mut set_points
+            && let Some(target) = sp.poll(t_ns, &mut compat_garbage)
+        {
+            alive(crew.controller.send(Retarget(target)).await);
         }
 
         // Sensing → controller (→ external positions to the radio, on-board control).
@@ -383,9 +410,17 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
             latency_max_us: lat.last().copied().unwrap_or(f64::NAN),
             latency_samples: lat.len(),
             late_steps,
-            bus: match &crew.vision {
-                VisionSeam::Bus(b) => Some(alive(b.send(TakeBusReport).await)),
-                VisionSeam::Local(_) => None,
+            bus: {
+                let mut bus = match &crew.vision {
+                    VisionSeam::Bus(b) => Some(alive(b.send(TakeBusReport).await)),
+                    VisionSeam::Local(_) => None,
+                };
+                if let Some(sp) = &set_points {
+                    let b = bus.get_or_insert_with(BusReport::default);
+                    b.garbage.merge(&compat_garbage);
+                    b.set_points_received = sp.received;
+                }
+                bus
             },
         })
     } else {

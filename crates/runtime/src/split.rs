@@ -72,6 +72,8 @@ pub struct BusReport {
     /// The vision process's own counters (its newest status message).
     pub vision_frames: u64,
     pub vision_detections: u64,
+    /// Valid messages from the 2015 set-point UI (`--setpoints-in`).
+    pub set_points_received: u64,
 }
 
 fn bind(
@@ -313,6 +315,71 @@ impl Handler<TakeBusReport> for BusVisionActor {
     type Result = MessageResult<TakeBusReport>;
     fn handle(&mut self, _: TakeBusReport, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.report.clone())
+    }
+}
+
+/// The 2015 set-point UI's input (`set-point/ksp.py` pushes `{"version":1,"set-points":{"roll": m,
+/// "pitch": m, "yaw": deg, "velocity": m/s}}` every 10 ms from a bound PUSH on tcp://*:5124): a
+/// PULL socket connected to it. `roll` and `pitch` are the target's x and y (metres, as kctrl.py
+/// used them), `velocity` moves the target height (m/s), `yaw` is the heading. Garbage is counted
+/// under the topic `compat/set-points`.
+pub struct SetPointsIn {
+    socket: zmq::Socket,
+    height_m: f64,
+    last_ns: Option<u64>,
+    /// Valid set-point messages taken.
+    pub received: u64,
+}
+
+/// The garbage-count topic of the set-point input.
+pub const TOPIC_SET_POINTS: &str = "compat/set-points";
+/// The highest target the set-point input may ask for.
+const MAX_TARGET_HEIGHT_M: f64 = 2.5;
+
+impl SetPointsIn {
+    pub fn connect(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        start_height_m: f64,
+    ) -> Result<Self, RuntimeError> {
+        Ok(Self {
+            socket: connect(ctx, zmq::PULL, endpoint)?,
+            height_m: start_height_m,
+            last_ns: None,
+            received: 0,
+        })
+    }
+
+    /// The newest target among the messages that arrived (None: none did), counting garbage.
+    pub fn poll(
+        &mut self,
+        now_ns: u64,
+        garbage: &mut GarbageCounts,
+    ) -> Option<depthpilot_types::scene::Trajectory> {
+        let mut newest = None;
+        while let Ok(bytes) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            match bus::parse_set_points(&bytes) {
+                Ok(m) => newest = Some(m),
+                Err(g) => {
+                    if garbage.total < 10 {
+                        eprintln!("depthpilot: garbage on the set-point input: {g}");
+                    }
+                    garbage.count(TOPIC_SET_POINTS, &g);
+                }
+            }
+        }
+        let m = newest?;
+        self.received += 1;
+        let dt = self
+            .last_ns
+            .map_or(0.0, |t| now_ns.saturating_sub(t) as f64 * 1e-9)
+            .min(0.1);
+        self.last_ns = Some(now_ns);
+        self.height_m = (self.height_m + m.velocity_m_s * dt).clamp(0.0, MAX_TARGET_HEIGHT_M);
+        Some(depthpilot_types::scene::Trajectory::Hover {
+            position_m: Vec3::new(m.roll_m, m.pitch_m, self.height_m),
+            yaw_deg: m.yaw_deg,
+        })
     }
 }
 
