@@ -275,6 +275,31 @@ fn print_report(s: &Summary, wall_seconds: f64, realtime_factor: f64) {
                 misses.join(", ")
             }
         );
+        if v.frames_in_collapse > 0 || v.frames_while_dead > 0 || v.restarts > 0 {
+            println!(
+                "  faults      {} frames at a collapsed rate; vision dead for {} frames, restarted {}× ({} learnt the background again)",
+                v.frames_in_collapse, v.frames_while_dead, v.restarts, v.relearnt
+            );
+        }
+    }
+    if s.safety_events.len() > 1 {
+        const SHOWN: usize = 12;
+        let path: Vec<String> = s
+            .safety_events
+            .iter()
+            .take(SHOWN)
+            .map(|e| format!("{} {:.2} s", e.state, e.t_s))
+            .collect();
+        let more = s.safety_events.len().saturating_sub(SHOWN);
+        println!(
+            "  safety      {}{}",
+            path.join(" → "),
+            if more > 0 {
+                format!(" … ({more} more changes in the summary file)")
+            } else {
+                String::new()
+            }
+        );
     }
     println!(
         "  radio       {} packets sent, {} dropped, {} undecodable",

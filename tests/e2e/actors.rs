@@ -5,7 +5,9 @@ use depthpilot_runtime::{ClockMode, fly_actors};
 use depthpilot_sim::LogRow;
 use depthpilot_types::Scene;
 
-fn compare(name: &str) {
+/// Flies `name` inline and with the actors in lockstep, asserts every row and the summary are
+/// bit-identical, and returns them.
+pub(crate) fn compare(name: &str) -> (depthpilot_sim::Summary, Vec<LogRow>) {
     let scene = Scene::load(&scene_path(name)).expect("scene loads");
     let mut inline_rows: Vec<LogRow> = Vec::new();
     let inline = depthpilot_sim::fly(&scene, &mut inline_rows).expect("inline flight");
@@ -60,6 +62,7 @@ fn compare(name: &str) {
         actors.frames,
         actors.radio_packets_sent
     );
+    (actors, actor_rows)
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod batch;
 mod cli;
 mod closed_loop;
 mod determinism;
+mod faults;
 mod firmware_modes;
 mod kinect;
 mod mux;

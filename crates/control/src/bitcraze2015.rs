@@ -12,7 +12,7 @@
 //! - inactive (all zero, integrators reset) unless the last two frames had detections and the
 //!   last detection is under 1 s old.
 
-use crate::{Controller, Estimate, SafetyState};
+use crate::{Controller, Estimate, PidTerms, SafetyState};
 use depthpilot_types::math::wrap_pi;
 use depthpilot_types::scene::Bitcraze2015Gains;
 use depthpilot_types::{AttitudeCommand, Measurement, Setpoint, Vec3};
@@ -26,6 +26,8 @@ struct PidRp {
     integrator_max: f64,
     integrator: f64,
     prev_error: Option<f64>,
+    /// The last update's (P, I, D, error).
+    last: (f64, f64, f64, f64),
 }
 
 impl PidRp {
@@ -49,7 +51,22 @@ impl PidRp {
         self.prev_error = Some(error);
         self.integrator =
             (self.integrator + error).clamp(-self.integrator_max, self.integrator_max);
+        self.last = (p, i, d, error);
         p + i + d
+    }
+
+    /// The last update as visualisation terms.
+    fn terms(&self, name: &'static str, sp: f64, out: f64) -> PidTerms {
+        let (p, i, d, e) = self.last;
+        PidTerms {
+            name,
+            p,
+            i,
+            d,
+            e,
+            sp,
+            out,
+        }
     }
 
     fn reset(&mut self) {
@@ -77,6 +94,7 @@ pub struct Bitcraze2015 {
     cmd: AttitudeCommand,
     vel_estimate: Vec3,
     active: bool,
+    terms: Vec<PidTerms>,
 }
 
 impl Bitcraze2015 {
@@ -95,6 +113,7 @@ impl Bitcraze2015 {
             cmd: AttitudeCommand::ZERO,
             vel_estimate: Vec3::ZERO,
             active: false,
+            terms: Vec::new(),
         }
     }
 
@@ -156,6 +175,15 @@ impl Bitcraze2015 {
             yaw_rate_rad_s: yaw_rate_deg_s.to_radians(),
             thrust_frac: thrust * CFCLIENT_FULL_SCALE_FRAC,
         };
+        // kctrl.py's names: "roll" is the x loop (x+ → roll−), "pitch" the y loop.
+        self.terms = vec![
+            self.x.terms("roll", sp.pos_in_world_m.x, out_x),
+            self.y.terms("pitch", sp.pos_in_world_m.y, out_y),
+            self.yaw
+                .terms("yaw", sp.yaw_rad.to_degrees(), yaw_rate_deg_s),
+            self.z.terms("z", sp.pos_in_world_m.z, vz_sp),
+            self.vv.terms("thrust", vz_sp, thrust),
+        ];
         if !self.cmd.is_finite() {
             self.cmd = AttitudeCommand::ZERO;
             self.reset();
@@ -181,6 +209,9 @@ impl Controller for Bitcraze2015 {
         let fresh = self
             .last_detect_ns
             .is_some_and(|t| now_ns.saturating_sub(t) < ACTIVE_WINDOW_NS);
+        if !fresh || !self.active {
+            self.terms.clear();
+        }
         if !fresh {
             // kctrl.py: no detection for 1 s → send zeros and reset.
             self.consecutive = 0;
@@ -200,6 +231,10 @@ impl Controller for Bitcraze2015 {
             yaw_rad: m.yaw_rad,
             last_measurement_ns: m.stamp_ns,
         })
+    }
+
+    fn pid_terms(&self) -> Vec<PidTerms> {
+        self.terms.clone()
     }
 
     fn safety(&self) -> SafetyState {

@@ -8,7 +8,7 @@
 //!            ▲ est.pos           ▲ est.vel        ▲ sp.acc               └► |f|·m ─► thrust map ─► thrust
 //! ```
 
-use crate::{Controller, Estimate, Estimator, GRAVITY_M_S2, ThrustMap};
+use crate::{Controller, Estimate, Estimator, GRAVITY_M_S2, PidTerms, ThrustMap};
 use depthpilot_types::math::wrap_pi;
 use depthpilot_types::scene::CascadeGains;
 use depthpilot_types::{AttitudeCommand, Measurement, Setpoint, Vec3};
@@ -100,6 +100,8 @@ pub struct Cascade {
     placed_ns: Option<u64>,
     /// The commanded acceleration passed through the vehicle's response lag.
     acc_response: Vec3,
+    /// The loops' terms at the last tracking command.
+    terms: Vec<PidTerms>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -150,6 +152,7 @@ impl Cascade {
             landing: None,
             placed_ns: None,
             acc_response: Vec3::ZERO,
+            terms: Vec::new(),
         }
     }
 
@@ -284,7 +287,58 @@ impl Cascade {
             g.vel_kp_xy * e_vel.y,
             g.vel_kp_z * e_vel.z,
         );
-        let acc_unsat = sp_acc + p_term + i_term(self.integral);
+        let i_now = i_term(self.integral);
+        let acc_unsat = sp_acc + p_term + i_now;
+        // As a PID on the position: P acts on the (limited) position error, D on the velocity
+        // error against the trajectory's velocity, I is the velocity integral; OUT is the
+        // acceleration asked for (with the trajectory's feed-forward acceleration).
+        let kv = Vec3::new(g.vel_kp_xy, g.vel_kp_xy, g.vel_kp_z);
+        let axis =
+            |name, k: f64, p_lim: f64, sp_v: f64, v: f64, i: f64, e: f64, sp: f64, out| PidTerms {
+                name,
+                p: k * (p_lim - sp_v),
+                i,
+                d: k * (sp_v - v),
+                e,
+                sp,
+                out,
+            };
+        let v = est.vel_in_world_m_s;
+        self.terms = vec![
+            axis(
+                "x",
+                kv.x,
+                v_des.x,
+                sp_vel.x,
+                v.x,
+                i_now.x,
+                e_pos.x,
+                sp_pos.x,
+                acc_unsat.x,
+            ),
+            axis(
+                "y",
+                kv.y,
+                v_des.y,
+                sp_vel.y,
+                v.y,
+                i_now.y,
+                e_pos.y,
+                sp_pos.y,
+                acc_unsat.y,
+            ),
+            axis(
+                "z",
+                kv.z,
+                v_des.z,
+                sp_vel.z,
+                v.z,
+                i_now.z,
+                e_pos.z,
+                sp_pos.z,
+                acc_unsat.z,
+            ),
+        ];
 
         let max_tilt = g.max_tilt_deg.to_radians();
         let m = g.mass_kg;
@@ -342,7 +396,18 @@ impl Cascade {
         let yaw_rate = match est.yaw_rad {
             Some(y) if sp.yaw_rad.is_finite() => {
                 let lim = g.max_yaw_rate_deg_s.to_radians();
-                (g.yaw_kp * wrap_pi(sp.yaw_rad - y)).clamp(-lim, lim)
+                let e = wrap_pi(sp.yaw_rad - y);
+                let out = (g.yaw_kp * e).clamp(-lim, lim);
+                self.terms.push(PidTerms {
+                    name: "yaw",
+                    p: g.yaw_kp * e,
+                    i: 0.0,
+                    d: 0.0,
+                    e,
+                    sp: sp.yaw_rad,
+                    out,
+                });
+                out
             }
             _ => 0.0,
         };
@@ -453,6 +518,8 @@ impl Controller for Cascade {
         if before == SafetyState::Holding && self.state == SafetyState::Holding {
             self.fresh_in_row = 0;
         }
+        // The loops' terms are those of this command, or none when the loops are open.
+        self.terms.clear();
         match self.state {
             SafetyState::Idle | SafetyState::Cut => AttitudeCommand::ZERO,
             SafetyState::Acquiring => self.tracking_command(now_ns, dt, sp),
@@ -488,6 +555,10 @@ impl Controller for Cascade {
 
     fn safety(&self) -> SafetyState {
         self.state
+    }
+
+    fn pid_terms(&self) -> Vec<PidTerms> {
+        self.terms.clone()
     }
 }
 
@@ -533,6 +604,34 @@ mod tests {
             cmd.roll_rad < 0.0,
             "left needs left-down (negative) roll: {cmd:?}"
         );
+    }
+
+    #[test]
+    fn pid_terms_add_up_to_the_output_and_vanish_while_holding() {
+        let mut c = Cascade::new(CascadeGains::default());
+        assert!(c.pid_terms().is_empty(), "no loop closed yet");
+        let sp = Setpoint::hold(Vec3::new(0.3, -0.2, 1.0), 0.5);
+        c.measure(0, &meas(0, Vec3::new(0.0, 0.0, 0.9)));
+        c.command(0, &sp);
+        c.measure(20_000_000, &meas(20_000_000, Vec3::new(0.01, -0.01, 0.91)));
+        c.command(20_000_000, &sp);
+        let terms = c.pid_terms();
+        let names: Vec<_> = terms.iter().map(|t| t.name).collect();
+        assert_eq!(names, ["x", "y", "z", "yaw"]);
+        for t in &terms[..3] {
+            // Hold setpoint: no feed-forward acceleration, so OUT = P + I + D.
+            assert!((t.p + t.i + t.d - t.out).abs() < 1e-9, "{t:?}");
+        }
+        assert!(
+            terms[0].e > 0.2 && terms[0].p > 0.0 && terms[0].sp == 0.3,
+            "{:?}",
+            terms[0]
+        );
+        assert!(terms[1].e < -0.1 && terms[1].p < 0.0, "{:?}", terms[1]);
+        assert!(terms[3].e > 0.4 && terms[3].out > 0.0, "{:?}", terms[3]);
+        c.command(400_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Holding);
+        assert!(c.pid_terms().is_empty(), "loops open while holding");
     }
 
     #[test]

@@ -42,6 +42,25 @@ pub trait Controller {
     fn estimate(&self, now_ns: u64) -> Option<Estimate>;
     /// What the safety logic is doing.
     fn safety(&self) -> SafetyState;
+    /// The terms of each loop at the last command, for a PID visualisation (the 2015 demo's
+    /// `{"name":…,"data":{"P","I","D","E","SP","OUT"}}`). Empty when the controller is not
+    /// closing its loops (no measurement yet, holding, landing).
+    fn pid_terms(&self) -> Vec<PidTerms> {
+        Vec::new()
+    }
+}
+
+/// One loop's terms: proportional, integral and derivative parts, the error, the set-point and
+/// the output, in the loop's own units (named per controller).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct PidTerms {
+    pub name: &'static str,
+    pub p: f64,
+    pub i: f64,
+    pub d: f64,
+    pub e: f64,
+    pub sp: f64,
+    pub out: f64,
 }
 
 /// Builds the controller a scene asks for.

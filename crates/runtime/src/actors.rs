@@ -13,11 +13,12 @@ use actix::prelude::*;
 use depthpilot_control::{Controller, Estimate, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
 use depthpilot_mux::{InputFrame, Mux};
+use depthpilot_sim::faults::BusDelay;
 use depthpilot_sim::kinect::VisionStats;
 use depthpilot_sim::offboard::{Decision, Outgoing, Pilot, Sensing, Teacher, Unlock, mux_step};
 use depthpilot_sim::runner::{OffBoardReport, SimWorld};
 use depthpilot_sim::world::BodyState;
-use depthpilot_sim::{LogRow, LogSink, NoProbe, Summary};
+use depthpilot_sim::{LogRow, LogSink, NoProbe, SimError, Summary};
 use depthpilot_types::{AttitudeCommand, Measurement, Scene, Setpoint};
 use depthpilot_vision::DepthFrame;
 use std::collections::VecDeque;
@@ -150,18 +151,18 @@ impl Handler<Finish> for WorldActor {
 /// The depth source and the vision stage (synthetic Kinect or oracle).
 pub struct VisionActor {
     sensing: Sensing,
-    /// Real time: rendered frames on their way to the host (due time, frame).
-    in_transit: VecDeque<(u64, DepthFrame)>,
+    /// Real time: frames on their way to the host and measurements on the bus.
+    realtime: RealtimeSensing,
     out: Vec<Measurement>,
 }
 
 impl VisionActor {
-    pub fn new(sensing: Sensing) -> Self {
-        Self {
-            sensing,
-            in_transit: VecDeque::new(),
+    pub fn new(scene: &Scene) -> Result<Self, SimError> {
+        Ok(Self {
+            sensing: Sensing::new(scene)?,
+            realtime: RealtimeSensing::new(scene),
             out: Vec::new(),
-        }
+        })
     }
 }
 
@@ -207,21 +208,38 @@ impl Handler<SenseRealtime> for VisionActor {
     fn handle(&mut self, m: SenseRealtime, _: &mut Context<Self>) -> Self::Result {
         MessageResult(sense_realtime(
             &mut self.sensing,
-            &mut self.in_transit,
+            &mut self.realtime,
             m.now_ns,
             &m.truth,
         ))
     }
 }
 
-/// The real-time sensing step (also used by the vision role of a split run).
+/// The real-time state of a vision: rendered frames on their way to the host (due time,
+/// frame), and measurements on the bus to the controller (`faults.bus_latency`).
+pub struct RealtimeSensing {
+    in_transit: VecDeque<(u64, DepthFrame)>,
+    bus: BusDelay<Timed>,
+}
+
+impl RealtimeSensing {
+    pub fn new(scene: &Scene) -> Self {
+        Self {
+            in_transit: VecDeque::new(),
+            bus: BusDelay::new(&scene.faults, scene.seed),
+        }
+    }
+}
+
+/// The real-time sensing step (also used by the vision role of a split run): render when due,
+/// run the vision on each frame when it reaches the host, send the measurement over the bus.
+/// A dead vision (`faults.peer_deaths`) loses the frames in its pipeline.
 pub fn sense_realtime(
     sensing: &mut Sensing,
-    in_transit: &mut VecDeque<(u64, DepthFrame)>,
+    rt: &mut RealtimeSensing,
     now_ns: u64,
     truth: &BodyState,
 ) -> Vec<Timed> {
-    let mut timed = Vec::new();
     if sensing.kinect_mut().is_none() {
         let mut out = Vec::new();
         sensing.sense(now_ns, truth, &mut out);
@@ -234,20 +252,28 @@ pub fn sense_realtime(
             })
             .collect();
     }
-    if sensing.due(now_ns) {
-        let k = sensing.kinect_mut().expect("kinect");
-        if let Some(f) = k.capture_frame(now_ns, truth.pos_m, &truth.world_from_body) {
-            in_transit.push_back(f);
+    if sensing.live(now_ns) {
+        if sensing.due(now_ns) {
+            let k = sensing.kinect_mut().expect("kinect");
+            if let Some(f) = k.capture_frame(now_ns, truth.pos_m, &truth.world_from_body) {
+                rt.in_transit.push_back(f);
+            }
         }
+        while let Some(i) = rt.in_transit.iter().position(|(due, _)| *due <= now_ns) {
+            let (_, frame) = rt.in_transit.remove(i).expect("index");
+            let frame_available = Instant::now();
+            let k = sensing.kinect_mut().expect("kinect");
+            if let Some(m) = k.detect_frame(&frame) {
+                rt.bus.push(now_ns, Timed { m, frame_available });
+            }
+        }
+    } else {
+        rt.in_transit.clear();
     }
-    while let Some(i) = in_transit.iter().position(|(due, _)| *due <= now_ns) {
-        let (_, frame) = in_transit.remove(i).expect("index");
-        let frame_available = Instant::now();
-        let k = sensing.kinect_mut().expect("kinect");
-        if let Some(m) = k.detect_frame(&frame) {
-            sensing.detections += 1;
-            timed.push(Timed { m, frame_available });
-        }
+    let mut timed = Vec::new();
+    while let Some(t) = rt.bus.pop_due(now_ns) {
+        sensing.detections += 1;
+        timed.push(t);
     }
     timed
 }

@@ -9,8 +9,8 @@ use crate::split::{BusEndpoints, BusReport, BusVisionActor, SetPointsIn, TakeBus
 use actix::prelude::*;
 use depthpilot_control::Controller;
 use depthpilot_mux::Mux;
-use depthpilot_sim::offboard::{Decision, Sensing, Teacher};
-use depthpilot_sim::runner::{ErrorStats, OffBoardReport, OffState, log_row};
+use depthpilot_sim::offboard::{Decision, Teacher};
+use depthpilot_sim::runner::{ErrorStats, OffBoardReport, OffState, SafetyLog, log_row};
 use depthpilot_sim::world::BodyState;
 use depthpilot_sim::{LogSink, SimError, Summary};
 use depthpilot_types::Scene;
@@ -102,9 +102,7 @@ impl Crew {
         zmq: &zmq::Context,
     ) -> Result<Self, RuntimeError> {
         let vision = match source {
-            VisionSource::Local => {
-                VisionSeam::Local(VisionActor::new(Sensing::new(scene)?).start())
-            }
+            VisionSource::Local => VisionSeam::Local(VisionActor::new(scene)?.start()),
             VisionSource::Bus(e) => {
                 let mut bus = BusVisionActor::bind(zmq, e)?;
                 let world = depthpilot_sim::runner::SimWorld::new(scene);
@@ -118,7 +116,7 @@ impl Crew {
             controller: ControllerActor::new(scene, controller).start(),
             teacher: scene.teacher.as_ref().map(|t| {
                 (
-                    TeacherActor::new(Teacher::new(t.script.clone())).start(),
+                    TeacherActor::new(Teacher::new(t.script.clone(), &scene.faults)).start(),
                     MuxActor::new(Mux::new(t.mux)).start(),
                 )
             }),
@@ -197,6 +195,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     let recorder = RecorderActor::new(log).start();
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let mut est_err = ErrorStats::default();
+    let mut safety = SafetyLog::default();
     let mut mux_sources = None;
     let realtime = mode == ClockMode::Realtime;
     let start = Instant::now();
@@ -351,6 +350,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                     .await,
             );
             let v = crew.vision.report().await;
+            safety.observe(stepped.after_ns, p.safety);
             let off = OffState {
                 estimate: p.estimate,
                 safety: p.safety,
@@ -388,6 +388,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                     rms_estimate_error_m: est_err.rms(),
                     safety: p.safety,
                     vision: v.vision,
+                    safety_events: safety.events,
                 },
             })
             .await,

@@ -126,6 +126,7 @@ pub fn fly_remote(
     let mut next_log_ns = 0u64;
     let mut pos_err = ErrorStats::default();
     let mut est_err = ErrorStats::default();
+    let mut safety = depthpilot_sim::runner::SafetyLog::default();
     let mut prev: Option<(f64, Vec3)> = None;
     let mut crashed_at: Option<f64> = None;
     let mut truth_samples = 0u64;
@@ -169,6 +170,7 @@ pub fn fly_remote(
         if now_ns >= next_log_ns {
             next_log_ns += log_period_ns;
             let estimate = off.controller().estimate(now_ns);
+            safety.observe(now_ns, off.controller().safety());
             log.row(&LogRow {
                 t_s,
                 pos_m: truth.pos_m.to_array(),
@@ -246,5 +248,6 @@ pub fn fly_remote(
         gusts: 0,
         steps: Vec::new(),
         vision: off.vision(),
+        safety_events: safety.events,
     })
 }

@@ -12,7 +12,9 @@
 //! controller's supervisor holds, then lands. Garbage on any topic is counted, never fatal.
 
 use crate::RuntimeError;
-use crate::actors::{ReportVision, SenseRealtime, Timed, VisionReport, sense_realtime};
+use crate::actors::{
+    RealtimeSensing, ReportVision, SenseRealtime, Timed, VisionReport, sense_realtime,
+};
 use crate::bus::{
     self, DetectorMsg, Garbage, GarbageCounts, MeasurementMsg, SeqTracker, TOPIC_MEASUREMENT,
     TOPIC_TRUTH, TOPIC_VISION_STATUS, TruthMsg, VisionStatusMsg,
@@ -22,7 +24,6 @@ use depthpilot_sim::offboard::Sensing;
 use depthpilot_sim::world::BodyState;
 use depthpilot_types::{Rot, Scene, Vec3};
 use serde::Serialize;
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// No measurement for this long (after the first) counts as stale.
@@ -432,7 +433,7 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         None => None,
     };
     let mut report = VisionRoleReport::default();
-    let mut in_transit = VecDeque::new();
+    let mut realtime = RealtimeSensing::new(scene);
     let mut seq = 0u64;
     let started = Instant::now();
     let mut last_status = Instant::now();
@@ -487,7 +488,7 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
             report.truth_received += 1;
             let (now_ns, body) = truth;
             let frames_before = sensing.frames();
-            for t in sense_realtime(&mut sensing, &mut in_transit, now_ns, &body) {
+            for t in sense_realtime(&mut sensing, &mut realtime, now_ns, &body) {
                 seq += 1;
                 let msg = MeasurementMsg::from_measurement(&t.m, now_ns);
                 if msg.validate().is_err() {

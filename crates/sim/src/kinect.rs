@@ -261,6 +261,13 @@ pub struct VisionStats {
     pub frames_rendered: u64,
     pub frames_dropped: u64,
     pub frames_blacked_out: u64,
+    /// Frames taken while the frame rate had collapsed (`rate_collapses`).
+    pub frames_in_collapse: u64,
+    /// Frames the camera streamed while the vision was dead (`faults.peer_deaths`).
+    pub frames_while_dead: u64,
+    /// Vision restarts, and how many of them learnt the background again.
+    pub restarts: u64,
+    pub relearnt: u64,
     pub detections: u64,
     pub with_yaw: u64,
     pub misses: u64,
@@ -661,7 +668,7 @@ impl KinectSensor {
     /// Advances the capture clock and renders the frame of `now_ns` into `self.frame`; returns
     /// its latency, or None when the frame is blacked out or dropped.
     fn shoot(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) -> Option<u64> {
-        self.next_capture_ns += self.period_ns;
+        self.advance_capture_clock(now_ns);
         if self.blacked_out(now_ns as f64 * 1e-9) {
             self.stats.frames_blacked_out += 1;
             return None;
@@ -703,6 +710,59 @@ impl KinectSensor {
                 None
             }
         }
+    }
+
+    /// The camera streams the frame of `now_ns`: the next one comes a period later, a longer one
+    /// while the frame rate has collapsed.
+    fn advance_capture_clock(&mut self, now_ns: u64) {
+        let t_s = now_ns as f64 * 1e-9;
+        match self.cfg.rate_collapses.iter().find(|c| c.active(t_s)) {
+            Some(c) => {
+                self.stats.frames_in_collapse += 1;
+                self.next_capture_ns += ((1e9 / c.rate_hz).round() as u64).max(self.period_ns);
+            }
+            None => self.next_capture_ns += self.period_ns,
+        }
+    }
+
+    /// The vision is dead: the camera streams the frame of `now_ns` and nobody takes it.
+    pub fn skip_frame(&mut self, now_ns: u64) {
+        self.advance_capture_clock(now_ns);
+        self.stats.frames_while_dead += 1;
+    }
+
+    /// The vision died: what was in its pipeline is lost.
+    pub fn lose_pipeline(&mut self) {
+        self.in_flight = DelayLine::default();
+        self.last_frame_pixels = None;
+    }
+
+    /// The vision restarted: a fresh detector (no track) with the background the dead one had
+    /// learnt (as a vision process loads the one it saved), or learning it again.
+    pub fn restart_vision(&mut self, relearn_background: bool) {
+        let saved = self.detector.learnt_background();
+        self.detector = Detector::new(self.cam.clone(), DetectorConfig::default());
+        self.stats.restarts += 1;
+        match saved {
+            Some(b) if !relearn_background => self
+                .detector
+                .restore_background(b)
+                .expect("a background this detector learnt fits it"),
+            _ => self.stats.relearnt += 1,
+        }
+    }
+
+    /// The detector (to save its learnt background).
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// Loads a saved background into the detector.
+    pub fn restore_background(
+        &mut self,
+        b: depthpilot_vision::detector::LearntBackground,
+    ) -> Result<(), depthpilot_vision::detector::BackgroundError> {
+        self.detector.restore_background(b)
     }
 
     /// The next measurement whose delivery time has come.

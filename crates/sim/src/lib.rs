@@ -9,6 +9,7 @@
 pub mod batch;
 pub mod delay;
 pub mod disturbance;
+pub mod faults;
 pub mod firmware;
 pub mod kinect;
 pub mod link;

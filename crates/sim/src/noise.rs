@@ -12,6 +12,7 @@ pub enum Stream {
     Gusts = 3,
     Camera = 4,
     Variations = 5,
+    Bus = 6,
 }
 
 /// A deterministic random source.

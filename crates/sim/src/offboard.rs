@@ -4,6 +4,7 @@
 //! drives it against a plant behind a link (`depthpilot sitl`, or a real Crazyflie in shadow).
 //! Pure and deterministic: time comes in as `now_ns`, the truth as an argument.
 
+use crate::faults::{BusDelay, Life, Lifeline};
 use crate::kinect::{KinectSensor, VisionStats};
 use crate::plant::period_ns;
 use crate::runner::SimError;
@@ -15,7 +16,9 @@ use depthpilot_crtp::{GenericSetpoint, LocalizationPacket, RpytSetpoint, Uplink}
 use depthpilot_mux::{InputFrame, Mux, MuxOutput, Source};
 use depthpilot_types::rig::Architecture;
 use depthpilot_types::scene::Sensing as SensingConfig;
-use depthpilot_types::scene::{Scene, ScriptEntry, ScriptPacket, TeacherKey, Trajectory};
+use depthpilot_types::scene::{
+    Faults, Peer, PeerDeath, Scene, ScriptEntry, ScriptPacket, TeacherKey, Trajectory,
+};
 use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 
 /// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
@@ -41,6 +44,23 @@ impl SensorSource {
         match self {
             Self::Oracle(s) => s.deliver(now_ns),
             Self::Kinect(k) => k.deliver(now_ns),
+        }
+    }
+    fn skip(&mut self, now_ns: u64) {
+        match self {
+            Self::Oracle(s) => s.skip(),
+            Self::Kinect(k) => k.skip_frame(now_ns),
+        }
+    }
+    fn lose_pipeline(&mut self) {
+        match self {
+            Self::Oracle(s) => s.lose_in_flight(),
+            Self::Kinect(k) => k.lose_pipeline(),
+        }
+    }
+    fn restart(&mut self, relearn_background: bool) {
+        if let Self::Kinect(k) = self {
+            k.restart_vision(relearn_background);
         }
     }
     pub(crate) fn frames(&self) -> u64 {
@@ -213,6 +233,10 @@ pub struct Sensing {
     pub(crate) sensor: SensorSource,
     /// Measurements delivered.
     pub detections: u64,
+    /// The vision's scripted deaths (`faults.peer_deaths`).
+    life: Lifeline,
+    /// The bus to the controller (`faults.bus_latency`).
+    bus: BusDelay<Measurement>,
 }
 
 impl Sensing {
@@ -230,20 +254,53 @@ impl Sensing {
         Ok(Self {
             sensor,
             detections: 0,
+            life: Lifeline::new(&scene.faults, Peer::Vision),
+            bus: BusDelay::new(&scene.faults, seed),
         })
     }
 
     /// Captures a frame of `truth` when one is due and appends what arrives by `now_ns`.
     pub fn sense(&mut self, now_ns: u64, truth: &BodyState, out: &mut Vec<Measurement>) {
-        if self.sensor.due(now_ns) {
-            let yaw = truth.world_from_body.rpy()[2];
-            self.sensor
-                .capture(now_ns, truth.pos_m, &truth.world_from_body, yaw);
+        if self.live(now_ns) {
+            if self.sensor.due(now_ns) {
+                let yaw = truth.world_from_body.rpy()[2];
+                self.sensor
+                    .capture(now_ns, truth.pos_m, &truth.world_from_body, yaw);
+            }
+            while let Some(m) = self.sensor.deliver(now_ns) {
+                self.bus.push(now_ns, m);
+            }
         }
-        while let Some(m) = self.sensor.deliver(now_ns) {
+        while let Some(m) = self.bus.pop_due(now_ns) {
             self.detections += 1;
             out.push(m);
         }
+    }
+
+    /// The vision's life at `now_ns` (call once per step): when it dies what was in its pipeline
+    /// is lost; while dead the camera's frames go untaken; when it restarts it has a fresh
+    /// detector. True when the vision works at this step.
+    pub fn live(&mut self, now_ns: u64) -> bool {
+        let life = self.life.at(now_ns);
+        match life {
+            Life::Died => self.sensor.lose_pipeline(),
+            Life::Restarted { relearn_background } => self.sensor.restart(relearn_background),
+            Life::Alive | Life::Dead => {}
+        }
+        if !life.alive() && self.sensor.due(now_ns) {
+            self.sensor.skip(now_ns);
+        }
+        life.alive()
+    }
+
+    /// Scripted deaths of the vision so far.
+    pub fn deaths(&self) -> u64 {
+        self.life.died
+    }
+
+    /// Measurements the bus fault delayed.
+    pub fn bus_delayed(&self) -> u64 {
+        self.bus.delayed
     }
 
     pub fn frames(&self) -> u64 {
@@ -415,15 +472,31 @@ pub struct Teacher {
     script: Vec<TeacherKey>,
     /// The script key whose parameters were last handed out.
     key: Option<usize>,
+    /// When the input device is dead (`faults.peer_deaths` of the teacher).
+    deaths: Vec<PeerDeath>,
 }
 
 impl Teacher {
-    pub fn new(script: Vec<TeacherKey>) -> Self {
-        Self { script, key: None }
+    pub fn new(script: Vec<TeacherKey>, faults: &Faults) -> Self {
+        Self {
+            script,
+            key: None,
+            deaths: faults
+                .peer_deaths
+                .iter()
+                .filter(|d| d.peer == Peer::Teacher)
+                .cloned()
+                .collect(),
+        }
     }
 
-    /// The teacher's input frame at `now_ns` (None: not there). `truth` is what the person sees.
+    /// The teacher's input frame at `now_ns` (None: not there, or the input device is dead).
+    /// `truth` is what the person sees.
     pub fn frame(&self, now_ns: u64, truth: &BodyState) -> Option<InputFrame> {
+        let t_s = now_ns as f64 * 1e-9;
+        if self.deaths.iter().any(|d| d.dead(t_s)) {
+            return None;
+        }
         teacher_frame(
             &self.script,
             now_ns,
@@ -495,10 +568,12 @@ impl OffBoard {
         Ok(Self {
             sensing: Sensing::new(scene)?,
             pilot: Pilot::new(scene, controller),
-            teacher: scene
-                .teacher
-                .as_ref()
-                .map(|t| (Mux::new(t.mux), Teacher::new(t.script.clone()))),
+            teacher: scene.teacher.as_ref().map(|t| {
+                (
+                    Mux::new(t.mux),
+                    Teacher::new(t.script.clone(), &scene.faults),
+                )
+            }),
             unlock: Unlock::default(),
             mux_sources: None,
             arrived: Vec::new(),

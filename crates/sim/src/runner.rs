@@ -135,6 +135,34 @@ pub struct Summary {
     pub steps: Vec<StepResponse>,
     /// Camera and vision counters (Kinect sensing only).
     pub vision: Option<VisionStats>,
+    /// Every change of the controller's safety state (tracking, holding, landing, cut, …), as
+    /// the log rows saw it.
+    pub safety_events: Vec<SafetyEvent>,
+}
+
+/// The controller's safety state changed.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SafetyEvent {
+    pub t_s: f64,
+    pub state: &'static str,
+}
+
+/// Collects the safety state's changes.
+#[derive(Clone, Debug, Default)]
+pub struct SafetyLog {
+    pub events: Vec<SafetyEvent>,
+}
+
+impl SafetyLog {
+    pub fn observe(&mut self, now_ns: u64, state: SafetyState) {
+        let name = state.as_str();
+        if self.events.last().is_none_or(|e| e.state != name) {
+            self.events.push(SafetyEvent {
+                t_s: now_ns as f64 * 1e-9,
+                state: name,
+            });
+        }
+    }
 }
 
 /// Running rms and maximum of an error.
@@ -193,6 +221,7 @@ pub struct OffBoardReport {
     pub rms_estimate_error_m: f64,
     pub safety: SafetyState,
     pub vision: Option<VisionStats>,
+    pub safety_events: Vec<SafetyEvent>,
 }
 
 impl SimWorld {
@@ -350,6 +379,7 @@ impl SimWorld {
             gusts: self.plant.disturbances().gust_count(),
             steps: step_responses(&self.setpoints, &self.track),
             vision: off.vision,
+            safety_events: off.safety_events,
         }
     }
 }
@@ -420,6 +450,7 @@ pub fn run<P: Probe>(
     let mut world = SimWorld::new(scene);
     let mut off = OffBoard::new(scene, controller)?;
     let mut est_err = ErrorStats::default();
+    let mut safety = SafetyLog::default();
 
     while !world.finished() {
         let t_ns = world.now_ns();
@@ -452,12 +483,14 @@ pub fn run<P: Probe>(
         // Firmware, motors, forces, physics; metrics and log (state after the step).
         let (after_ns, log_due) = world.step(probe);
         if log_due {
+            let state = OffState::of(&off, after_ns);
+            safety.observe(after_ns, state.safety);
             log.row(&log_row(
                 after_ns,
                 world.truth(),
                 world.motor_cmd(),
                 world.firmware_state(),
-                &OffState::of(&off, after_ns),
+                &state,
             ));
         }
         probe.done(Stage::Metrics);
@@ -471,6 +504,7 @@ pub fn run<P: Probe>(
             rms_estimate_error_m: est_err.rms(),
             safety: off.controller().safety(),
             vision: off.vision(),
+            safety_events: safety.events,
         },
     ))
 }

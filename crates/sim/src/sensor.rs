@@ -38,6 +38,16 @@ impl OracleSensor {
         now_ns >= self.next_capture_ns
     }
 
+    /// The consumer is dead: the sample of `now_ns` is not taken.
+    pub fn skip(&mut self) {
+        self.next_capture_ns += self.period_ns;
+    }
+
+    /// The consumer died: samples in transit are lost.
+    pub fn lose_in_flight(&mut self) {
+        self.in_flight = DelayLine::default();
+    }
+
     /// Captures the truth at `now_ns`.
     pub fn capture(&mut self, now_ns: u64, pos_m: Vec3, yaw_rad: f64) {
         self.next_capture_ns += self.period_ns;

@@ -103,6 +103,74 @@ pub struct Scene {
     /// alt-hold button of the 2015 cfclient writing `flightmode.althold`).
     #[serde(default)]
     pub param_writes: Vec<ParamWrite>,
+    /// Faults of the running system: the bus between the vision and the controller, and peers
+    /// that die and come back. (Camera faults are the camera's: `sensing`.)
+    #[serde(default)]
+    pub faults: Faults,
+}
+
+/// Scripted faults of the running system (DESIGN §3).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Extra delay on the bus from the vision to the controller, in windows.
+    pub bus_latency: Vec<BusLatency>,
+    /// Peers that die and (maybe) come back.
+    pub peer_deaths: Vec<PeerDeath>,
+}
+
+/// A window of extra bus delay: each measurement sent in it waits `latency_s` plus a uniform
+/// draw in [0, `jitter_s`) (seeded) more. Order is kept, as over TCP: a message never
+/// overtakes the one before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusLatency {
+    #[serde(deserialize_with = "non_negative")]
+    pub start_s: f64,
+    /// How long; `None` means for good.
+    #[serde(default, deserialize_with = "optional_non_negative")]
+    pub duration_s: Option<f64>,
+    #[serde(default, deserialize_with = "non_negative")]
+    pub latency_s: f64,
+    #[serde(default, deserialize_with = "non_negative")]
+    pub jitter_s: f64,
+}
+
+impl BusLatency {
+    pub fn active(&self, t_s: f64) -> bool {
+        t_s >= self.start_s && self.duration_s.is_none_or(|d| t_s < self.start_s + d)
+    }
+}
+
+/// A peer of the off-board side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Peer {
+    /// The vision process: no measurements while dead; what was in its pipeline is lost.
+    Vision,
+    /// The teacher's input device: no input frames while dead.
+    Teacher,
+}
+
+/// A peer dies at `at_s` and is restarted `back_after_s` later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerDeath {
+    pub peer: Peer,
+    #[serde(deserialize_with = "non_negative")]
+    pub at_s: f64,
+    /// `None`: it stays dead.
+    #[serde(default, deserialize_with = "optional_non_negative")]
+    pub back_after_s: Option<f64>,
+    /// Vision only: the restarted vision learns its background again instead of loading the one
+    /// it saved (with the quad in view, the quad becomes part of the background).
+    #[serde(default)]
+    pub relearn_background: bool,
+}
+
+impl PeerDeath {
+    pub fn dead(&self, t_s: f64) -> bool {
+        t_s >= self.at_s && self.back_after_s.is_none_or(|d| t_s < self.at_s + d)
+    }
 }
 
 /// One firmware parameter write at a time.
@@ -465,6 +533,8 @@ impl TryFrom<QuadConfigFields> for QuadConfig {
 }
 
 /// Where position measurements come from.
+// One per scene, read once: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Sensing {
     /// Ground truth plus Gaussian noise, at a rate, with latency and drops.
@@ -600,6 +670,37 @@ pub struct KinectConfig {
     #[serde(deserialize_with = "positive")]
     pub max_depth_m: f64,
     pub blackouts: Vec<Blackout>,
+    /// Bursts in which the frame rate collapses (the 2015 demo's USB contention).
+    pub rate_collapses: Vec<RateCollapse>,
+}
+
+/// A burst of slow frames: from `start_s` for `duration_s` the camera streams at `rate_hz`,
+/// repeated every `every_s` if given.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateCollapse {
+    #[serde(deserialize_with = "non_negative")]
+    pub start_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub duration_s: f64,
+    #[serde(deserialize_with = "positive")]
+    pub rate_hz: f64,
+    #[serde(default, deserialize_with = "present_positive")]
+    pub every_s: Option<f64>,
+}
+
+impl RateCollapse {
+    /// In a burst at `t_s`.
+    pub fn active(&self, t_s: f64) -> bool {
+        if t_s < self.start_s {
+            return false;
+        }
+        let into = match self.every_s {
+            Some(every) => (t_s - self.start_s) % every,
+            None => t_s - self.start_s,
+        };
+        into < self.duration_s
+    }
 }
 
 impl Default for KinectConfig {
@@ -619,6 +720,7 @@ impl Default for KinectConfig {
             min_depth_m: 0.5,
             max_depth_m: 4.5,
             blackouts: Vec::new(),
+            rate_collapses: Vec::new(),
         }
     }
 }
@@ -1110,6 +1212,36 @@ impl Scene {
                 return Err(invalid(
                     "sensing.min_depth_m",
                     format!("must be below max_depth_m ({})", k.max_depth_m),
+                ));
+            }
+            for (i, c) in k.rate_collapses.iter().enumerate() {
+                if c.every_s.is_some_and(|e| e <= c.duration_s) {
+                    return Err(invalid(
+                        &format!("sensing.rate_collapses[{i}].every_s"),
+                        format!(
+                            "must be longer than the burst (duration_s {})",
+                            c.duration_s
+                        ),
+                    ));
+                }
+            }
+        }
+        for (i, d) in self.faults.peer_deaths.iter().enumerate() {
+            if d.relearn_background && d.peer != Peer::Vision {
+                return Err(invalid(
+                    &format!("faults.peer_deaths[{i}].relearn_background"),
+                    "only a vision peer has a background".to_string(),
+                ));
+            }
+            let overlaps = self.faults.peer_deaths[..i].iter().any(|e| {
+                e.peer == d.peer
+                    && d.at_s < e.back_after_s.map_or(f64::INFINITY, |b| e.at_s + b)
+                    && e.at_s < d.back_after_s.map_or(f64::INFINITY, |b| d.at_s + b)
+            });
+            if overlaps {
+                return Err(invalid(
+                    &format!("faults.peer_deaths[{i}]"),
+                    format!("overlaps an earlier death of the same peer ({:?})", d.peer),
                 ));
             }
         }

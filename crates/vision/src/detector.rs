@@ -201,6 +201,88 @@ struct Hit {
     stamp_ns: u64,
 }
 
+/// A learnt background: per pixel the median depth and the spread seen while learning (mm; the
+/// encoding of `Detector::learn`). Saved by a vision process so that a restarted one need not
+/// learn it again with the quad in view (which would make the quad background).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearntBackground {
+    pub depth_mm: Vec<u16>,
+    pub spread_mm: Vec<u16>,
+}
+
+/// A saved background that cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum BackgroundError {
+    #[error("not a depthpilot background file (it starts with {0:?}, expected \"DPBG\")")]
+    Magic(Vec<u8>),
+    #[error("background file version {0}; this depthpilot reads version 1")]
+    Version(u16),
+    #[error("background is {got} bytes, expected {expected} (512×424 depth and spread, u16)")]
+    Size { got: usize, expected: usize },
+    #[error("background is {width}×{height}; the Kinect v2 depth image is 512×424")]
+    Dimensions { width: u32, height: u32 },
+}
+
+const BACKGROUND_MAGIC: &[u8; 4] = b"DPBG";
+const BACKGROUND_HEADER: usize = 4 + 2 + 4 + 4;
+
+impl LearntBackground {
+    fn check(&self) -> Result<(), BackgroundError> {
+        let n = WIDTH * HEIGHT;
+        if self.depth_mm.len() != n || self.spread_mm.len() != n {
+            return Err(BackgroundError::Size {
+                got: 2 * (self.depth_mm.len() + self.spread_mm.len()),
+                expected: 4 * n,
+            });
+        }
+        Ok(())
+    }
+
+    /// `DPBG`, version (u16), width, height (u32), depth, spread (u16 each, little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(BACKGROUND_HEADER + 4 * self.depth_mm.len());
+        out.extend_from_slice(BACKGROUND_MAGIC);
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&(WIDTH as u32).to_le_bytes());
+        out.extend_from_slice(&(HEIGHT as u32).to_le_bytes());
+        for v in self.depth_mm.iter().chain(&self.spread_mm) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    pub fn from_bytes(b: &[u8]) -> Result<Self, BackgroundError> {
+        if b.len() < BACKGROUND_HEADER || &b[..4] != BACKGROUND_MAGIC {
+            return Err(BackgroundError::Magic(b[..b.len().min(4)].to_vec()));
+        }
+        let version = u16::from_le_bytes([b[4], b[5]]);
+        if version != 1 {
+            return Err(BackgroundError::Version(version));
+        }
+        let width = u32::from_le_bytes([b[6], b[7], b[8], b[9]]);
+        let height = u32::from_le_bytes([b[10], b[11], b[12], b[13]]);
+        if (width as usize, height as usize) != (WIDTH, HEIGHT) {
+            return Err(BackgroundError::Dimensions { width, height });
+        }
+        let n = WIDTH * HEIGHT;
+        let body = &b[BACKGROUND_HEADER..];
+        if body.len() != 4 * n {
+            return Err(BackgroundError::Size {
+                got: body.len(),
+                expected: 4 * n,
+            });
+        }
+        let words: Vec<u16> = body
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        Ok(Self {
+            depth_mm: words[..n].to_vec(),
+            spread_mm: words[n..].to_vec(),
+        })
+    }
+}
+
 /// See the module doc. Keeps its buffers between frames (no allocation per frame once warm).
 pub struct Detector {
     cam: CameraModel,
@@ -276,6 +358,25 @@ impl Detector {
                 }
             })
             .collect()
+    }
+
+    /// The background it learnt (None: still learning), to save and load in a restarted vision.
+    pub fn learnt_background(&self) -> Option<LearntBackground> {
+        let depth_mm = self.background.clone()?;
+        Some(LearntBackground {
+            depth_mm,
+            spread_mm: self.spread.clone(),
+        })
+    }
+
+    /// Uses a saved background instead of learning one.
+    pub fn restore_background(&mut self, b: LearntBackground) -> Result<(), BackgroundError> {
+        b.check()?;
+        self.fg_below = Self::thresholds(&b.depth_mm, &b.spread_mm, self.cfg.min_depth_step_mm);
+        self.spread = b.spread_mm;
+        self.background = Some(b.depth_mm);
+        self.learning.clear();
+        Ok(())
     }
 
     /// Drops the track: the next frame is searched whole.
@@ -772,6 +873,52 @@ mod tests {
             }
         }
         d
+    }
+
+    #[test]
+    fn a_saved_background_restores_the_detector_and_garbage_files_are_named() {
+        let cam = detector().camera().clone();
+        let mut learner = Detector::new(cam.clone(), DetectorConfig::default());
+        assert!(learner.learnt_background().is_none(), "nothing learnt yet");
+        let wall = vec![3000u16; WIDTH * HEIGHT];
+        let needed = DetectorConfig::default().learn_frames.max(1);
+        for _ in 0..needed {
+            let _ = learner.detect(&frame(wall.clone(), WIDTH, HEIGHT));
+        }
+        let saved = learner.learnt_background().expect("learnt");
+        let bytes = saved.to_bytes();
+        let loaded = LearntBackground::from_bytes(&bytes).expect("reads back");
+        assert_eq!(loaded, saved);
+        let mut restarted = Detector::new(cam, DetectorConfig::default());
+        restarted.restore_background(loaded).expect("restores");
+        // A quad in front of the wall is found at once, without learning again.
+        let mut scene = wall.clone();
+        for (i, d) in patch(256, 212, 30, 1000).iter().enumerate() {
+            if *d != 0 {
+                scene[i] = *d;
+            }
+        }
+        let a = learner
+            .detect(&frame(scene.clone(), WIDTH, HEIGHT))
+            .expect("found");
+        let b = restarted
+            .detect(&frame(scene, WIDTH, HEIGHT))
+            .expect("found");
+        assert_eq!(a.pos_in_world_m, b.pos_in_world_m);
+
+        let e = LearntBackground::from_bytes(b"hello").expect_err("garbage");
+        assert!(e.to_string().contains("not a depthpilot background"), "{e}");
+        let e = LearntBackground::from_bytes(&bytes[..bytes.len() - 2]).expect_err("truncated");
+        assert!(e.to_string().contains("expected 868352"), "{e}");
+        let mut v2 = bytes.clone();
+        v2[4] = 2;
+        let e = LearntBackground::from_bytes(&v2).expect_err("version");
+        assert!(e.to_string().contains("version 2"), "{e}");
+        let mut small = bytes;
+        small[6] = 0;
+        small[7] = 1;
+        let e = LearntBackground::from_bytes(&small).expect_err("dimensions");
+        assert!(e.to_string().contains("256×424"), "{e}");
     }
 
     #[test]
