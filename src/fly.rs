@@ -3,7 +3,7 @@
 use crate::log_file::FlightLog;
 use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
-use depthpilot_runtime::{ClockMode, RealtimeReport};
+use depthpilot_runtime::{ClockMode, Compat, RealtimeReport, VisionSource};
 use depthpilot_sim::{NoLog, Summary};
 use depthpilot_types::Scene;
 use depthpilot_types::scene::{ControllerKind, LinkTransport};
@@ -41,6 +41,11 @@ pub struct FlyArgs {
     /// virtual time, as fast as the CPU allows, deterministic.
     #[arg(long)]
     pub realtime: bool,
+    /// Push the controller's PID terms to this endpoint as the 2015 demo's controller did
+    /// (`kctrl.py` → tcp://127.0.0.1:5123: `{"name":…,"data":{"P","I","D","E","SP","OUT"}}`, one
+    /// message per loop per command). Connects; never blocks the flight.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub pid_viz: Option<String>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -140,6 +145,22 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     if let Some(l) = &args.link {
         scene.link.transport = link_transport(l)?;
     }
+    if let Some(e) = &args.pid_viz {
+        crate::run::check_endpoint("pid-viz", e)?;
+        if !matches!(scene.link.transport, LinkTransport::InProcess) {
+            return Err(Failure {
+                code: EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "--pid-viz: flights against a simulator in another process do not run the \
+                     actors; fly in process (no --link) for the PID visualisation"
+                ),
+            });
+        }
+    }
+    let compat = Compat {
+        setpoints_in: None,
+        pid_viz: args.pid_viz.clone(),
+    };
     let started = Instant::now();
     let remote = match &scene.link.transport {
         LinkTransport::Remote(uri) => Some(uri.clone()),
@@ -161,12 +182,12 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         (Some(uri), None) => (fly_sitl(&scene, uri, &mut NoLog)?, None),
         (None, Some(path)) => {
             let log = FlightLog::create(path, &scene, None, realtime)?;
-            let (s, log, rt) = fly_in_process(&scene, &args.scene, log, mode)?;
+            let (s, log, rt) = fly_in_process(&scene, &args.scene, log, mode, &compat)?;
             log.finish(Some(&s))?;
             (s, rt)
         }
         (None, None) => {
-            let (s, _, rt) = fly_in_process(&scene, &args.scene, NoLog, mode)?;
+            let (s, _, rt) = fly_in_process(&scene, &args.scene, NoLog, mode, &compat)?;
             (s, rt)
         }
     };
@@ -185,12 +206,14 @@ fn fly_in_process<L: depthpilot_sim::LogSink + Send + Unpin + 'static>(
     path: &Path,
     log: L,
     mode: ClockMode,
+    compat: &Compat,
 ) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
     let controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_actors(scene, controller, log, mode).map_err(|e| Failure {
-        code: EXIT_BAD_INPUT,
-        error: anyhow::Error::new(e).context(format!("{}", path.display())),
-    })
+    depthpilot_runtime::fly_actors_with(scene, controller, log, mode, &VisionSource::Local, compat)
+        .map_err(|e| Failure {
+            code: EXIT_BAD_INPUT,
+            error: anyhow::Error::new(e).context(format!("{}", path.display())),
+        })
 }
 
 /// Writes the summary file (if asked) and prints the report (unless quiet).

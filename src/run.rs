@@ -7,7 +7,7 @@ use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_runtime::split::{
     BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
 };
-use depthpilot_runtime::{ClockMode, RealtimeReport, RuntimeError, VisionSource};
+use depthpilot_runtime::{ClockMode, Compat, RealtimeReport, RuntimeError, VisionSource};
 use depthpilot_sim::{LogSink, NoLog, Summary};
 use depthpilot_types::Rig;
 use depthpilot_types::rig::CameraSource;
@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// "velocity": m/s}}`): roll / pitch are the target's x / y, velocity moves its height.
     #[arg(long, value_name = "ENDPOINT")]
     pub setpoints_in: Option<String>,
+    /// Control/all: push the controller's PID terms here, as kctrl.py did (tcp://127.0.0.1:5123;
+    /// `{"name":…,"data":{"P","I","D","E","SP","OUT"}}`).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub pid_viz: Option<String>,
     /// Control/all: the flight's duration (s), instead of the scene's. Vision: stop after this
     /// long (s); default: run until killed.
     #[arg(long, value_name = "S")]
@@ -74,7 +78,7 @@ fn bad(error: anyhow::Error) -> Failure {
     }
 }
 
-fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
+pub(crate) fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
     let ok = ["tcp://", "ipc://", "inproc://"]
         .iter()
         .any(|p| e.starts_with(p) && e.len() > p.len());
@@ -113,6 +117,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = &args.setpoints_in {
         check_endpoint("setpoints-in", d)?;
     }
+    if let Some(d) = &args.pid_viz {
+        check_endpoint("pid-viz", d)?;
+    }
+    let compat = Compat {
+        setpoints_in: args.setpoints_in.clone(),
+        pid_viz: args.pid_viz.clone(),
+    };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
@@ -166,12 +177,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let (summary, rt) = match &args.log {
                 Some(path) => {
                     let log = FlightLog::create(path, &scene, None, true)?;
-                    let (s, log, rt) = fly(&scene, log, &source, args.setpoints_in.as_deref())?;
+                    let (s, log, rt) = fly(&scene, log, &source, &compat)?;
                     log.finish(Some(&s))?;
                     (s, rt)
                 }
                 None => {
-                    let (s, _, rt) = fly(&scene, NoLog, &source, args.setpoints_in.as_deref())?;
+                    let (s, _, rt) = fly(&scene, NoLog, &source, &compat)?;
                     (s, rt)
                 }
             };
@@ -234,16 +245,9 @@ fn fly<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     log: L,
     source: &VisionSource,
-    setpoints_in: Option<&str>,
+    compat: &Compat,
 ) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
     let controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_actors_with(
-        scene,
-        controller,
-        log,
-        ClockMode::Realtime,
-        source,
-        setpoints_in,
-    )
-    .map_err(runtime)
+    depthpilot_runtime::fly_actors_with(scene, controller, log, ClockMode::Realtime, source, compat)
+        .map_err(runtime)
 }

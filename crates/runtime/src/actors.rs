@@ -404,6 +404,18 @@ impl Handler<GetPilot> for ControllerActor {
     }
 }
 
+/// The loops' terms at the last command (for the PID visualisation output).
+#[derive(Message)]
+#[rtype(result = "Vec<depthpilot_control::PidTerms>")]
+pub struct GetPidTerms;
+
+impl Handler<GetPidTerms> for ControllerActor {
+    type Result = MessageResult<GetPidTerms>;
+    fn handle(&mut self, _: GetPidTerms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.pilot.controller.pid_terms())
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Teacher and mux.
 

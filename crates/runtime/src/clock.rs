@@ -131,6 +131,64 @@ fn alive<T>(r: Result<T, MailboxError>) -> T {
     r.expect("a flight actor stopped during the flight")
 }
 
+/// The 2015 demo's ZMQ endpoints a flight may use besides the bus.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compat {
+    /// Take setpoints from the set-point UI (`ksp.py`) pushing here (real time only).
+    pub setpoints_in: Option<String>,
+    /// Push the controller's PID terms here, as `kctrl.py` pushed them to its visualisation
+    /// (`{"name":…,"data":{"P","I","D","E","SP","OUT"}}`, one message per loop per command).
+    pub pid_viz: Option<String>,
+}
+
+/// The PID visualisation output: a PUSH socket connected to the visualisation.
+struct PidViz {
+    socket: zmq::Socket,
+    endpoint: String,
+    sent: u64,
+    dropped: u64,
+}
+
+impl PidViz {
+    fn connect(ctx: &zmq::Context, endpoint: &str) -> Result<Self, RuntimeError> {
+        let socket = ctx.socket(zmq::PUSH)?;
+        socket.set_linger(0)?;
+        socket.set_sndhwm(1000)?;
+        socket
+            .connect(endpoint)
+            .map_err(|source| RuntimeError::Connect {
+                kind: "PUSH",
+                endpoint: endpoint.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            socket,
+            endpoint: endpoint.to_string(),
+            sent: 0,
+            dropped: 0,
+        })
+    }
+
+    /// Never blocks: with no visualisation there (or a slow one) the message is dropped.
+    fn send(&mut self, terms: &[depthpilot_control::PidTerms]) {
+        for t in terms {
+            let msg = crate::bus::PidVizMsg {
+                name: t.name.to_string(),
+                p: t.p,
+                i: t.i,
+                d: t.d,
+                e: t.e,
+                sp: t.sp,
+                out: t.out,
+            };
+            match self.socket.send(msg.to_json(), zmq::DONTWAIT) {
+                Ok(()) => self.sent += 1,
+                Err(_) => self.dropped += 1,
+            }
+        }
+    }
+}
+
 /// Flies `scene` with the actors, in lockstep or real time. Returns the summary, the sink with
 /// every row written, and (real time) the wall-clock figures.
 pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
@@ -139,7 +197,14 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
 ) -> Result<(Summary, L, Option<RealtimeReport>), SimError> {
-    match fly_actors_with(scene, controller, log, mode, &VisionSource::Local, None) {
+    match fly_actors_with(
+        scene,
+        controller,
+        log,
+        mode,
+        &VisionSource::Local,
+        &Compat::default(),
+    ) {
         Ok(r) => Ok(r),
         Err(RuntimeError::Sim(e)) => Err(e),
         Err(e) => unreachable!("a local flight has no bus: {e}"),
@@ -147,16 +212,18 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
 }
 
 /// [`fly_actors`] with the vision where `source` says (another process: real time only), and
-/// optionally the 2015 set-point UI's input connected at `setpoints_in` (real time only).
+/// the 2015 demo's endpoints of `compat` (the set-point input: real time only).
 pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     controller: Box<dyn Controller + Send>,
     log: L,
     mode: ClockMode,
     source: &VisionSource,
-    setpoints_in: Option<&str>,
+    compat: &Compat,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
-    if mode == ClockMode::Lockstep && (*source != VisionSource::Local || setpoints_in.is_some()) {
+    if mode == ClockMode::Lockstep
+        && (*source != VisionSource::Local || compat.setpoints_in.is_some())
+    {
         return Err(RuntimeError::Setup(
             "peers on the bus run on the wall clock: fly a split run in real time".to_string(),
         ));
@@ -168,7 +235,7 @@ pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
         log,
         mode,
         source.clone(),
-        setpoints_in.map(str::to_string),
+        compat.clone(),
     ))
 }
 
@@ -178,11 +245,15 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
     source: VisionSource,
-    setpoints_in: Option<String>,
+    compat: Compat,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
     let zmq = zmq::Context::new();
     let crew = Crew::start(&scene, controller, &source, &zmq)?;
-    let mut set_points = match &setpoints_in {
+    let mut pid_viz = match &compat.pid_viz {
+        Some(e) => Some(PidViz::connect(&zmq, e)?),
+        None => None,
+    };
+    let mut set_points = match &compat.setpoints_in {
         Some(e) => {
             let z = depthpilot_sim::trajectory::setpoint_at(&scene.setpoints, 0.0)
                 .pos_in_world_m
@@ -262,6 +333,9 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         );
         let ticked = decision.is_some();
         let commanded = matches!(decision, Some(Decision::Command(_)));
+        if commanded && let Some(viz) = &mut pid_viz {
+            viz.send(&alive(crew.controller.send(GetPidTerms).await));
+        }
         let mut params = Vec::new();
         if let Some(d) = decision {
             let packet = match d {
@@ -374,6 +448,12 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         };
     }
     let wall_s = start.elapsed().as_secs_f64();
+    if let Some(v) = &pid_viz {
+        eprintln!(
+            "depthpilot: PID visualisation: {} messages pushed to {}, {} dropped (no peer there, or a slow one)",
+            v.sent, v.endpoint, v.dropped
+        );
+    }
 
     let p = alive(crew.controller.send(GetPilot { now_ns: now.now_ns }).await);
     let v = crew.vision.report().await;

@@ -19,7 +19,7 @@ pub mod split;
 pub mod zmq_client;
 pub mod zmq_teacher;
 
-pub use clock::{ClockMode, RealtimeReport, VisionSource, fly_actors, fly_actors_with};
+pub use clock::{ClockMode, Compat, RealtimeReport, VisionSource, fly_actors, fly_actors_with};
 pub use gamepad::GamepadTeacher;
 pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
 pub use recorder::{
