@@ -44,6 +44,10 @@ fn collect(scene: &str, extra: &[&str]) -> BTreeMap<String, Vec<PidVizMsg>> {
             done = Some(s.success());
         }
     }
+    // Reap it (and stop it if it overran the deadline).
+    let _ = child.kill();
+    child.wait().expect("wait");
+    assert!(done.is_some(), "fly did not finish within the deadline");
     by_name
 }
 
