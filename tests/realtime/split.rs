@@ -17,6 +17,11 @@ fn rig() -> PathBuf {
     crate::root().join("hil").join("split.ron")
 }
 
+/// The split flying a figure-8 (22 s): the rms comparisons use it.
+fn figure8_rig() -> PathBuf {
+    crate::root().join("hil").join("split_figure8.ron")
+}
+
 /// Two free TCP endpoints on loopback.
 fn endpoints() -> (String, String) {
     let port = || {
@@ -30,12 +35,23 @@ fn endpoints() -> (String, String) {
 }
 
 fn role(prefix: &[&str], role: &str, truth: &str, meas: &str, extra: &[&str]) -> Command {
+    role_on(&rig(), prefix, role, truth, meas, extra)
+}
+
+fn role_on(
+    rig: &Path,
+    prefix: &[&str],
+    role: &str,
+    truth: &str,
+    meas: &str,
+    extra: &[&str],
+) -> Command {
     let mut c = Command::new(prefix.first().copied().unwrap_or(exe()));
     if !prefix.is_empty() {
         c.args(&prefix[1..]).arg(exe());
     }
     c.arg("run")
-        .arg(rig())
+        .arg(rig)
         .args(["--role", role, "--truth-endpoint", truth])
         .args(["--measurement-endpoint", meas])
         .args(extra);
@@ -64,7 +80,7 @@ fn wait(mut c: Child, what: &str, err: &Path) {
     );
 }
 
-/// One split flight (12 s of hover_kinect): control here, vision there.
+/// One split flight (22 s of figure8_kinect): control here, vision there.
 fn split_flight(
     dir: &Path,
     tag: &str,
@@ -76,7 +92,8 @@ fn split_flight(
     let sum = dir.join(format!("{tag}.json"));
     let ctl_err = dir.join(format!("{tag}-control.err"));
     let control = spawn(
-        role(
+        role_on(
+            &figure8_rig(),
             ctl_prefix,
             "control",
             truth,
@@ -86,7 +103,14 @@ fn split_flight(
         &ctl_err,
     );
     let vision = Kill(spawn(
-        role(vis_prefix, "vision", truth, meas, &["--quiet"]),
+        role_on(
+            &figure8_rig(),
+            vis_prefix,
+            "vision",
+            truth,
+            meas,
+            &["--quiet"],
+        ),
         &dir.join(format!("{tag}-vision.err")),
     ));
     wait(control, "the control process", &ctl_err);
@@ -94,12 +118,32 @@ fn split_flight(
     summary(&sum)
 }
 
-/// The split run's rms against the one-process run's. Issue 7 asks for 10 %; measured split runs
-/// came out 3.1 %, 7.6 % and 12.6 % *better* than the (deterministic) one-process real-time run
-/// (0.966 / 0.921 / 0.871 mm vs 0.997 mm): the measurement's arrival step varies by 1–2 ms over
-/// the bus, and at ~1 mm rms that moves the figure. Until that is understood the test allows 15 %
-/// and prints the figure (see the session note).
-const SPLIT_RMS_TOLERANCE: f64 = 0.15;
+/// The split run's rms may differ from the one-process run's by this much (issue 7: 10 %).
+/// Measured on figure8_kinect: see the test output.
+const SPLIT_RMS_TOLERANCE: f64 = 0.10;
+
+/// The one-process real-time flight of the figure-8 rig, flown once for the tests that compare
+/// with it (it is deterministic: the same every time).
+fn one_process() -> Value {
+    static ONE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    ONE.get_or_init(|| {
+        let dir = temp_dir("split-one");
+        let one = dir.join("one.json");
+        let status = role_on(
+            &figure8_rig(),
+            &[],
+            "all",
+            "tcp://127.0.0.1:1",
+            "tcp://127.0.0.1:2",
+            &["--quiet", "--summary", one.to_str().expect("utf-8 path")],
+        )
+        .status()
+        .expect("run --role all");
+        assert!(status.success());
+        summary(&one)
+    })
+    .clone()
+}
 
 fn rms(s: &Value) -> f64 {
     s["rms_error_m"].as_f64().expect("rms_error_m")
@@ -109,19 +153,7 @@ fn rms(s: &Value) -> f64 {
 fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
     let _slot = crate::realtime_slot();
     let dir = temp_dir("split");
-    // One process, real time.
-    let one = dir.join("one.json");
-    let status = role(
-        &[],
-        "all",
-        "tcp://127.0.0.1:1",
-        "tcp://127.0.0.1:2",
-        &["--quiet", "--summary", one.to_str().expect("utf-8 path")],
-    )
-    .status()
-    .expect("run --role all");
-    assert!(status.success());
-    let one = summary(&one);
+    let one = one_process();
 
     // Split, with a peer that sends garbage to the measurement topic meanwhile.
     let (truth, meas) = endpoints();
@@ -375,18 +407,7 @@ fn split_run_over_a_veth_pair_between_two_network_namespaces() {
         }
     };
     let dir = temp_dir("split-netns");
-    let one = dir.join("one.json");
-    let status = role(
-        &[],
-        "all",
-        "tcp://127.0.0.1:1",
-        "tcp://127.0.0.1:2",
-        &["--quiet", "--summary", one.to_str().expect("utf-8 path")],
-    )
-    .status()
-    .expect("run --role all");
-    assert!(status.success());
-    let one = summary(&one);
+    let one = one_process();
     let (truth, meas) = ("tcp://10.231.7.1:7710", "tcp://10.231.7.1:7711");
     let s = split_flight(
         &dir,
