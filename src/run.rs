@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// Write the flight log (MCAP if it ends in .mcap, else JSON Lines) (control/all).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Vision: load the detector's learnt background from this file at start (if it exists)
+    /// and save it there once learnt, so that a restarted vision does not learn the quad into
+    /// its background.
+    #[arg(long, value_name = "FILE")]
+    pub background: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -120,6 +125,11 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = &args.pid_viz {
         check_endpoint("pid-viz", d)?;
     }
+    if args.background.is_some() && args.role != Role::Vision {
+        return Err(bad(anyhow::anyhow!(
+            "--background: the learnt background is the vision's; use it with --role vision"
+        )));
+    }
     let compat = Compat {
         setpoints_in: args.setpoints_in.clone(),
         pid_viz: args.pid_viz.clone(),
@@ -142,12 +152,18 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 detector_out: args.detector_out.clone(),
                 duration: args.duration.map(Duration::from_secs_f64),
                 status_every: Duration::from_secs(2),
+                background: args.background.clone(),
             };
             let report = depthpilot_runtime::split::run_vision(&scene, &role).map_err(runtime)?;
             if !args.quiet {
                 println!(
-                    "depthpilot run — vision of `{}`: {} truth messages, {} frames, {} measurements sent, {} garbage",
+                    "depthpilot run — vision of `{}`: background {}; {} truth messages, {} frames, {} measurements sent, {} garbage",
                     scene.name,
+                    if report.background_loaded {
+                        "loaded"
+                    } else {
+                        "learnt"
+                    },
                     report.truth_received,
                     report.frames,
                     report.measurements_sent,

@@ -262,8 +262,17 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
         ),
         &ctl_err,
     );
+    // The vision saves its learnt background; the restarted one loads it.
+    let bg = dir.join("background.dpbg");
+    let bg_arg = bg.to_str().expect("utf-8 path");
     let vision = spawn(
-        role(&[], "vision", &truth, &meas, &["--quiet"]),
+        role(
+            &[],
+            "vision",
+            &truth,
+            &meas,
+            &["--quiet", "--background", bg_arg],
+        ),
         &dir.join("v1.err"),
     );
     // The control side waits for the vision before its clock starts; give it that moment.
@@ -286,10 +295,23 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
     std::thread::sleep(Duration::from_millis(2500));
     let restarted_at = flying.elapsed().as_secs_f64();
     let _vision2 = Kill(spawn(
-        role(&[], "vision", &truth, &meas, &["--quiet"]),
+        role(
+            &[],
+            "vision",
+            &truth,
+            &meas,
+            &["--quiet", "--background", bg_arg],
+        ),
         &dir.join("v2.err"),
     ));
     wait(control, "the control process", &ctl_err);
+    let v1 = std::fs::read_to_string(dir.join("v1.err")).unwrap_or_default();
+    let v2 = std::fs::read_to_string(dir.join("v2.err")).unwrap_or_default();
+    assert!(v1.contains("saved it to"), "the first vision saved: {v1}");
+    assert!(
+        v2.contains("loaded the background from"),
+        "the restarted vision loaded: {v2}"
+    );
 
     let s = summary(&sum);
     let stale = &s["realtime"]["bus"]["stale"];
@@ -702,4 +724,40 @@ fn the_2015_set_point_ui_moves_the_target_and_its_garbage_is_counted() {
         "{bus}"
     );
     assert!((x - 0.2).abs() < 0.05 && (y + 0.1).abs() < 0.05 && (z - 1.0).abs() < 0.05);
+}
+
+#[test]
+fn a_garbage_background_file_is_named_and_the_vision_learns_a_new_one() {
+    let dir = temp_dir("split-bg");
+    let bg = dir.join("background.dpbg");
+    std::fs::write(&bg, b"this is not a background").expect("write");
+    let (truth, meas) = endpoints();
+    let out = role(
+        &[],
+        "vision",
+        &truth,
+        &meas,
+        &[
+            "--duration",
+            "0.5",
+            "--background",
+            bg.to_str().expect("utf-8 path"),
+        ],
+    )
+    .output()
+    .expect("run --role vision");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("not a depthpilot background file") && err.contains("learning a new one"),
+        "{err}"
+    );
+    assert!(stdout.contains("background learnt"), "{stdout}");
+    // And the flag belongs to the vision.
+    let out = role(&[], "control", &truth, &meas, &["--background", "x"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--background"));
 }

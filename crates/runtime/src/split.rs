@@ -23,6 +23,7 @@ use actix::prelude::*;
 use depthpilot_sim::offboard::Sensing;
 use depthpilot_sim::world::BodyState;
 use depthpilot_types::{Rot, Scene, Vec3};
+use depthpilot_vision::detector::LearntBackground;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -394,11 +395,19 @@ pub struct VisionRole {
     pub duration: Option<Duration>,
     /// Print a status line this often.
     pub status_every: Duration,
+    /// Load the detector's background from this file at start (if it is there) and save it here
+    /// once learnt, so that a restarted vision need not learn it again with the quad in view
+    /// (which would make the quad background).
+    pub background: Option<std::path::PathBuf>,
 }
 
 /// What the vision role did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VisionRoleReport {
+    /// The background came from the file (not learnt here).
+    pub background_loaded: bool,
+    /// The learnt background was saved to the file.
+    pub background_saved: bool,
     pub truth_received: u64,
     pub frames: u64,
     pub measurements_sent: u64,
@@ -421,9 +430,83 @@ fn body_of(t: &TruthMsg) -> Option<BodyState> {
     })
 }
 
+/// Loads a saved background into the detector; says why not when it cannot (then the vision
+/// learns one, as without the file).
+fn load_background(sensing: &mut Sensing, path: &std::path::Path) -> bool {
+    let Some(k) = sensing.kinect_mut() else {
+        return false;
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "depthpilot: vision: no saved background at {} yet; learning one (keep the camera's view clear) and saving it there",
+                path.display()
+            );
+            return false;
+        }
+        Err(e) => {
+            eprintln!(
+                "depthpilot: vision: cannot read the background {}: {e}; learning one",
+                path.display()
+            );
+            return false;
+        }
+    };
+    match LearntBackground::from_bytes(&bytes).and_then(|b| k.restore_background(b)) {
+        Ok(()) => {
+            eprintln!(
+                "depthpilot: vision: loaded the background from {}",
+                path.display()
+            );
+            true
+        }
+        Err(e) => {
+            eprintln!(
+                "depthpilot: vision: {}: {e}; learning a new one (the file will be replaced)",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
+/// Saves the detector's background once it has learnt one (write, then rename: a process killed
+/// meanwhile leaves the old file or none, never half a file). True when saved.
+fn save_background(sensing: &Sensing, path: &std::path::Path) -> bool {
+    let Some(b) = sensing
+        .kinect()
+        .and_then(|k| k.detector().learnt_background())
+    else {
+        return false;
+    };
+    let tmp = path.with_extension("tmp");
+    let saved = std::fs::write(&tmp, b.to_bytes()).and_then(|()| std::fs::rename(&tmp, path));
+    match saved {
+        Ok(()) => {
+            eprintln!(
+                "depthpilot: vision: learnt the background; saved it to {}",
+                path.display()
+            );
+        }
+        Err(e) => {
+            eprintln!(
+                "depthpilot: vision: cannot save the background to {}: {e}",
+                path.display()
+            );
+        }
+    }
+    // Either way, do not try again every frame.
+    true
+}
+
 /// Runs the vision of `scene` as its own process: truth in, measurements out.
 pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, RuntimeError> {
     let mut sensing = Sensing::new(scene).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let mut background_loaded = false;
+    if let Some(path) = &role.background {
+        background_loaded = load_background(&mut sensing, path);
+    }
     let ctx = zmq::Context::new();
     let truth_sub = connect(&ctx, zmq::SUB, &role.endpoints.truth)?;
     truth_sub.set_subscribe(TOPIC_TRUTH.as_bytes())?;
@@ -432,7 +515,10 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         Some(e) => Some(bind(&ctx, zmq::PUSH, e)?),
         None => None,
     };
-    let mut report = VisionRoleReport::default();
+    let mut report = VisionRoleReport {
+        background_loaded,
+        ..VisionRoleReport::default()
+    };
     let mut realtime = RealtimeSensing::new(scene);
     let mut seq = 0u64;
     let started = Instant::now();
@@ -507,6 +593,12 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
                     .to_json();
                     let _ = d.send(json, zmq::DONTWAIT);
                 }
+            }
+            if let Some(path) = &role.background
+                && !report.background_loaded
+                && !report.background_saved
+            {
+                report.background_saved = save_background(&sensing, path);
             }
             if sensing.frames() != frames_before {
                 report.frames = sensing.frames();

@@ -321,6 +321,14 @@ impl Sensing {
         self.sensor.due(now_ns)
     }
 
+    /// The synthetic Kinect, if this is one.
+    pub fn kinect(&self) -> Option<&KinectSensor> {
+        match &self.sensor {
+            SensorSource::Kinect(k) => Some(k),
+            SensorSource::Oracle(_) => None,
+        }
+    }
+
     /// The synthetic Kinect, if this is one (the real-time vision actor renders and detects in
     /// separate steps).
     pub fn kinect_mut(&mut self) -> Option<&mut KinectSensor> {
