@@ -1,0 +1,177 @@
+//! The Python bridge's encoder against the Rust decoder: `kinect_bridge.py --self-test` publishes
+//! synthetic frames through exactly the encoder its device path uses, and a [`BridgeClient`]
+//! reads them. Needs `python3` with pyzmq (CI installs it); without it the test fails and says so.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use depthpilot_camera::{BridgeClient, BridgeConfig, BridgeEvent, BridgeState, ReceivedFrame};
+use depthpilot_types::scene::Intrinsics;
+use depthpilot_vision::{HEIGHT, WIDTH};
+
+const BRIDGE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../hil/kinect_bridge/kinect_bridge.py"
+);
+const FRAMES: u64 = 30;
+
+// The self-test scene, as `kinect_bridge.py` documents it.
+const PLANE_MM: u16 = 2000;
+const SQUARE_MM: u16 = 1800;
+const SQUARE_PX: usize = 40;
+const SQUARE_ROW: usize = 180;
+/// Row 0 of the depth image: NaN, inf, -inf, -5, 0.3, 70000, 1234.5, 65535.4 converted.
+const DEPTH_PROBES: [u16; 8] = [0, 0, 0, 0, 0, 0, 1235, 65535];
+/// Row 0 of the IR image: NaN, -1, 70000, 123.5 converted.
+const IR_PROBES: [u16; 4] = [0, 0, 65535, 124];
+
+fn square_col(seq: u64) -> usize {
+    40 + (8 * seq as usize) % 400
+}
+
+/// Kills the bridge if the test panics before it exits.
+struct Bridge(Child);
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn require_pyzmq() {
+    let status = Command::new("python3")
+        .args(["-c", "import zmq"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(_) => panic!(
+            "python3 cannot `import zmq`: install pyzmq (`python3 -m pip install pyzmq`; CI \
+             installs it) to run the Kinect bridge's self-test"
+        ),
+        Err(e) => panic!("cannot run python3 ({e}): install Python 3 and pyzmq"),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn check_frame(f: &ReceivedFrame) {
+    let seq = f.header.seq;
+    assert_eq!((f.header.width, f.header.height), (512, 424));
+    assert_eq!((f.frame.width, f.frame.height), (WIDTH, HEIGHT));
+    assert_eq!(f.frame.depth_mm.len(), WIDTH * HEIGHT);
+    assert_eq!(f.header.serial, "self-test");
+    assert_eq!(f.intrinsics, Intrinsics::KINECT_V2_DEVICE2, "seq {seq}");
+    // round(seq × 10⁶ / 30 Hz)
+    assert_eq!(f.header.device_stamp_us, (seq * 1_000_000 + 15) / 30);
+    assert_eq!(f.frame.stamp_ns, f.header.device_stamp_us * 1000);
+
+    let d = &f.frame;
+    assert_eq!(
+        d.depth_mm[..8],
+        DEPTH_PROBES,
+        "seq {seq}: conversion of invalid depth"
+    );
+    let col = square_col(seq);
+    let mut near = 0;
+    for row in 0..HEIGHT {
+        for c in 0..WIDTH {
+            let inside = (SQUARE_ROW..SQUARE_ROW + SQUARE_PX).contains(&row)
+                && (col..col + SQUARE_PX).contains(&c);
+            let v = d.depth_at(c, row);
+            if inside {
+                assert_eq!(v, SQUARE_MM, "seq {seq}: ({c}, {row}) is in the square");
+                near += 1;
+            } else if row > 0 || c >= DEPTH_PROBES.len() {
+                assert_eq!(v, PLANE_MM, "seq {seq}: ({c}, {row}) is on the plane");
+            }
+        }
+    }
+    assert_eq!(near, SQUARE_PX * SQUARE_PX);
+    let ir = d.ir.as_ref().expect("the self-test sends IR");
+    assert_eq!(ir[..4], IR_PROBES);
+    assert_eq!(ir[SQUARE_ROW * WIDTH + col], 30000);
+    assert_eq!(ir[(SQUARE_ROW - 1) * WIDTH + col], 1000);
+}
+
+#[test]
+fn the_python_bridge_self_test_decodes_in_rust() {
+    require_pyzmq();
+    let port = free_port();
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let ctx = zmq::Context::new();
+    let mut client = BridgeClient::connect(&ctx, &BridgeConfig::new(&endpoint)).expect("connect");
+    let mut bridge = Bridge(
+        Command::new("python3")
+            .arg(BRIDGE)
+            .args(["--self-test", &endpoint, "--frames", "30", "--wait-s", "30"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start kinect_bridge.py"),
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut frames: Vec<Box<ReceivedFrame>> = Vec::new();
+    let mut states = Vec::new();
+    let exit = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the self-test did not finish in 60 s"
+        );
+        client.wait(Duration::from_millis(20)).expect("wait");
+        for event in client.poll(Instant::now()).expect("poll") {
+            match event {
+                BridgeEvent::Frame(f) => frames.push(f),
+                BridgeEvent::Status(s) => states.push(s.state),
+                BridgeEvent::Garbage(e) => panic!("the Python encoder wrote garbage: {e}"),
+                BridgeEvent::Stale { .. } | BridgeEvent::Recovered { .. } => {}
+            }
+        }
+        if let Some(status) = bridge.0.try_wait().expect("try_wait") {
+            // Whatever is still queued arrives within the bridge's 2 s linger.
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                client.wait(Duration::from_millis(20)).expect("wait");
+                for event in client.poll(Instant::now()).expect("poll") {
+                    if let BridgeEvent::Frame(f) = event {
+                        frames.push(f);
+                    }
+                }
+            }
+            break status;
+        }
+    };
+    assert!(
+        exit.success(),
+        "kinect_bridge.py --self-test exited with {exit}"
+    );
+    eprintln!("{} of {FRAMES} frames arrived", frames.len());
+
+    assert_eq!(states.first(), Some(&BridgeState::Streaming));
+    let seqs: Vec<u64> = frames.iter().map(|f| f.header.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "seq increases: {seqs:?}"
+    );
+    // The bridge waits for our subscription, so nothing is lost to the slow joiner; the client's
+    // queue (8 frames) could still overflow on a very busy machine.
+    assert!(
+        frames.len() as u64 >= FRAMES - 5,
+        "{} of {FRAMES} frames arrived: {seqs:?}",
+        frames.len()
+    );
+    for f in &frames {
+        check_frame(f);
+    }
+    let r = client.report();
+    assert_eq!(r.garbage.total, 0);
+    assert_eq!(r.frames.received, frames.len() as u64);
+}
