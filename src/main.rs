@@ -3,6 +3,7 @@
 mod batch;
 mod bench;
 mod bridge;
+mod camera;
 mod fly;
 mod hil;
 mod log_file;
@@ -54,6 +55,10 @@ enum Command {
     /// Fly a rig's actors in real time: all in this process, or split over processes (and
     /// hosts) on the ZMQ bus with `--role control` here and `--role vision` elsewhere.
     Run(run::RunArgs),
+    /// A fake Kinect v2 bridge: the scene's synthetic camera published through the bridge
+    /// protocol (hil/PROTOCOL.md), rendering a running simulated flight or, open loop, the
+    /// scene's setpoints.
+    FakeBridge(camera::FakeBridgeArgs),
     /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
     /// with what is missing.
     Hil(hil::HilArgs),
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
         Command::Sitl(args) => sitl::sitl(&args),
         Command::Hil(args) => hil::hil(&args),
         Command::Run(args) => run::run(&args),
+        Command::FakeBridge(args) => camera::fake_bridge(&args),
         Command::Bridge(args) => bridge::bridge(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

@@ -66,6 +66,10 @@ pub struct RunArgs {
     /// Write the flight log (MCAP if it ends in .mcap, else JSON Lines) (control/all).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Rigs with a Kinect bridge camera: connect to the bridge here instead of the rig's
+    /// endpoint.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub bridge_endpoint: Option<String>,
     /// Vision: load the detector's learnt background from this file at start (if it exists)
     /// and save it there once learnt, so that a restarted vision does not learn the quad into
     /// its background.
@@ -108,9 +112,26 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             args.rig.display()
         )));
     }
-    if rig.camera != CameraSource::Simulated {
+    let bridge = match &rig.camera {
+        CameraSource::Simulated => None,
+        CameraSource::KinectBridge { endpoint } => {
+            let e = args.bridge_endpoint.clone().unwrap_or(endpoint.clone());
+            check_endpoint("bridge-endpoint", &e)?;
+            if args.role == Role::Vision {
+                return Err(bad(anyhow::anyhow!(
+                    "rig `{}`: its frames come from a Kinect bridge ({e}) and the vision runs in \
+                     the control process; start the bridge (`python3 hil/kinect_bridge/kinect_bridge.py`, \
+                     or `depthpilot fake-bridge <scene> --truth-endpoint {}`) and `--role control`",
+                    rig.name,
+                    args.truth_endpoint
+                )));
+            }
+            Some(e)
+        }
+    };
+    if bridge.is_none() && args.bridge_endpoint.is_some() {
         return Err(bad(anyhow::anyhow!(
-            "rig `{}`: `depthpilot run` renders the synthetic camera (`camera: Simulated`)",
+            "--bridge-endpoint: rig `{}` renders the synthetic camera (`camera: Simulated`)",
             rig.name
         )));
     }
@@ -176,11 +197,22 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             if let Some(d) = args.duration {
                 scene.duration_s = d;
             }
-            let source = match args.role {
-                Role::Control => VisionSource::Bus(endpoints),
-                _ => VisionSource::Local,
+            let source = match (&bridge, args.role) {
+                (Some(endpoint), _) => VisionSource::Bridge {
+                    endpoint: endpoint.clone(),
+                    truth: Some(args.truth_endpoint.clone()),
+                },
+                (None, Role::Control) => VisionSource::Bus(endpoints),
+                (None, _) => VisionSource::Local,
             };
-            if !args.quiet && args.role == Role::Control {
+            if !args.quiet
+                && let Some(b) = &bridge
+            {
+                eprintln!(
+                    "depthpilot run: `{}` in real time with frames from the Kinect bridge at {b}; truth on {} (for a fake bridge)",
+                    scene.name, args.truth_endpoint
+                );
+            } else if !args.quiet && args.role == Role::Control {
                 eprintln!(
                     "depthpilot run: control of `{}` in real time; truth on {}, measurements from {} (start `depthpilot run {} --role vision`)",
                     scene.name,
@@ -209,6 +241,37 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 rt.as_ref(),
                 started,
             )?;
+            if !args.quiet
+                && let Some(cam) = rt.as_ref().and_then(|r| r.camera.as_ref())
+            {
+                let k = cam.vision.intrinsics;
+                println!(
+                    "  camera      bridge {}: {} frames ({} gaps, {} missed, {} restarts of the bridge), {} garbage{}; {} stale stretch(es), {} recovered; detections {} of {}; device intrinsics {}",
+                    cam.bridge.endpoint,
+                    cam.bridge.frames.received,
+                    cam.bridge.frames.gaps,
+                    cam.bridge.frames.missed,
+                    cam.bridge.frames.restarts,
+                    cam.bridge.garbage.total,
+                    cam.bridge
+                        .garbage
+                        .last
+                        .as_deref()
+                        .map(|l| format!(" (last: {l})"))
+                        .unwrap_or_default(),
+                    cam.stale.len(),
+                    cam.stale
+                        .iter()
+                        .filter(|s| s.recovered_at_s.is_some())
+                        .count(),
+                    cam.vision.detections,
+                    cam.vision.frames,
+                    k.map_or("none yet".to_string(), |k| format!(
+                        "fx {:.3} fy {:.3} cx {:.3} cy {:.3}",
+                        k.fx, k.fy, k.cx, k.cy
+                    ))
+                );
+            }
             if !args.quiet
                 && let Some(bus) = rt.as_ref().and_then(|r| r.bus.as_ref())
             {

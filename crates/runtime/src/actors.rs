@@ -278,6 +278,28 @@ pub fn sense_realtime(
     timed
 }
 
+/// The camera half of the real-time sensing step, for a fake bridge: render when due; the
+/// frames that reach the host by `now_ns` (their stamps are the capture times). Kinect only.
+pub fn sense_realtime_frames(
+    sensing: &mut Sensing,
+    rt: &mut RealtimeSensing,
+    now_ns: u64,
+    truth: &BodyState,
+) -> Vec<(u64, DepthFrame)> {
+    if sensing.due(now_ns)
+        && let Some(k) = sensing.kinect_mut()
+        && let Some(f) = k.capture_frame(now_ns, truth.pos_m, &truth.world_from_body)
+    {
+        rt.in_transit.push_back(f);
+    }
+    let mut out = Vec::new();
+    while let Some(i) = rt.in_transit.iter().position(|(due, _)| *due <= now_ns) {
+        let (_, frame) = rt.in_transit.remove(i).expect("index");
+        out.push((frame.stamp_ns, frame));
+    }
+    out
+}
+
 /// Counters for the summary.
 #[derive(Clone, Debug)]
 pub struct VisionReport {

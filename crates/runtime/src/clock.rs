@@ -4,6 +4,7 @@
 
 use crate::RuntimeError;
 use crate::actors::*;
+use crate::bridge_vision::{BridgeVisionActor, CameraReport, TakeCameraReport, WAIT_FOR_FRAMES};
 use crate::bus::GarbageCounts;
 use crate::split::{BusEndpoints, BusReport, BusVisionActor, SetPointsIn, TakeBusReport};
 use actix::prelude::*;
@@ -41,6 +42,9 @@ pub struct RealtimeReport {
     /// A split flight: what the bus saw (garbage, sequence gaps, stale stretches).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bus: Option<BusReport>,
+    /// A flight with a Kinect bridge: frames, garbage, stale stretches, the vision on them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraReport>,
 }
 
 /// Where the vision runs.
@@ -51,12 +55,19 @@ pub enum VisionSource {
     Local,
     /// Another process, over the ZMQ bus (real time only).
     Bus(BusEndpoints),
+    /// Depth frames from a Kinect bridge at `endpoint`, the vision in this process (real time
+    /// only); with `truth`, the simulated world's truth is published there for a fake bridge.
+    Bridge {
+        endpoint: String,
+        truth: Option<String>,
+    },
 }
 
 /// The vision seam of a flight.
 enum VisionSeam {
     Local(Addr<VisionActor>),
     Bus(Addr<BusVisionActor>),
+    Bridge(Addr<BridgeVisionActor>),
 }
 
 impl VisionSeam {
@@ -74,6 +85,7 @@ impl VisionSeam {
                     .collect()
             }
             Self::Bus(b) => alive(b.send(SenseRealtime { now_ns, truth }).await),
+            Self::Bridge(b) => alive(b.send(SenseRealtime { now_ns, truth }).await),
         }
     }
 
@@ -81,6 +93,7 @@ impl VisionSeam {
         match self {
             Self::Local(v) => alive(v.send(ReportVision).await),
             Self::Bus(b) => alive(b.send(ReportVision).await),
+            Self::Bridge(b) => alive(b.send(ReportVision).await),
         }
     }
 }
@@ -108,6 +121,12 @@ impl Crew {
                 let world = depthpilot_sim::runner::SimWorld::new(scene);
                 bus.wait_for_vision(world.truth(), crate::split::WAIT_FOR_VISION, e)?;
                 VisionSeam::Bus(bus.start())
+            }
+            VisionSource::Bridge { endpoint, truth } => {
+                let mut b = BridgeVisionActor::connect(zmq, scene, endpoint, truth.as_deref())?;
+                let world = depthpilot_sim::runner::SimWorld::new(scene);
+                b.wait_for_frames(world.truth(), WAIT_FOR_FRAMES)?;
+                VisionSeam::Bridge(b.start())
             }
         };
         let world = WorldActor::new(scene).start();
@@ -494,7 +513,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
             bus: {
                 let mut bus = match &crew.vision {
                     VisionSeam::Bus(b) => Some(alive(b.send(TakeBusReport).await)),
-                    VisionSeam::Local(_) => None,
+                    VisionSeam::Local(_) | VisionSeam::Bridge(_) => None,
                 };
                 if let Some(sp) = &set_points {
                     let b = bus.get_or_insert_with(BusReport::default);
@@ -502,6 +521,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                     b.set_points_received = sp.received;
                 }
                 bus
+            },
+            camera: match &crew.vision {
+                VisionSeam::Bridge(b) => Some(alive(b.send(TakeCameraReport).await)),
+                _ => None,
             },
         })
     } else {

@@ -9,8 +9,10 @@
 //! processes (`split`).
 
 pub mod actors;
+pub mod bridge_vision;
 pub mod bus;
 pub mod clock;
+pub mod fake_bridge;
 pub mod gamepad;
 pub mod radio_actor;
 pub mod recorder;

@@ -7,7 +7,7 @@
 //!     scene: "../scenes/hover_kinect.ron",   // relative to the rig file
 //!     link: "radio://0/80/2M/E7E7E7E7E7",     // radio://, udp://, cfclient://, cfzmq://
 //!     architecture: Offboard,                 // or Onboard
-//!     camera: KinectBridge(endpoint: "tcp://127.0.0.1:5555"),  // or Simulated
+//!     camera: KinectBridge(endpoint: "tcp://127.0.0.1:7720"),  // or Simulated
 //!     shadow: false,
 //! )
 //! ```
@@ -137,7 +137,7 @@ impl Rig {
         {
             return Err(invalid(
                 "camera.endpoint",
-                format!("`{endpoint}` is not a ZMQ endpoint (e.g. tcp://127.0.0.1:5555)"),
+                format!("`{endpoint}` is not a ZMQ endpoint (e.g. tcp://127.0.0.1:7720)"),
             ));
         }
         Ok(())

@@ -1,0 +1,226 @@
+//! A fake Kinect bridge: the scene's synthetic Kinect v2, published through the real bridge
+//! protocol (`depthpilot-camera`), so that everything downstream of a real bridge can be flown
+//! and tested without one.
+//!
+//! What it renders: the truth of a running simulated flight (`truth`: it subscribes to the
+//! control side's `sim/truth`, as the vision role does), or, open loop, a quad that follows the
+//! scene's setpoints exactly, paced by the wall clock. Each frame is published when it would
+//! reach the host (capture + the camera's modelled latency), stamped with its capture time as the
+//! device's timestamp and the scene's intrinsics as the device's.
+//!
+//! Misbehaviour on demand, for tests of the client: stalls (frames not sent) and frames of the
+//! wrong size.
+
+use crate::RuntimeError;
+use crate::actors::{RealtimeSensing, sense_realtime_frames};
+use crate::bus::{self, TOPIC_TRUTH, TruthMsg};
+use depthpilot_camera::{
+    BridgePublisher, BridgeState, FrameHeader, StatusMsg, encode_frame, encode_status,
+};
+use depthpilot_sim::offboard::Sensing;
+use depthpilot_sim::trajectory::setpoint_at;
+use depthpilot_sim::world::BodyState;
+use depthpilot_types::scene::Sensing as SensingConfig;
+use depthpilot_types::{Rot, Scene, Vec3};
+use serde::Serialize;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Options of `depthpilot fake-bridge`.
+#[derive(Clone, Debug)]
+pub struct FakeBridge {
+    /// Where to bind the PUB (the bridge's default: tcp://*:7720).
+    pub bind: String,
+    /// Render the truth published here; None: open loop (the quad on its setpoints).
+    pub truth: Option<String>,
+    /// Stop after this long (wall clock); None: until killed (open loop: the scene's duration).
+    pub duration: Option<Duration>,
+    /// Flight-time windows (start s, length s) in which frames are not sent.
+    pub stalls: Vec<(f64, f64)>,
+    /// From this flight time on, this many frames go out with a depth image cut short.
+    pub wrong_size: Vec<(f64, u32)>,
+    pub status_every: Duration,
+}
+
+/// What the fake bridge did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FakeBridgeReport {
+    pub frames_sent: u64,
+    pub frames_stalled: u64,
+    pub frames_wrong_size: u64,
+    pub truth_received: u64,
+}
+
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The quad exactly on the scene's setpoint at `t_s`, level.
+fn on_setpoint(scene: &Scene, t_s: f64) -> BodyState {
+    let sp = setpoint_at(&scene.setpoints, t_s);
+    BodyState {
+        pos_m: sp.pos_in_world_m,
+        vel_m_s: sp.vel_in_world_m_s,
+        world_from_body: Rot::from_rpy(0.0, 0.0, sp.yaw_rad),
+        body_rates_rad_s: Vec3::ZERO,
+    }
+}
+
+/// Runs the fake bridge for `scene` until its duration is over (or it is killed).
+pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeReport, RuntimeError> {
+    let SensingConfig::Kinect(k) = &scene.sensing else {
+        return Err(RuntimeError::Setup(format!(
+            "scene `{}` has no Kinect (`sensing: Kinect((…))`): nothing to render",
+            scene.name
+        )));
+    };
+    let intrinsics = k.intrinsics.resolve();
+    let mut sensing = Sensing::new(scene)?;
+    let mut realtime = RealtimeSensing::new(scene);
+    let ctx = zmq::Context::new();
+    let publisher =
+        BridgePublisher::bind(&ctx, &opts.bind).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let truth_sub = match &opts.truth {
+        Some(e) => {
+            let s = ctx.socket(zmq::SUB)?;
+            s.set_linger(0)?;
+            s.set_subscribe(TOPIC_TRUTH.as_bytes())?;
+            s.connect(e).map_err(|source| RuntimeError::Connect {
+                kind: "SUB",
+                endpoint: e.to_string(),
+                source,
+            })?;
+            Some(s)
+        }
+        None => None,
+    };
+    eprintln!(
+        "depthpilot fake-bridge: `{}` on {} ({}); intrinsics fx {:.3} fy {:.3} cx {:.3} cy {:.3}",
+        scene.name,
+        publisher.endpoint(),
+        match &opts.truth {
+            Some(t) => format!("rendering the truth from {t}"),
+            None => "open loop: the quad on its setpoints".to_string(),
+        },
+        intrinsics.fx,
+        intrinsics.fy,
+        intrinsics.cx,
+        intrinsics.cy
+    );
+    let mut report = FakeBridgeReport::default();
+    let mut wrong_left: Vec<(f64, u32)> = opts.wrong_size.clone();
+    let started = Instant::now();
+    let mut last_status = Instant::now();
+    let mut seq = 0u64;
+    let stalled = |t: f64| opts.stalls.iter().any(|(a, l)| t >= *a && t < a + l);
+    let mut publish = |t_ns: u64,
+                       capture_ns: u64,
+                       depth: &[u16],
+                       ir: Option<&[u16]>,
+                       report: &mut FakeBridgeReport| {
+        let t = t_ns as f64 * 1e-9;
+        if stalled(t) {
+            report.frames_stalled += 1;
+            return;
+        }
+        seq += 1;
+        let header = FrameHeader::kinect_v2(seq, capture_ns / 1000, unix_ns(), intrinsics);
+        let mut parts = encode_frame(&header, depth, ir);
+        if let Some(w) = wrong_left.iter_mut().find(|(at, n)| t >= *at && *n > 0) {
+            w.1 -= 1;
+            // The depth image cut short: a bridge sending the wrong size.
+            let half = parts[2].len() / 2;
+            parts[2].truncate(half);
+            report.frames_wrong_size += 1;
+        }
+        if publisher.send_raw(parts).is_ok() {
+            report.frames_sent += 1;
+        }
+    };
+    let status = encode_status(&StatusMsg {
+        state: BridgeState::Streaming,
+        message: format!("fake bridge for `{}`", scene.name),
+    });
+    let mut last_heartbeat: Option<Instant> = None;
+    let end = opts.duration.or(match opts.truth {
+        None => Some(Duration::from_secs_f64(scene.duration_s)),
+        Some(_) => None,
+    });
+    let step = Duration::from_millis(1);
+    loop {
+        if end.is_some_and(|d| started.elapsed() >= d) {
+            break;
+        }
+        // Its status every half second (subscribers that join late hear it too).
+        if last_heartbeat.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+            last_heartbeat = Some(Instant::now());
+            let _ = publisher.send_raw(status.clone());
+        }
+        // The next instant of flight time and where the quad is then.
+        let (t_ns, body) = match &truth_sub {
+            Some(sub) => {
+                if sub.poll(zmq::POLLIN, 100)? == 0 {
+                    continue;
+                }
+                let frames = sub.recv_multipart(0)?;
+                let Ok(e) = bus::decode::<TruthMsg>(TOPIC_TRUTH, &frames) else {
+                    continue;
+                };
+                let t = e.payload;
+                if !t.pos_m.iter().chain(&t.rpy_rad).all(|x| x.is_finite()) {
+                    continue;
+                }
+                report.truth_received += 1;
+                (
+                    t.t_ns,
+                    BodyState {
+                        pos_m: Vec3::new(t.pos_m[0], t.pos_m[1], t.pos_m[2]),
+                        vel_m_s: Vec3::new(t.vel_m_s[0], t.vel_m_s[1], t.vel_m_s[2]),
+                        world_from_body: Rot::from_rpy(t.rpy_rad[0], t.rpy_rad[1], t.rpy_rad[2]),
+                        body_rates_rad_s: Vec3::ZERO,
+                    },
+                )
+            }
+            None => {
+                let next = started + step * (report_steps(started, step));
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                }
+                let t_ns = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                (t_ns, on_setpoint(scene, t_ns as f64 * 1e-9))
+            }
+        };
+        for (capture_ns, frame) in sense_realtime_frames(&mut sensing, &mut realtime, t_ns, &body) {
+            publish(
+                t_ns,
+                capture_ns,
+                &frame.depth_mm,
+                frame.ir.as_deref(),
+                &mut report,
+            );
+        }
+        if last_status.elapsed() >= opts.status_every {
+            last_status = Instant::now();
+            eprintln!(
+                "depthpilot fake-bridge: {} frames sent ({} stalled, {} of the wrong size){}",
+                report.frames_sent,
+                report.frames_stalled,
+                report.frames_wrong_size,
+                if opts.truth.is_some() {
+                    format!(", {} truth messages", report.truth_received)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(report)
+}
+
+/// Steps of `step` since `started`, plus one: the next pacing instant.
+fn report_steps(started: Instant, step: Duration) -> u32 {
+    let n = started.elapsed().as_nanos() / step.as_nanos().max(1);
+    u32::try_from(n + 1).unwrap_or(u32::MAX)
+}
