@@ -4,6 +4,7 @@
 //! binaries one after another), and one at a time within it (`realtime_slot`): a real-time loop
 //! measures what it measures only with a core to itself.
 
+mod bridge;
 mod recorder;
 mod sitl;
 mod split;

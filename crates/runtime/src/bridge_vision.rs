@@ -8,8 +8,10 @@
 //!   depthpilot fake-bridge) ◄── PUB sim/truth (a simulated world only, for the fake bridge)
 //! ```
 //!
-//! A frame's measurement is stamped at its arrival minus the camera's modelled latency (the
-//! scene's `latency_s`): the device's own clock is not the flight's.
+//! A frame's measurement is stamped with the device's own timestamp mapped to the flight's clock:
+//! the offset between the clocks is the smallest (arrival − device stamp) seen so far, less the
+//! camera's modelled latency (the scene's `latency_s`, the least a frame takes to arrive). That
+//! keeps the transport's jitter out of the stamps; a frame's stamp is never after its arrival.
 
 use crate::RuntimeError;
 use crate::actors::{ReportVision, SenseRealtime, Timed, VisionReport};
@@ -152,6 +154,8 @@ pub struct BridgeVisionActor {
     truth_pub: Option<zmq::Socket>,
     seq: u64,
     latency_ns: u64,
+    /// The smallest (arrival − device stamp) so far, ns.
+    min_offset_ns: Option<i128>,
     report: CameraReport,
     last_pixels: Option<usize>,
     last_state: Option<BridgeState>,
@@ -192,6 +196,7 @@ impl BridgeVisionActor {
             truth_pub,
             seq: 0,
             latency_ns,
+            min_offset_ns: None,
             report: CameraReport::default(),
             last_pixels: None,
             last_state: None,
@@ -297,6 +302,17 @@ impl BridgeVisionActor {
         }
     }
 
+    /// The capture time of a frame that arrived at `now_ns` with the device's stamp
+    /// `device_ns`, on the flight's clock (see the module doc).
+    fn stamp(&mut self, now_ns: u64, device_ns: u64) -> u64 {
+        let offset = i128::from(now_ns) - i128::from(device_ns);
+        let min = *self
+            .min_offset_ns
+            .insert(self.min_offset_ns.map_or(offset, |m| m.min(offset)));
+        let t = i128::from(device_ns) + min - i128::from(self.latency_ns);
+        u64::try_from(t.clamp(0, i128::from(now_ns))).unwrap_or(now_ns)
+    }
+
     fn sense(&mut self, now_ns: u64) -> Vec<Timed> {
         let t = now_ns as f64 * 1e-9;
         let events = match self.client.poll(Instant::now()) {
@@ -316,7 +332,7 @@ impl BridgeVisionActor {
                             self.last_pixels = Some(d.pixels);
                             out.push(Timed {
                                 m: Measurement {
-                                    stamp_ns: now_ns.saturating_sub(self.latency_ns),
+                                    stamp_ns: self.stamp(now_ns, f.frame.stamp_ns),
                                     seq: f.header.seq,
                                     pos_in_world_m: d.pos_in_world_m,
                                     yaw_rad: d.yaw_rad,
@@ -346,6 +362,8 @@ impl BridgeVisionActor {
                     });
                 }
                 BridgeEvent::Recovered { after_ms } => {
+                    // A bridge that was away may have restarted with another device clock.
+                    self.min_offset_ns = None;
                     eprintln!(
                         "depthpilot: camera: frames again at {t:.3} s (after {after_ms} ms without)"
                     );

@@ -172,6 +172,9 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
                     continue;
                 }
                 report.truth_received += 1;
+                if report.truth_received == 1 {
+                    sensing.start_at(t.t_ns);
+                }
                 (
                     t.t_ns,
                     BodyState {

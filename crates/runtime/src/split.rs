@@ -573,6 +573,9 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
             last_truth = Some(Instant::now());
             report.truth_received += 1;
             let (now_ns, body) = truth;
+            if report.truth_received == 1 {
+                sensing.start_at(now_ns);
+            }
             let frames_before = sensing.frames();
             for t in sense_realtime(&mut sensing, &mut realtime, now_ns, &body) {
                 seq += 1;

@@ -725,6 +725,12 @@ impl KinectSensor {
         }
     }
 
+    /// A camera switched on at `now_ns` (a process started mid-flight): its first frame is then,
+    /// not a burst of the frames it would have taken since 0.
+    pub fn start_at(&mut self, now_ns: u64) {
+        self.next_capture_ns = self.next_capture_ns.max(now_ns);
+    }
+
     /// The vision is dead: the camera streams the frame of `now_ns` and nobody takes it.
     pub fn skip_frame(&mut self, now_ns: u64) {
         self.advance_capture_clock(now_ns);

@@ -307,6 +307,15 @@ impl Sensing {
         self.sensor.frames()
     }
 
+    /// The sensor was switched on at `now_ns` (a vision or bridge process that starts, or
+    /// restarts, mid-flight): its first frame is then, not a burst of the ones since 0.
+    pub fn start_at(&mut self, now_ns: u64) {
+        match &mut self.sensor {
+            SensorSource::Oracle(s) => s.start_at(now_ns),
+            SensorSource::Kinect(k) => k.start_at(now_ns),
+        }
+    }
+
     pub fn vision(&self) -> Option<VisionStats> {
         self.sensor.vision()
     }

@@ -38,6 +38,11 @@ impl OracleSensor {
         now_ns >= self.next_capture_ns
     }
 
+    /// Switched on at `now_ns`: the first sample is then.
+    pub fn start_at(&mut self, now_ns: u64) {
+        self.next_capture_ns = self.next_capture_ns.max(now_ns);
+    }
+
     /// The consumer is dead: the sample of `now_ns` is not taken.
     pub fn skip(&mut self) {
         self.next_capture_ns += self.period_ns;
