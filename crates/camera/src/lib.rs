@@ -9,7 +9,9 @@
 //! every bad message a named [`FrameError`]); the SUB client that the runtime polls, with garbage
 //! counts, sequence gaps and the stale rule (100 ms without a frame; [`BridgeClient`],
 //! [`BridgeReport`]); a PUB publisher for fake bridges and tests ([`BridgePublisher`]). The
-//! protocol for the bridge's side is `hil/PROTOCOL.md`.
+//! protocol for the bridge's side is `hil/PROTOCOL.md`. Recorded camera sessions: frames and
+//! detections in an MCAP file that survives a killed recorder ([`session`]: [`SessionWriter`],
+//! [`read_session`]).
 //!
 //! Out of scope: the device itself (the Python bridge), detection (`depthpilot-vision`), and what
 //! the runtime does with a frame or a stale camera (`depthpilot-runtime`, which depends on this
@@ -18,6 +20,7 @@
 pub mod bridge;
 pub mod protocol;
 pub mod report;
+pub mod session;
 
 pub use bridge::{
     BridgeClient, BridgeConfig, BridgeError, BridgeEvent, BridgePublisher, DEFAULT_RECONNECT_IVL,
@@ -29,3 +32,8 @@ pub use protocol::{
     encode_frame, encode_status,
 };
 pub use report::{BridgeReport, GarbageCounts, SeqTracker, StaleWatch};
+pub use session::{
+    DetectionRecord, FRAME_ENCODING, FrameRecordError, Session, SessionError, SessionHeader,
+    SessionOptions, SessionStats, SessionWriter, TOPIC_SESSION_DETECTION, TOPIC_SESSION_FRAME,
+    TOPIC_SESSION_HEADER, read_session,
+};
