@@ -31,7 +31,13 @@ fn pair(flag: &str, s: &str) -> Result<(f64, f64), Failure> {
 #[derive(clap::Args, Debug)]
 pub struct FakeBridgeArgs {
     /// Scene file (RON) with a Kinect (`sensing: Kinect((…))`): its camera, noise and latency.
-    pub scene: PathBuf,
+    /// Not needed with --replay.
+    #[arg(required_unless_present = "replay")]
+    pub scene: Option<PathBuf>,
+    /// Publish the frames of a recorded session (`depthpilot record`) at their recorded pace
+    /// instead of rendering: a recording as the camera.
+    #[arg(long, value_name = "SESSION", conflicts_with_all = ["truth_endpoint", "stall", "wrong_size"])]
+    pub replay: Option<PathBuf>,
     /// Where to bind the bridge's PUB socket.
     #[arg(long, value_name = "ENDPOINT", default_value = depthpilot_camera::DEFAULT_BRIDGE_BIND)]
     pub bind: String,
@@ -55,8 +61,31 @@ pub struct FakeBridgeArgs {
 }
 
 pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
-    let scene = crate::fly::load_inline_scene(&args.scene)?;
     crate::run::check_endpoint("bind", &args.bind)?;
+    let status_every = if args.quiet {
+        Duration::MAX
+    } else {
+        Duration::from_secs(2)
+    };
+    if let Some(path) = &args.replay {
+        let report =
+            depthpilot_runtime::fake_bridge::replay_session(path, &args.bind, status_every)
+                .map_err(|e| bad(anyhow::Error::new(e)))?;
+        if !args.quiet {
+            println!(
+                "depthpilot fake-bridge — replay of {}: {} frames sent",
+                path.display(),
+                report.frames_sent
+            );
+        }
+        return Ok(());
+    }
+    let Some(scene_path) = &args.scene else {
+        return Err(bad(anyhow::anyhow!(
+            "a scene (or --replay SESSION) is needed"
+        )));
+    };
+    let scene = crate::fly::load_inline_scene(scene_path)?;
     if let Some(t) = &args.truth_endpoint {
         crate::run::check_endpoint("truth-endpoint", t)?;
     }
@@ -83,11 +112,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
         duration: args.duration.map(Duration::from_secs_f64),
         stalls,
         wrong_size,
-        status_every: if args.quiet {
-            Duration::MAX
-        } else {
-            Duration::from_secs(2)
-        },
+        status_every,
     };
     let report = run_fake_bridge(&scene, &opts).map_err(|e| {
         let code = match e {
@@ -110,6 +135,342 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
             report.frames_wrong_size,
             report.truth_received
         );
+    }
+    Ok(())
+}
+
+/// Arguments of `depthpilot record`.
+#[derive(clap::Args, Debug)]
+pub struct RecordArgs {
+    /// Rig file (RON) with a Kinect bridge camera (`camera: KinectBridge(endpoint: …)`), e.g.
+    /// hil/bench.ron; its scene says where the camera stands.
+    pub rig: PathBuf,
+    /// The session file (MCAP): every frame, every detection.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Stop after this long (s); default: until killed (a killed recorder loses ~0.5 s).
+    #[arg(long, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Write the newest depth frame here at the end, as a 16-bit PGM (millimetres; any image
+    /// viewer opens it).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+    /// Connect to the bridge here instead of the rig's endpoint.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub bridge_endpoint: Option<String>,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A depth frame as a binary 16-bit PGM (big-endian, as the format says).
+fn write_pgm(path: &std::path::Path, f: &depthpilot_vision::DepthFrame) -> std::io::Result<()> {
+    let mut out = format!(
+        "P5\n# depthpilot depth frame seq {} (mm)\n{} {}\n65535\n",
+        f.seq, f.width, f.height
+    )
+    .into_bytes();
+    for d in &f.depth_mm {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    std::fs::write(path, out)
+}
+
+pub fn record(args: &RecordArgs) -> Result<(), Failure> {
+    use depthpilot_camera::session::{SessionHeader, SessionWriter};
+    use depthpilot_camera::{BridgeClient, BridgeConfig, BridgeEvent};
+    use depthpilot_runtime::bridge_vision::{BridgeVision, record_of};
+    use depthpilot_types::rig::CameraSource;
+    use depthpilot_types::scene::Sensing;
+
+    let (rig, scene) =
+        depthpilot_types::Rig::load(&args.rig).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let endpoint = match (&args.bridge_endpoint, &rig.camera) {
+        (Some(e), _) => e.clone(),
+        (None, CameraSource::KinectBridge { endpoint }) => endpoint.clone(),
+        (None, CameraSource::Simulated) => {
+            return Err(bad(anyhow::anyhow!(
+                "rig `{}` has a simulated camera; `record` records a Kinect bridge (a rig with \
+                 `camera: KinectBridge(endpoint: …)`, or --bridge-endpoint)",
+                rig.name
+            )));
+        }
+    };
+    crate::run::check_endpoint("bridge-endpoint", &endpoint)?;
+    if let Some(d) = args.duration
+        && !(d.is_finite() && d > 0.0)
+    {
+        return Err(bad(anyhow::anyhow!(
+            "--duration {d}: expected a positive number of seconds"
+        )));
+    }
+    let Sensing::Kinect(k) = &scene.sensing else {
+        return Err(bad(anyhow::anyhow!(
+            "rig `{}`: its scene `{}` has no Kinect (`sensing: Kinect((…))`) to say where the camera stands",
+            rig.name,
+            scene.name
+        )));
+    };
+    let mut vision = BridgeVision::at(k);
+    let header = SessionHeader {
+        rig: rig.name.clone(),
+        scene: scene.name.clone(),
+        camera_position_m: k.position_m.to_array(),
+        camera_look_at_m: k.look_at_m.to_array(),
+        camera_up_hint: k.up_hint.to_array(),
+        bridge_endpoint: Some(endpoint.clone()),
+        started_unix_ns: unix_ns(),
+    };
+    let mut writer =
+        SessionWriter::create(&args.out, &header).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let ctx = zmq::Context::new();
+    let mut client = BridgeClient::connect(&ctx, &BridgeConfig::new(endpoint.clone()))
+        .map_err(|e| bad(anyhow::Error::new(e)))?;
+    if !args.quiet {
+        eprintln!(
+            "depthpilot record: frames from {endpoint} into {}{}",
+            args.out.display(),
+            args.duration
+                .map(|d| format!(" for {d} s"))
+                .unwrap_or_else(|| " until killed".to_string())
+        );
+    }
+    let started = std::time::Instant::now();
+    let mut first_frame: Option<std::time::Instant> = None;
+    let mut last_progress = std::time::Instant::now();
+    let mut newest = None;
+    let mut serial = String::new();
+    let mut last_state = None;
+    loop {
+        if args
+            .duration
+            .is_some_and(|d| started.elapsed().as_secs_f64() >= d)
+        {
+            break;
+        }
+        client
+            .wait(Duration::from_millis(50))
+            .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+        let events = client
+            .poll(std::time::Instant::now())
+            .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+        let t = started.elapsed().as_secs_f64();
+        for e in events {
+            match e {
+                BridgeEvent::Frame(f) => {
+                    first_frame.get_or_insert_with(std::time::Instant::now);
+                    let log_ns = unix_ns();
+                    let r = vision
+                        .detect(&f)
+                        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+                    writer
+                        .write_frame(log_ns, &f)
+                        .and_then(|()| writer.write_detection(log_ns, &record_of(f.header.seq, &r)))
+                        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+                    serial.clone_from(&f.header.serial);
+                    newest = Some(f);
+                }
+                BridgeEvent::Garbage(g) => {
+                    eprintln!("depthpilot record: {t:.2} s: garbage from the bridge: {g}")
+                }
+                BridgeEvent::Stale { for_ms } => {
+                    eprintln!("depthpilot record: {t:.2} s: STALE — no frame for {for_ms} ms")
+                }
+                BridgeEvent::Recovered { after_ms } => {
+                    eprintln!("depthpilot record: {t:.2} s: frames again after {after_ms} ms")
+                }
+                BridgeEvent::Status(s) => {
+                    if last_state != Some(s.state) {
+                        last_state = Some(s.state);
+                        eprintln!(
+                            "depthpilot record: {t:.2} s: the bridge says {:?}: {}",
+                            s.state, s.message
+                        );
+                    }
+                }
+            }
+        }
+        if !args.quiet && last_progress.elapsed() >= Duration::from_secs(2) {
+            last_progress = std::time::Instant::now();
+            let st = &vision.stats;
+            eprintln!(
+                "depthpilot record: {t:.1} s: {} frames{}, {} detections",
+                st.frames,
+                first_frame
+                    .map(|f| format!(
+                        " ({:.1} /s)",
+                        st.frames as f64 / f.elapsed().as_secs_f64().max(1e-9)
+                    ))
+                    .unwrap_or_else(|| " (waiting for the bridge)".to_string()),
+                st.detections
+            );
+        }
+    }
+    let stats = writer
+        .finish()
+        .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+    if let (Some(path), Some(f)) = (&args.snapshot, &newest) {
+        write_pgm(path, &f.frame)
+            .map_err(|e| Failure::from(anyhow::anyhow!("writing {}: {e}", path.display())))?;
+    }
+    let st = &vision.stats;
+    let rep = client.report();
+    let span = first_frame.map_or(0.0, |f| f.elapsed().as_secs_f64());
+    println!(
+        "depthpilot record — `{}` from {endpoint}: {} frames in {span:.1} s ({:.1} /s), {} gaps ({} frames missed), {} garbage, {} stale stretch(es), longest gap {} ms; {} detections ({} with yaw); misses {:?}",
+        rig.name,
+        st.frames,
+        if span > 0.0 {
+            st.frames as f64 / span
+        } else {
+            0.0
+        },
+        rep.frames.gaps,
+        rep.frames.missed,
+        rep.garbage.total,
+        rep.stale_events,
+        rep.longest_gap_ms,
+        st.detections,
+        st.with_yaw,
+        st.misses
+    );
+    match st.intrinsics {
+        Some(k) => println!(
+            "  device      serial {}; intrinsics fx {:.4} fy {:.4} cx {:.4} cy {:.4}, k1 {:.6} k2 {:.6} k3 {:.6}, p1 {:.6} p2 {:.6}",
+            if serial.is_empty() {
+                "(none given)".to_string()
+            } else {
+                format!("`{serial}`")
+            },
+            k.fx,
+            k.fy,
+            k.cx,
+            k.cy,
+            k.k1,
+            k.k2,
+            k.k3,
+            k.p1,
+            k.p2
+        ),
+        None => println!("  device      no frame received: is the bridge running at {endpoint}?"),
+    }
+    println!(
+        "  session     {}: {} messages, {} chunks{}",
+        args.out.display(),
+        stats.messages,
+        stats.chunks,
+        match (&args.snapshot, &newest) {
+            (Some(p), Some(_)) => format!("; newest depth frame in {}", p.display()),
+            (Some(_), None) => "; no frame for the snapshot".to_string(),
+            _ => String::new(),
+        }
+    );
+    if st.frames == 0 {
+        return Err(Failure::from(anyhow::anyhow!(
+            "no frame from the Kinect bridge at {endpoint}; start it (`python3 hil/kinect_bridge/kinect_bridge.py`, or `depthpilot fake-bridge <scene>`)"
+        )));
+    }
+    Ok(())
+}
+
+/// Arguments of `depthpilot replay`.
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// A session recorded by `depthpilot record` (MCAP).
+    pub session: PathBuf,
+    /// Print only errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
+    use depthpilot_camera::session::read_session;
+    use depthpilot_runtime::bridge_vision::{BridgeVision, record_of};
+    use depthpilot_types::Vec3;
+    use depthpilot_types::scene::KinectConfig;
+    use std::collections::HashMap;
+
+    let session = read_session(&args.session).map_err(|e| bad(anyhow::Error::new(e)))?;
+    if let Some(d) = &session.damage {
+        eprintln!(
+            "depthpilot replay: {}: {d}; replaying what was read",
+            args.session.display()
+        );
+    }
+    if session.undecodable_frames > 0 {
+        eprintln!(
+            "depthpilot replay: {} frame message(s) could not be decoded (first: {})",
+            session.undecodable_frames,
+            session
+                .first_undecodable_frame
+                .as_ref()
+                .map_or("?".to_string(), ToString::to_string)
+        );
+    }
+    let Some(h) = &session.header else {
+        return Err(bad(anyhow::anyhow!(
+            "{}: no session header (where the camera stood): nothing to replay against",
+            args.session.display()
+        )));
+    };
+    let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
+    let mut vision = BridgeVision::at(&KinectConfig {
+        position_m: v(h.camera_position_m),
+        look_at_m: v(h.camera_look_at_m),
+        up_hint: v(h.camera_up_hint),
+        ..KinectConfig::default()
+    });
+    let recorded: HashMap<u64, _> = session
+        .detections
+        .iter()
+        .map(|(_, d)| (d.frame_seq, d.clone()))
+        .collect();
+    let (mut same, mut differ, mut unrecorded) = (0u64, 0u64, 0u64);
+    let mut first_difference = None;
+    for (_, f) in &session.frames {
+        let r = vision
+            .detect(f)
+            .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
+        let now = record_of(f.header.seq, &r);
+        match recorded.get(&f.header.seq) {
+            Some(d) if *d == now => same += 1,
+            Some(d) => {
+                differ += 1;
+                first_difference.get_or_insert_with(|| (d.clone(), now));
+            }
+            None => unrecorded += 1,
+        }
+    }
+    if !args.quiet {
+        println!(
+            "depthpilot replay — {} (rig `{}`, scene `{}`): {} frames replayed through the vision; {} detections identical to the recording, {} different, {} frames without a recorded detection; {} found",
+            args.session.display(),
+            h.rig,
+            h.scene,
+            session.frames.len(),
+            same,
+            differ,
+            unrecorded,
+            vision.stats.detections
+        );
+    }
+    if let Some((was, now)) = first_difference {
+        return Err(Failure::from(anyhow::anyhow!(
+            "the vision differs from the recording at frame {}: recorded {was:?}, now {now:?}",
+            was.frame_seq
+        )));
+    }
+    if session.frames.is_empty() {
+        return Err(Failure::from(anyhow::anyhow!(
+            "{}: no frames in the session",
+            args.session.display()
+        )));
     }
     Ok(())
 }

@@ -59,6 +59,12 @@ enum Command {
     /// protocol (hil/PROTOCOL.md), rendering a running simulated flight or, open loop, the
     /// scene's setpoints.
     FakeBridge(camera::FakeBridgeArgs),
+    /// Record a Kinect bridge's frames and the vision's detections into an MCAP session; prints
+    /// the frame rate, the device's intrinsics, gaps and detections.
+    Record(camera::RecordArgs),
+    /// Run the vision again over a recorded session and check it gives the recorded detections
+    /// bit for bit.
+    Replay(camera::ReplayArgs),
     /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
     /// with what is missing.
     Hil(hil::HilArgs),
@@ -102,6 +108,8 @@ fn main() -> ExitCode {
         Command::Hil(args) => hil::hil(&args),
         Command::Run(args) => run::run(&args),
         Command::FakeBridge(args) => camera::fake_bridge(&args),
+        Command::Record(args) => camera::record(&args),
+        Command::Replay(args) => camera::replay(&args),
         Command::Bridge(args) => bridge::bridge(&args),
         Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
     };

@@ -17,6 +17,7 @@ use crate::RuntimeError;
 use crate::actors::{ReportVision, SenseRealtime, Timed, VisionReport};
 use crate::bus::{self, TOPIC_TRUTH, TruthMsg};
 use actix::prelude::*;
+use depthpilot_camera::session::DetectionRecord;
 use depthpilot_camera::{
     BridgeClient, BridgeConfig, BridgeEvent, BridgeReport, BridgeState, ReceivedFrame,
 };
@@ -125,6 +126,28 @@ impl BridgeVision {
 
     pub fn detector(&self) -> Option<&Detector> {
         self.detector.as_ref().map(|(_, d)| d)
+    }
+}
+
+/// A detection result as a recorded session keeps it.
+pub fn record_of(frame_seq: u64, r: &Result<Detection, NoDetection>) -> DetectionRecord {
+    match r {
+        Ok(d) => DetectionRecord {
+            frame_seq,
+            found: true,
+            pos_m: Some(d.pos_in_world_m.to_array()),
+            yaw_rad: d.yaw_rad,
+            pixels: Some(d.pixels),
+            miss: None,
+        },
+        Err(e) => DetectionRecord {
+            frame_seq,
+            found: false,
+            pos_m: None,
+            yaw_rad: None,
+            pixels: None,
+            miss: Some(miss_reason(e).to_string()),
+        },
     }
 }
 

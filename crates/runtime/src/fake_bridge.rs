@@ -3,8 +3,10 @@
 //! and tested without one.
 //!
 //! What it renders: the truth of a running simulated flight (`truth`: it subscribes to the
-//! control side's `sim/truth`, as the vision role does), or, open loop, a quad that follows the
-//! scene's setpoints exactly, paced by the wall clock. Each frame is published when it would
+//! control side's `sim/truth`, as the vision role does), or, open loop, a quad that stands at the
+//! scene's start position for the first [`OPEN_LOOP_REST_S`] (so a vision learns its background
+//! with the view clear, as on the bench) and then follows the scene's setpoints exactly, paced
+//! by the wall clock. Each frame is published when it would
 //! reach the host (capture + the camera's modelled latency), stamped with its capture time as the
 //! device's timestamp and the scene's intrinsics as the device's.
 //!
@@ -41,6 +43,76 @@ pub struct FakeBridge {
     pub status_every: Duration,
 }
 
+/// Publishes the frames of a recorded session (`depthpilot record`) through the bridge protocol
+/// at their recorded pace: a recording as the camera of `run`, `record` or anything that takes a
+/// bridge. The frames keep their recorded headers (device stamps, intrinsics, sequence numbers);
+/// the host stamp is the time they are sent.
+pub fn replay_session(
+    path: &std::path::Path,
+    bind: &str,
+    status_every: Duration,
+) -> Result<FakeBridgeReport, RuntimeError> {
+    let session = depthpilot_camera::session::read_session(path)
+        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    if let Some(d) = &session.damage {
+        eprintln!(
+            "depthpilot fake-bridge: {}: {d}; replaying what was read",
+            path.display()
+        );
+    }
+    if session.frames.is_empty() {
+        return Err(RuntimeError::Setup(format!(
+            "{}: no frames to replay",
+            path.display()
+        )));
+    }
+    let ctx = zmq::Context::new();
+    let publisher =
+        BridgePublisher::bind(&ctx, bind).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    eprintln!(
+        "depthpilot fake-bridge: replaying {} frames of {} on {}",
+        session.frames.len(),
+        path.display(),
+        publisher.endpoint()
+    );
+    let status = encode_status(&StatusMsg {
+        state: BridgeState::Streaming,
+        message: format!("replay of {}", path.display()),
+    });
+    // Subscribers need a moment to connect (ZMQ's slow joiner): announce, then start.
+    for _ in 0..4 {
+        let _ = publisher.send_raw(status.clone());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let t0 = session.frames[0].0;
+    let started = Instant::now();
+    let mut report = FakeBridgeReport::default();
+    let mut last_status = Instant::now();
+    for (log_ns, f) in &session.frames {
+        let due = started + Duration::from_nanos(log_ns.saturating_sub(t0));
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let mut header = f.header.clone();
+        header.host_stamp_ns = unix_ns();
+        let parts = encode_frame(&header, &f.frame.depth_mm, f.frame.ir.as_deref());
+        if publisher.send_raw(parts).is_ok() {
+            report.frames_sent += 1;
+        }
+        if last_status.elapsed() >= status_every {
+            last_status = Instant::now();
+            let _ = publisher.send_raw(status.clone());
+            eprintln!(
+                "depthpilot fake-bridge: {} of {} frames replayed",
+                report.frames_sent,
+                session.frames.len()
+            );
+        }
+    }
+    Ok(report)
+}
+
 /// What the fake bridge did.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct FakeBridgeReport {
@@ -56,8 +128,20 @@ fn unix_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The quad exactly on the scene's setpoint at `t_s`, level.
+/// Open loop: the quad rests at its start position this long.
+pub const OPEN_LOOP_REST_S: f64 = 1.0;
+
+/// The open-loop quad at `t_s`: at its start position, then exactly on the scene's setpoint,
+/// level.
 fn on_setpoint(scene: &Scene, t_s: f64) -> BodyState {
+    if t_s < OPEN_LOOP_REST_S {
+        return BodyState {
+            pos_m: scene.quad.initial_position_m,
+            vel_m_s: Vec3::ZERO,
+            world_from_body: Rot::from_rpy(0.0, 0.0, scene.quad.initial_yaw_deg.to_radians()),
+            body_rates_rad_s: Vec3::ZERO,
+        };
+    }
     let sp = setpoint_at(&scene.setpoints, t_s);
     BodyState {
         pos_m: sp.pos_in_world_m,
@@ -101,7 +185,7 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
         publisher.endpoint(),
         match &opts.truth {
             Some(t) => format!("rendering the truth from {t}"),
-            None => "open loop: the quad on its setpoints".to_string(),
+            None => "open loop: the quad at its start for 1 s, then on its setpoints".to_string(),
         },
         intrinsics.fx,
         intrinsics.fy,
