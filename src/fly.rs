@@ -3,7 +3,7 @@
 use crate::log_file::FlightLog;
 use crate::{ControllerArg, EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
-use depthpilot_runtime::{ClockMode, Compat, RealtimeReport, VisionSource};
+use depthpilot_runtime::{ClockMode, FlightExtras, RealtimeReport, VisionSource};
 use depthpilot_sim::{NoLog, Summary};
 use depthpilot_types::Scene;
 use depthpilot_types::scene::{ControllerKind, LinkTransport};
@@ -157,9 +157,10 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
             });
         }
     }
-    let compat = Compat {
+    let extras = FlightExtras {
         setpoints_in: None,
         pid_viz: args.pid_viz.clone(),
+        shadow: None,
     };
     let started = Instant::now();
     let remote = match &scene.link.transport {
@@ -182,12 +183,12 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         (Some(uri), None) => (fly_sitl(&scene, uri, &mut NoLog)?, None),
         (None, Some(path)) => {
             let log = FlightLog::create(path, &scene, None, realtime)?;
-            let (s, log, rt) = fly_in_process(&scene, &args.scene, log, mode, &compat)?;
+            let (s, log, rt) = fly_in_process(&scene, &args.scene, log, mode, &extras)?;
             log.finish(Some(&s))?;
             (s, rt)
         }
         (None, None) => {
-            let (s, _, rt) = fly_in_process(&scene, &args.scene, NoLog, mode, &compat)?;
+            let (s, _, rt) = fly_in_process(&scene, &args.scene, NoLog, mode, &extras)?;
             (s, rt)
         }
     };
@@ -206,10 +207,10 @@ fn fly_in_process<L: depthpilot_sim::LogSink + Send + Unpin + 'static>(
     path: &Path,
     log: L,
     mode: ClockMode,
-    compat: &Compat,
+    extras: &FlightExtras,
 ) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
     let controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_actors_with(scene, controller, log, mode, &VisionSource::Local, compat)
+    depthpilot_runtime::fly_actors_with(scene, controller, log, mode, &VisionSource::Local, extras)
         .map_err(|e| Failure {
             code: EXIT_BAD_INPUT,
             error: anyhow::Error::new(e).context(format!("{}", path.display())),

@@ -2,7 +2,9 @@
 //! anything moves, and fails fast with what is missing and how to fix it.
 
 use crate::fly::write_summary;
+use crate::log_file::FlightLog;
 use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_runtime::{ClockMode, FlightExtras, RemoteCamera, VisionSource};
 use depthpilot_sim::NoLog;
 use depthpilot_types::Rig;
 use depthpilot_types::rig::CameraSource;
@@ -20,6 +22,17 @@ pub struct HilArgs {
     /// Write the flight summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
+    /// Write the flight log (MCAP if it ends in .mcap, else JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Rigs with a Kinect bridge camera: connect to the bridge here instead of the rig's
+    /// endpoint.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub bridge_endpoint: Option<String>,
+    /// A simulated Crazyflie behind the link (udp://) with a Kinect bridge camera: publish its
+    /// truth here for `depthpilot fake-bridge --truth-endpoint`.
+    #[arg(long, value_name = "ENDPOINT", default_value = depthpilot_runtime::split::DEFAULT_TRUTH_ENDPOINT)]
+    pub truth_endpoint: String,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -69,34 +82,124 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
             dongle.serial.as_deref().unwrap_or("?")
         );
     }
-    let not_yet = |what: &str| Failure {
-        code: 1,
-        error: anyhow::anyhow!(
-            "rig `{}`: {what} is not available in this version of depthpilot (see the open \
-             issues); the rig itself is valid",
-            rig.name
-        ),
-    };
-    if let CameraSource::KinectBridge { .. } = rig.camera {
-        return Err(not_yet("the Kinect bridge camera source"));
-    }
-    if rig.link_is_real() {
-        // Shadow mode: the real Crazyflie receives what a simulated loop computes.
-        return Err(not_yet("shadow mode against a real Crazyflie"));
-    }
-    // A simulated Crazyflie behind the link (udp://): the real-time remote flight.
     let started = Instant::now();
+    let controller = depthpilot_control::from_config(&scene.controller);
+    if rig.shadow {
+        // Shadow: the simulated world and camera fly in this process; the Crazyflie behind the
+        // link receives every setpoint too (propellers off).
+        if let CameraSource::KinectBridge { .. } = rig.camera {
+            return Err(Failure {
+                code: EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "rig `{}`: shadow flies the simulated world and camera, and the real \
+                     Crazyflie (propellers off) only receives the setpoints; a Kinect bridge \
+                     would watch a quad that does not fly. Use `camera: Simulated` for shadow, \
+                     or `shadow: false` to fly",
+                    rig.name
+                ),
+            });
+        }
+        let extras = FlightExtras {
+            shadow: Some(rig.link.clone()),
+            ..FlightExtras::default()
+        };
+        let (summary, rt) = match &args.log {
+            Some(path) => {
+                let log = FlightLog::create(path, &scene, Some(&rig.link), true)?;
+                let (s, log, rt) = shadow_flight(&scene, controller, log, &extras, &rig.name)?;
+                log.finish(Some(&s))?;
+                (s, rt)
+            }
+            None => {
+                let (s, _, rt) = shadow_flight(&scene, controller, NoLog, &extras, &rig.name)?;
+                (s, rt)
+            }
+        };
+        write_summary(
+            args.summary.as_deref(),
+            args.quiet,
+            &summary,
+            rt.as_ref(),
+            started,
+        )?;
+        if let Some(sh) = rt.as_ref().and_then(|r| r.shadow.as_ref())
+            && !args.quiet
+        {
+            println!(
+                "  shadow      {} messages to {}, {} errors{}",
+                sh.packets_sent,
+                sh.uri,
+                sh.errors,
+                sh.last_error
+                    .as_deref()
+                    .map(|e| format!(" (last: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+        return Ok(());
+    }
+    let camera = match &rig.camera {
+        CameraSource::Simulated => RemoteCamera::Simulated,
+        CameraSource::KinectBridge { endpoint } => {
+            let endpoint = args.bridge_endpoint.clone().unwrap_or(endpoint.clone());
+            crate::run::check_endpoint("bridge-endpoint", &endpoint)?;
+            crate::run::check_endpoint("truth-endpoint", &args.truth_endpoint)?;
+            RemoteCamera::Bridge {
+                endpoint,
+                // A simulated Crazyflie logs its truth: a fake bridge can render it.
+                truth_out: (!rig.link_is_real()).then(|| args.truth_endpoint.clone()),
+            }
+        }
+    };
     let link = depthpilot_radio::open(&rig.link).map_err(|e| Failure {
         code: EXIT_NO_DEVICE,
         error: anyhow::Error::new(e).context(format!("rig `{}`", rig.name)),
     })?;
-    let controller = depthpilot_control::from_config(&scene.controller);
-    let summary =
-        depthpilot_runtime::fly_remote(&scene, controller, link, &mut NoLog).map_err(|e| {
-            Failure {
+    let truth_from_link = !rig.link_is_real();
+    let fly = |log: &mut dyn depthpilot_sim::LogSink| {
+        depthpilot_runtime::fly_remote_with(&scene, controller, link, &camera, truth_from_link, log)
+            .map_err(|e| Failure {
                 code: 1,
                 error: anyhow::Error::new(e),
-            }
-        })?;
+            })
+    };
+    let summary = match &args.log {
+        Some(path) => {
+            let mut log = FlightLog::create(path, &scene, Some(&rig.link), true)?;
+            let s = fly(&mut log);
+            log.finish(s.as_ref().ok())?;
+            s?
+        }
+        None => fly(&mut NoLog)?,
+    };
     write_summary(args.summary.as_deref(), args.quiet, &summary, None, started)
+}
+
+/// The in-process real-time flight of a shadow rig.
+fn shadow_flight<L: depthpilot_sim::LogSink + Send + Unpin + 'static>(
+    scene: &depthpilot_types::Scene,
+    controller: Box<dyn depthpilot_control::Controller + Send>,
+    log: L,
+    extras: &FlightExtras,
+    rig: &str,
+) -> Result<
+    (
+        depthpilot_sim::Summary,
+        L,
+        Option<depthpilot_runtime::RealtimeReport>,
+    ),
+    Failure,
+> {
+    depthpilot_runtime::fly_actors_with(
+        scene,
+        controller,
+        log,
+        ClockMode::Realtime,
+        &VisionSource::Local,
+        extras,
+    )
+    .map_err(|e| Failure {
+        code: EXIT_NO_DEVICE,
+        error: anyhow::Error::new(e).context(format!("rig `{rig}`")),
+    })
 }

@@ -7,7 +7,7 @@ use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_runtime::split::{
     BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
 };
-use depthpilot_runtime::{ClockMode, Compat, RealtimeReport, RuntimeError, VisionSource};
+use depthpilot_runtime::{ClockMode, FlightExtras, RealtimeReport, RuntimeError, VisionSource};
 use depthpilot_sim::{LogSink, NoLog, Summary};
 use depthpilot_types::Rig;
 use depthpilot_types::rig::CameraSource;
@@ -151,9 +151,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             "--background: the learnt background is the vision's; use it with --role vision"
         )));
     }
-    let compat = Compat {
+    let extras = FlightExtras {
         setpoints_in: args.setpoints_in.clone(),
         pid_viz: args.pid_viz.clone(),
+        shadow: None,
     };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
@@ -225,12 +226,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let (summary, rt) = match &args.log {
                 Some(path) => {
                     let log = FlightLog::create(path, &scene, None, true)?;
-                    let (s, log, rt) = fly(&scene, log, &source, &compat)?;
+                    let (s, log, rt) = fly(&scene, log, &source, &extras)?;
                     log.finish(Some(&s))?;
                     (s, rt)
                 }
                 None => {
-                    let (s, _, rt) = fly(&scene, NoLog, &source, &compat)?;
+                    let (s, _, rt) = fly(&scene, NoLog, &source, &extras)?;
                     (s, rt)
                 }
             };
@@ -324,9 +325,9 @@ fn fly<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     log: L,
     source: &VisionSource,
-    compat: &Compat,
+    extras: &FlightExtras,
 ) -> Result<(Summary, L, Option<RealtimeReport>), Failure> {
     let controller = depthpilot_control::from_config(&scene.controller);
-    depthpilot_runtime::fly_actors_with(scene, controller, log, ClockMode::Realtime, source, compat)
+    depthpilot_runtime::fly_actors_with(scene, controller, log, ClockMode::Realtime, source, extras)
         .map_err(runtime)
 }

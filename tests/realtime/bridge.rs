@@ -454,3 +454,154 @@ fn record_then_replay_gives_bit_identical_vision_and_a_cut_recording_still_repla
         "{re_frames} of {frames} came through"
     );
 }
+
+/// A rig file in `dir` (its scene: the bundled one by absolute path).
+fn write_rig(
+    dir: &Path,
+    name: &str,
+    scene: &str,
+    link: &str,
+    camera: &str,
+    shadow: bool,
+) -> PathBuf {
+    let path = dir.join(format!("{name}.ron"));
+    std::fs::write(
+        &path,
+        format!(
+            "(name: \"{name}\", scene: \"{}\", link: \"{link}\", architecture: Offboard, camera: {camera}, shadow: {shadow})",
+            scene_path(scene).display()
+        ),
+    )
+    .expect("write rig");
+    path
+}
+
+#[test]
+fn hil_flies_a_crazyflie_behind_a_link_with_the_camera_from_a_bridge() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("hil-bridge");
+    let sitl = crate::sitl::start_sitl(
+        crate::sitl::free_udp_port(),
+        &[
+            "--scene",
+            scene_path("hover_kinect.ron").to_str().expect("utf-8"),
+        ],
+    );
+    let (truth, bridge) = (free_endpoint(), free_endpoint());
+    let rig = write_rig(
+        &dir,
+        "hil_bridge",
+        "hover_kinect.ron",
+        &format!("udp://127.0.0.1:{}", sitl.port),
+        &format!("KinectBridge(endpoint: \"{bridge}\")"),
+        false,
+    );
+    let sum = dir.join("hil.json");
+    let err = dir.join("hil.err");
+    let hil = spawn_logged(
+        Command::new(exe())
+            .arg("hil")
+            .arg(&rig)
+            .args(["--truth-endpoint", &truth, "--quiet", "--summary"])
+            .arg(&sum),
+        &err,
+    );
+    let _fb = fake_bridge(&bridge, &truth, &["--quiet"], &dir.join("fb.err"));
+    finish(hil, &err);
+    let s = summary(&sum);
+    let console = std::fs::read_to_string(&err).unwrap_or_default();
+    println!(
+        "hil over udp with a bridge camera: rms {:.3} mm, {} frames, {} detections, final {:?}, {} packets",
+        s["rms_error_m"].as_f64().expect("rms") * 1e3,
+        s["frames"],
+        s["detections"],
+        s["final_position_m"],
+        s["radio_packets_sent"]
+    );
+    assert_eq!(s["crashed"], false, "{console}");
+    assert!(s["detections"].as_u64().expect("n") > 300, "{console}");
+    assert!(s["rms_error_m"].as_f64().expect("rms") < 0.003, "{console}");
+    let z = s["final_position_m"][2].as_f64().expect("z");
+    assert!((z - 1.0).abs() < 0.02, "{z}");
+    assert!(console.contains("camera: bridge"), "{console}");
+}
+
+#[test]
+fn hil_in_shadow_flies_the_simulation_and_the_crazyflie_behind_the_link_gets_every_setpoint() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("hil-shadow");
+    let sitl_log = dir.join("sitl.jsonl");
+    let sitl = crate::sitl::start_sitl(
+        crate::sitl::free_udp_port(),
+        &[
+            "--scene",
+            scene_path("hover_kinect.ron").to_str().expect("utf-8"),
+            "--log",
+            sitl_log.to_str().expect("utf-8"),
+        ],
+    );
+    let rig = write_rig(
+        &dir,
+        "shadow",
+        "hover_kinect.ron",
+        &format!("udp://127.0.0.1:{}", sitl.port),
+        "Simulated",
+        true,
+    );
+    let sum = dir.join("shadow.json");
+    let out = Command::new(exe())
+        .arg("hil")
+        .arg(&rig)
+        .arg("--summary")
+        .arg(&sum)
+        .output()
+        .expect("hil");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("SHADOW") && stderr.contains("propellers must be OFF"),
+        "{stderr}"
+    );
+    let s = summary(&sum);
+    let sh = &s["realtime"]["shadow"];
+    assert_eq!(s["crashed"], false);
+    assert!(sh["packets_sent"].as_u64().expect("n") > 1000, "{sh}");
+    assert_eq!(sh["errors"], 0, "{sh}");
+    drop(sitl);
+    // The simulated Crazyflie behind the link flew on the shadowed setpoints (open loop: they
+    // are the in-process loop's, so it climbs; it need not hold 1 m).
+    let max_z = std::fs::read_to_string(&sitl_log)
+        .expect("sitl log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|r| r["pos_m"][2].as_f64())
+        .fold(0.0f64, f64::max);
+    println!(
+        "shadow: {} packets; the quad behind the link rose to {max_z:.2} m",
+        sh["packets_sent"]
+    );
+    assert!(max_z > 0.3, "{max_z}");
+
+    // A bridge camera in shadow is refused, saying why.
+    let bad = write_rig(
+        &dir,
+        "shadow_bridge",
+        "hover_kinect.ron",
+        "udp://127.0.0.1:9",
+        "KinectBridge(endpoint: \"tcp://127.0.0.1:7720\")",
+        true,
+    );
+    let out = Command::new(exe())
+        .arg("hil")
+        .arg(&bad)
+        .output()
+        .expect("hil");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("shadow flies the simulated world and camera"),
+        "{stderr}"
+    );
+}

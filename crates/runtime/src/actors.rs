@@ -9,6 +9,7 @@
 //! The clock ([`crate::clock`]) drives one physics step at a time and awaits each actor's reply,
 //! so a lockstep flight is the same sequence of calls as the inline runner, bit for bit.
 
+use crate::radio_actor::Radio;
 use actix::prelude::*;
 use depthpilot_control::{Controller, Estimate, SafetyState};
 use depthpilot_crtp::RpytSetpoint;
@@ -530,16 +531,19 @@ impl Handler<MuxStep> for MuxActor {
 pub struct SimRadioActor {
     unlock: Unlock,
     world: Addr<WorldActor>,
+    /// Shadow: a Crazyflie behind a real link that receives every message too.
+    shadow: Option<Radio>,
     /// Real time: microseconds from a frame reaching the host to the setpoint it produced
     /// being handed to the link.
     pub latencies_us: Vec<f64>,
 }
 
 impl SimRadioActor {
-    pub fn new(world: Addr<WorldActor>) -> Self {
+    pub fn new(world: Addr<WorldActor>, shadow: Option<Radio>) -> Self {
         Self {
             unlock: Unlock::default(),
             world,
+            shadow,
             latencies_us: Vec::new(),
         }
     }
@@ -574,6 +578,9 @@ impl Handler<Transmit> for SimRadioActor {
             RadioPacket::Attitude(p) => self.unlock.frame(p),
             RadioPacket::Raw(o) => o,
         };
+        if let Some(shadow) = &self.shadow {
+            shadow.send(crate::remote::command_of(msg.clone()));
+        }
         let world = self.world.clone();
         let sent = world.send(Uplink {
             now_ns: m.now_ns,
@@ -591,6 +598,18 @@ impl Handler<Transmit> for SimRadioActor {
 #[derive(Message)]
 #[rtype(result = "Vec<f64>")]
 pub struct TakeLatencies;
+
+/// Shadow: the link's counters (None without a shadow).
+#[derive(Message)]
+#[rtype(result = "Option<crate::radio_actor::RadioStats>")]
+pub struct ShadowStats;
+
+impl Handler<ShadowStats> for SimRadioActor {
+    type Result = MessageResult<ShadowStats>;
+    fn handle(&mut self, _: ShadowStats, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.shadow.as_ref().map(Radio::stats))
+    }
+}
 
 impl Handler<TakeLatencies> for SimRadioActor {
     type Result = MessageResult<TakeLatencies>;

@@ -226,7 +226,7 @@ impl BridgeVisionActor {
         })
     }
 
-    fn publish_truth(&mut self, now_ns: u64, truth: &BodyState) {
+    pub fn publish_truth(&mut self, now_ns: u64, truth: &BodyState) {
         let Some(s) = &self.truth_pub else {
             return;
         };
@@ -336,7 +336,9 @@ impl BridgeVisionActor {
         u64::try_from(t.clamp(0, i128::from(now_ns))).unwrap_or(now_ns)
     }
 
-    fn sense(&mut self, now_ns: u64) -> Vec<Timed> {
+    /// What arrived from the bridge by `now_ns` (flight time): the measurements of its frames;
+    /// staleness, garbage and the bridge's status are said on the console and reported.
+    pub fn sense(&mut self, now_ns: u64) -> Vec<Timed> {
         let t = now_ns as f64 * 1e-9;
         let events = match self.client.poll(Instant::now()) {
             Ok(e) => e,
@@ -401,6 +403,21 @@ impl BridgeVisionActor {
     }
 }
 
+impl BridgeVisionActor {
+    /// The report so far.
+    pub fn report(&self) -> CameraReport {
+        let mut r = self.report.clone();
+        r.bridge = self.client.report().clone();
+        r.vision = self.vision.stats.clone();
+        r
+    }
+
+    /// Blob size of the newest frame's detection.
+    pub fn last_frame_pixels(&self) -> Option<usize> {
+        self.last_pixels
+    }
+}
+
 impl Actor for BridgeVisionActor {
     type Context = Context<Self>;
 }
@@ -433,9 +450,6 @@ pub struct TakeCameraReport;
 impl Handler<TakeCameraReport> for BridgeVisionActor {
     type Result = MessageResult<TakeCameraReport>;
     fn handle(&mut self, _: TakeCameraReport, _: &mut Context<Self>) -> Self::Result {
-        let mut r = self.report.clone();
-        r.bridge = self.client.report().clone();
-        r.vision = self.vision.stats.clone();
-        MessageResult(r)
+        MessageResult(self.report())
     }
 }

@@ -45,6 +45,18 @@ pub struct RealtimeReport {
     /// A flight with a Kinect bridge: frames, garbage, stale stretches, the vision on them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub camera: Option<CameraReport>,
+    /// Shadow: what went to the real Crazyflie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowReport>,
+}
+
+/// What a shadow link carried.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct ShadowReport {
+    pub uri: String,
+    pub packets_sent: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
 }
 
 /// Where the vision runs.
@@ -113,6 +125,7 @@ impl Crew {
         controller: Box<dyn Controller + Send>,
         source: &VisionSource,
         zmq: &zmq::Context,
+        shadow: Option<crate::radio_actor::Radio>,
     ) -> Result<Self, RuntimeError> {
         let vision = match source {
             VisionSource::Local => VisionSeam::Local(VisionActor::new(scene)?.start()),
@@ -139,7 +152,7 @@ impl Crew {
                     MuxActor::new(Mux::new(t.mux)).start(),
                 )
             }),
-            radio: SimRadioActor::new(world.clone()).start(),
+            radio: SimRadioActor::new(world.clone(), shadow).start(),
             world,
         })
     }
@@ -150,14 +163,18 @@ fn alive<T>(r: Result<T, MailboxError>) -> T {
     r.expect("a flight actor stopped during the flight")
 }
 
-/// The 2015 demo's ZMQ endpoints a flight may use besides the bus.
+/// What a flight may use besides its actors: the 2015 demo's ZMQ endpoints, and a real
+/// Crazyflie in shadow.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Compat {
+pub struct FlightExtras {
     /// Take setpoints from the set-point UI (`ksp.py`) pushing here (real time only).
     pub setpoints_in: Option<String>,
     /// Push the controller's PID terms here, as `kctrl.py` pushed them to its visualisation
     /// (`{"name":…,"data":{"P","I","D","E","SP","OUT"}}`, one message per loop per command).
     pub pid_viz: Option<String>,
+    /// Shadow (real time only): every message the radio sends to the simulated Crazyflie also
+    /// goes to the Crazyflie behind this link (a real one with its propellers off, on the bench).
+    pub shadow: Option<String>,
 }
 
 /// The PID visualisation output: a PUSH socket connected to the visualisation.
@@ -222,7 +239,7 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
         log,
         mode,
         &VisionSource::Local,
-        &Compat::default(),
+        &FlightExtras::default(),
     ) {
         Ok(r) => Ok(r),
         Err(RuntimeError::Sim(e)) => Err(e),
@@ -231,17 +248,19 @@ pub fn fly_actors<L: LogSink + Send + Unpin + 'static>(
 }
 
 /// [`fly_actors`] with the vision where `source` says (another process: real time only), and
-/// the 2015 demo's endpoints of `compat` (the set-point input: real time only).
+/// the extra endpoints and outputs of `extras` (the set-point input: real time only).
 pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
     scene: &Scene,
     controller: Box<dyn Controller + Send>,
     log: L,
     mode: ClockMode,
     source: &VisionSource,
-    compat: &Compat,
+    extras: &FlightExtras,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
     if mode == ClockMode::Lockstep
-        && (*source != VisionSource::Local || compat.setpoints_in.is_some())
+        && (*source != VisionSource::Local
+            || extras.setpoints_in.is_some()
+            || extras.shadow.is_some())
     {
         return Err(RuntimeError::Setup(
             "peers on the bus run on the wall clock: fly a split run in real time".to_string(),
@@ -254,7 +273,7 @@ pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
         log,
         mode,
         source.clone(),
-        compat.clone(),
+        extras.clone(),
     ))
 }
 
@@ -264,15 +283,27 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
     log: L,
     mode: ClockMode,
     source: VisionSource,
-    compat: Compat,
+    extras: FlightExtras,
 ) -> Result<(Summary, L, Option<RealtimeReport>), RuntimeError> {
     let zmq = zmq::Context::new();
-    let crew = Crew::start(&scene, controller, &source, &zmq)?;
-    let mut pid_viz = match &compat.pid_viz {
+    let shadow = match &extras.shadow {
+        Some(uri) => {
+            let link = depthpilot_radio::open(uri)
+                .map_err(|e| RuntimeError::Setup(format!("shadow link: {e}")))?;
+            eprintln!(
+                "depthpilot: SHADOW: the Crazyflie at {uri} receives every setpoint of this flight; \
+                 its propellers must be OFF"
+            );
+            Some(crate::radio_actor::Radio::spawn(link))
+        }
+        None => None,
+    };
+    let crew = Crew::start(&scene, controller, &source, &zmq, shadow)?;
+    let mut pid_viz = match &extras.pid_viz {
         Some(e) => Some(PidViz::connect(&zmq, e)?),
         None => None,
     };
-    let mut set_points = match &compat.setpoints_in {
+    let mut set_points = match &extras.setpoints_in {
         Some(e) => {
             let z = depthpilot_sim::trajectory::setpoint_at(&scene.setpoints, 0.0)
                 .pos_in_world_m
@@ -526,6 +557,12 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                 VisionSeam::Bridge(b) => Some(alive(b.send(TakeCameraReport).await)),
                 _ => None,
             },
+            shadow: alive(crew.radio.send(ShadowStats).await).map(|s| ShadowReport {
+                uri: extras.shadow.clone().unwrap_or_default(),
+                packets_sent: s.link.packets_sent,
+                errors: s.errors,
+                last_error: s.last_error,
+            }),
         })
     } else {
         None

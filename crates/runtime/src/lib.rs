@@ -21,14 +21,16 @@ pub mod split;
 pub mod zmq_client;
 pub mod zmq_teacher;
 
-pub use clock::{ClockMode, Compat, RealtimeReport, VisionSource, fly_actors, fly_actors_with};
+pub use clock::{
+    ClockMode, FlightExtras, RealtimeReport, VisionSource, fly_actors, fly_actors_with,
+};
 pub use gamepad::GamepadTeacher;
 pub use radio_actor::{Radio, RadioActor, RadioCommand, RadioStats};
 pub use recorder::{
     FlightClock, FlightHeader, ReadError, RecordedMessage, Recorder, RecorderError,
     RecorderOptions, Recording, read_recording,
 };
-pub use remote::{RemoteError, fly_remote};
+pub use remote::{RemoteCamera, RemoteError, fly_remote, fly_remote_with};
 pub use zmq_teacher::{TeacherStats, ZmqTeacher};
 
 /// An endpoint could not be used.

@@ -45,6 +45,21 @@ pub enum RemoteError {
          with the `sim` log group (`depthpilot sitl`)"
     )]
     NoTruth { uri: String, waited_s: f64 },
+    #[error("camera: {0}")]
+    Camera(#[from] crate::RuntimeError),
+}
+
+/// Where a remote flight's measurements come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteCamera {
+    /// The scene's synthetic camera, rendering the truth the simulated Crazyflie logs.
+    Simulated,
+    /// A Kinect bridge at `endpoint` (hil/kinect_bridge, or `depthpilot fake-bridge`); with
+    /// `truth_out`, the simulated Crazyflie's truth is published there for a fake bridge.
+    Bridge {
+        endpoint: String,
+        truth_out: Option<String>,
+    },
 }
 
 fn truth_of(s: &LogSample, prev: Option<(f64, Vec3)>, t_s: f64) -> Option<BodyState> {
@@ -64,7 +79,7 @@ fn truth_of(s: &LogSample, prev: Option<(f64, Vec3)>, t_s: f64) -> Option<BodySt
 }
 
 /// The radio actor's command for one message of the off-board side.
-fn command_of(msg: Outgoing) -> RadioCommand {
+pub(crate) fn command_of(msg: Outgoing) -> RadioCommand {
     match msg {
         Outgoing::Rpyt(sp) => RadioCommand::Setpoint(sp),
         Outgoing::Position {
@@ -89,28 +104,77 @@ pub fn fly_remote(
     link: Box<dyn Link>,
     log: &mut dyn LogSink,
 ) -> Result<Summary, RemoteError> {
+    fly_remote_with(scene, controller, link, &RemoteCamera::Simulated, true, log)
+}
+
+/// [`fly_remote`] with the measurements from `camera`. `truth_from_link`: the far side is a
+/// simulated Crazyflie that logs its truth (the errors are measured on it); without (a real
+/// Crazyflie on the bench), the errors are measured on the controller's estimate and the log's
+/// positions are the estimate's.
+pub fn fly_remote_with(
+    scene: &Scene,
+    controller: Box<dyn Controller + Send>,
+    link: Box<dyn Link>,
+    camera: &RemoteCamera,
+    truth_from_link: bool,
+    log: &mut dyn LogSink,
+) -> Result<Summary, RemoteError> {
+    if !truth_from_link && *camera == RemoteCamera::Simulated {
+        return Err(RemoteError::Camera(crate::RuntimeError::Setup(
+            "a simulated camera renders the simulator's truth; a real Crazyflie needs a real \
+             camera (a Kinect bridge)"
+                .to_string(),
+        )));
+    }
     let uri = link.uri().to_string();
     let radio = Radio::spawn(link);
-    radio.start_log("truth", &TRUTH_VARIABLES, TRUTH_PERIOD_MS)?;
-    // The first truth sample starts the flight clock.
-    let wait = Duration::from_secs(5);
-    let waited = Instant::now();
-    let mut truth = loop {
-        radio.send(RadioCommand::Poll);
-        if let Ok(s) = radio.samples.recv_timeout(Duration::from_millis(20))
-            && let Some(t) = truth_of(&s, None, 0.0)
-        {
-            break t;
+    let resting = BodyState {
+        pos_m: scene.quad.initial_position_m,
+        vel_m_s: Vec3::ZERO,
+        world_from_body: Rot::from_rpy(0.0, 0.0, scene.quad.initial_yaw_deg.to_radians()),
+        body_rates_rad_s: Vec3::ZERO,
+    };
+    let mut truth = if truth_from_link {
+        radio.start_log("truth", &TRUTH_VARIABLES, TRUTH_PERIOD_MS)?;
+        // The first truth sample starts the flight clock.
+        let wait = Duration::from_secs(5);
+        let waited = Instant::now();
+        loop {
+            radio.send(RadioCommand::Poll);
+            if let Ok(s) = radio.samples.recv_timeout(Duration::from_millis(20))
+                && let Some(t) = truth_of(&s, None, 0.0)
+            {
+                break t;
+            }
+            if waited.elapsed() > wait {
+                return Err(RemoteError::NoTruth {
+                    uri,
+                    waited_s: wait.as_secs_f64(),
+                });
+            }
         }
-        if waited.elapsed() > wait {
-            return Err(RemoteError::NoTruth {
-                uri,
-                waited_s: wait.as_secs_f64(),
-            });
+    } else {
+        resting
+    };
+    let zmq_ctx = zmq::Context::new();
+    let mut bridge = match camera {
+        RemoteCamera::Simulated => None,
+        RemoteCamera::Bridge {
+            endpoint,
+            truth_out,
+        } => {
+            let mut b = crate::bridge_vision::BridgeVisionActor::connect(
+                &zmq_ctx,
+                scene,
+                endpoint,
+                truth_out.as_deref(),
+            )?;
+            b.wait_for_frames(&truth, crate::bridge_vision::WAIT_FOR_FRAMES)?;
+            Some(b)
         }
     };
     let start_offset = (truth.pos_m - scene.quad.initial_position_m).norm();
-    if start_offset > 0.05 {
+    if truth_from_link && start_offset > 0.05 {
         eprintln!(
             "depthpilot: warning: the remote quad stands at {:?}, the scene starts it at {:?}; \
              start the simulator with `--scene` of the same scene",
@@ -154,14 +218,37 @@ pub fn fly_remote(
                 }
             }
         }
-        off.sense(now_ns, &truth);
+        match &mut bridge {
+            None => off.sense(now_ns, &truth),
+            Some(b) => {
+                if truth_from_link {
+                    b.publish_truth(now_ns, &truth);
+                }
+                let ms: Vec<_> = b.sense(now_ns).into_iter().map(|t| t.m).collect();
+                off.measured(now_ns, &ms);
+            }
+        }
+        if !truth_from_link && let Some(e) = off.controller().estimate(now_ns) {
+            // No truth on the bench: what the controller believes stands in for it.
+            truth = BodyState {
+                pos_m: e.pos_in_world_m,
+                vel_m_s: e.vel_in_world_m_s,
+                world_from_body: Rot::from_rpy(0.0, 0.0, e.yaw_rad.unwrap_or(0.0)),
+                body_rates_rad_s: Vec3::ZERO,
+            };
+            if now_ns > settle_ns && off.ticked(now_ns) {
+                let sp = setpoint_at(&scene.setpoints, t_s);
+                pos_err.add((truth.pos_m - sp.pos_in_world_m).norm());
+            }
+        }
         for msg in off.drain() {
             radio.send(command_of(msg));
         }
         if let Some(msg) = off.control(now_ns, &truth) {
             radio.send(command_of(msg));
         }
-        if off.ticked(now_ns)
+        if truth_from_link
+            && off.ticked(now_ns)
             && now_ns >= settle_ns
             && let Some(e) = off.controller().estimate(now_ns)
         {
@@ -188,7 +275,10 @@ pub fn fly_remote(
                 mux_sources: off.mux_sources,
                 measurement_age_s: estimate
                     .map(|e| now_ns.saturating_sub(e.last_measurement_ns) as f64 * 1e-9),
-                detection_pixels: off.last_frame_pixels(),
+                detection_pixels: match &bridge {
+                    Some(b) => b.last_frame_pixels(),
+                    None => off.last_frame_pixels(),
+                },
             });
         }
         tick += 1;
@@ -210,7 +300,30 @@ pub fn fly_remote(
     let stats = radio.stats();
     let elapsed = t0.elapsed().as_secs_f64();
     let expected = elapsed * 1000.0 / f64::from(TRUTH_PERIOD_MS);
-    if (truth_samples as f64) < 0.9 * expected {
+    let camera_report = bridge.as_ref().map(|b| b.report());
+    if let Some(c) = &camera_report {
+        eprintln!(
+            "depthpilot: camera: bridge {}: {} frames ({} gaps), {} garbage{}, {} stale stretch(es); {} detections",
+            c.bridge.endpoint,
+            c.bridge.frames.received,
+            c.bridge.frames.gaps,
+            c.bridge.garbage.total,
+            c.bridge
+                .garbage
+                .last
+                .as_deref()
+                .map(|l| format!(" (last: {l})"))
+                .unwrap_or_default(),
+            c.stale.len(),
+            c.vision.detections
+        );
+    }
+    if !truth_from_link {
+        eprintln!(
+            "depthpilot: no truth on the bench: the errors and positions are the controller's estimate"
+        );
+    }
+    if truth_from_link && (truth_samples as f64) < 0.9 * expected {
         eprintln!(
             "depthpilot: only {truth_samples} truth samples in {elapsed:.1} s (expected {expected:.0}): \
              the link loses packets or the simulator runs slow"
@@ -228,8 +341,12 @@ pub fn fly_remote(
         controller: off.controller().name(),
         sim_seconds: elapsed,
         physics_steps: 0,
-        frames: off.frames(),
-        detections: off.detections(),
+        frames: camera_report
+            .as_ref()
+            .map_or(off.frames(), |c| c.bridge.frames.received),
+        detections: camera_report
+            .as_ref()
+            .map_or(off.detections(), |c| c.vision.detections),
         rms_error_m: pos_err.rms(),
         max_error_m: pos_err.max,
         rms_estimate_error_m: est_err.rms(),
@@ -247,7 +364,7 @@ pub fn fly_remote(
         radio_decode_errors: 0,
         gusts: 0,
         steps: Vec::new(),
-        vision: off.vision(),
+        vision: if bridge.is_some() { None } else { off.vision() },
         safety_events: safety.events,
     })
 }

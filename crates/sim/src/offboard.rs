@@ -628,6 +628,13 @@ impl OffBoard {
         }
     }
 
+    /// Measurements from elsewhere (a Kinect bridge) arrived at `now_ns`.
+    pub fn measured(&mut self, now_ns: u64, measurements: &[Measurement]) {
+        for m in measurements {
+            self.pilot.measure(now_ns, m);
+        }
+    }
+
     /// At the link rate: the message the radio sends now (None between ticks, or when a script
     /// says silence). `truth` is what the scripted teacher sees.
     pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<Outgoing> {
