@@ -151,8 +151,8 @@ pub struct RecordArgs {
     /// Stop after this long (s); default: until killed (a killed recorder loses ~0.5 s).
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
-    /// Write the newest depth frame here at the end, as a 16-bit PGM (millimetres; any image
-    /// viewer opens it).
+    /// Write the newest depth frame here at the end: `.png` in false colour (near red, far blue,
+    /// no return black) with the detection circled, anything else as a 16-bit PGM (millimetres).
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
     /// Connect to the bridge here instead of the rig's endpoint.
@@ -167,6 +167,68 @@ fn unix_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// A depth value's false colour: near red, far blue (a five-stop ramp), no return black.
+fn false_colour(d: u16, near: f64, far: f64) -> plotters::style::RGBColor {
+    if d == 0 {
+        return plotters::style::RGBColor(0, 0, 0);
+    }
+    let t = ((f64::from(d) - near) / (far - near).max(1.0)).clamp(0.0, 1.0);
+    const STOPS: [(f64, f64, f64); 5] = [
+        (220.0, 40.0, 30.0),
+        (240.0, 200.0, 40.0),
+        (60.0, 200.0, 80.0),
+        (40.0, 190.0, 220.0),
+        (40.0, 60.0, 200.0),
+    ];
+    let x = t * (STOPS.len() - 1) as f64;
+    let i = (x.floor() as usize).min(STOPS.len() - 2);
+    let f = x - i as f64;
+    let (a, b) = (STOPS[i], STOPS[i + 1]);
+    let mix = |p: f64, q: f64| (p + (q - p) * f).round() as u8;
+    plotters::style::RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A depth frame as a false-colour PNG, the detection (if any) circled and labelled.
+fn write_png_view(
+    path: &std::path::Path,
+    f: &depthpilot_vision::DepthFrame,
+    detection: Option<&depthpilot_vision::Detection>,
+) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let mut valid: Vec<u16> = f.depth_mm.iter().copied().filter(|d| *d != 0).collect();
+    valid.sort_unstable();
+    let pick = |q: f64| {
+        valid
+            .get(((valid.len().saturating_sub(1)) as f64 * q) as usize)
+            .map_or(0.0, |d| f64::from(*d))
+    };
+    let (near, far) = (pick(0.01), pick(0.99));
+    let (w, h) = (f.width as u32, f.height as u32);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    for (i, d) in f.depth_mm.iter().enumerate() {
+        let (x, y) = ((i % f.width) as i32, (i / f.width) as i32);
+        root.draw_pixel((x, y), &false_colour(*d, near, far))
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+    }
+    if let Some(d) = detection {
+        let (u, v) = (d.pixel.0.round() as i32, d.pixel.1.round() as i32);
+        root.draw(&Circle::new((u, v), 14, WHITE.stroke_width(2)))
+            .map_err(|e| anyhow::anyhow!("drawing {}: {e}", path.display()))?;
+        let p = d.pos_in_world_m;
+        // The label needs a font; without one the circle says enough.
+        if crate::plot::load_font().is_ok() {
+            let _ = root.draw(&Text::new(
+                format!("({:.3}, {:.3}, {:.3}) m, {} px", p.x, p.y, p.z, d.pixels),
+                (u + 18, v - 8),
+                ("sans-serif", 14).into_font().color(&WHITE),
+            ));
+        }
+    }
+    root.present()
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    Ok(())
 }
 
 /// A depth frame as a binary 16-bit PGM (big-endian, as the format says).
@@ -274,7 +336,7 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
                         .and_then(|()| writer.write_detection(log_ns, &record_of(f.header.seq, &r)))
                         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
                     serial.clone_from(&f.header.serial);
-                    newest = Some(f);
+                    newest = Some((f, r.ok()));
                 }
                 BridgeEvent::Garbage(g) => {
                     eprintln!("depthpilot record: {t:.2} s: garbage from the bridge: {g}")
@@ -315,9 +377,16 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     let stats = writer
         .finish()
         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
-    if let (Some(path), Some(f)) = (&args.snapshot, &newest) {
-        write_pgm(path, &f.frame)
-            .map_err(|e| Failure::from(anyhow::anyhow!("writing {}: {e}", path.display())))?;
+    if let (Some(path), Some((f, detection))) = (&args.snapshot, &newest) {
+        let png = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        if png {
+            write_png_view(path, &f.frame, detection.as_ref()).map_err(Failure::from)?;
+        } else {
+            write_pgm(path, &f.frame)
+                .map_err(|e| Failure::from(anyhow::anyhow!("writing {}: {e}", path.display())))?;
+        }
     }
     let st = &vision.stats;
     let rep = client.report();
@@ -473,4 +542,51 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> depthpilot_vision::DepthFrame {
+        depthpilot_vision::DepthFrame {
+            stamp_ns: 0,
+            seq: 7,
+            width: 4,
+            height: 2,
+            depth_mm: vec![0, 500, 1000, 65535, 1, 2, 3, 4],
+            ir: None,
+        }
+    }
+
+    #[test]
+    fn the_pgm_snapshot_is_16_bit_big_endian_millimetres() {
+        let path = std::env::temp_dir().join(format!("dp-pgm-{}.pgm", std::process::id()));
+        write_pgm(&path, &frame()).expect("write");
+        let bytes = std::fs::read(&path).expect("read");
+        let header = b"P5\n# depthpilot depth frame seq 7 (mm)\n4 2\n65535\n";
+        assert!(bytes.starts_with(header));
+        let body = &bytes[header.len()..];
+        assert_eq!(body.len(), 16);
+        assert_eq!(&body[2..4], &500u16.to_be_bytes());
+        assert_eq!(&body[6..8], &65535u16.to_be_bytes());
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn false_colour_is_black_without_a_return_and_red_near_blue_far() {
+        let c = |d| false_colour(d, 1000.0, 3000.0);
+        assert_eq!(c(0), plotters::style::RGBColor(0, 0, 0));
+        let near = c(1000);
+        let far = c(3000);
+        assert!(near.0 > near.2 && far.2 > far.0, "{near:?} {far:?}");
+    }
+
+    #[test]
+    fn at_value_flags_are_checked() {
+        assert_eq!(pair("stall", "6:1.5").ok(), Some((6.0, 1.5)));
+        for bad in ["6", "a:b", "-1:2", "3:0", "nan:1"] {
+            assert!(pair("stall", bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -58,7 +58,7 @@ const FONTS: [&str; 2] = [
     "/usr/share/fonts/TTF/DejaVuSans.ttf",
 ];
 
-fn load_font() -> Result<(), Failure> {
+pub(crate) fn load_font() -> Result<(), Failure> {
     let bytes = FONTS
         .iter()
         .find_map(|p| std::fs::read(p).ok())

@@ -306,7 +306,7 @@ fn record_then_replay_gives_bit_identical_vision_and_a_cut_recording_still_repla
             .expect("fake bridge"),
     );
     let session = dir.join("session.mcap");
-    let snapshot = dir.join("view.pgm");
+    let snapshot = dir.join("view.png");
     let out = Command::new(exe())
         .arg("record")
         .arg(bridge_rig())
@@ -331,13 +331,14 @@ fn record_then_replay_gives_bit_identical_vision_and_a_cut_recording_still_repla
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(said.contains("intrinsics fx 365.4028"), "{said}");
-    let pgm = std::fs::read(&snapshot).expect("snapshot");
-    assert!(pgm.starts_with(b"P5\n"));
-    assert!(
-        pgm.len() > 512 * 424 * 2,
-        "16-bit 512×424: {} bytes",
-        pgm.len()
+    // The camera view: a false-colour PNG of the newest frame, 512×424.
+    let png = std::fs::read(&snapshot).expect("snapshot");
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let (w, h) = (
+        u32::from_be_bytes(png[16..20].try_into().expect("width")),
+        u32::from_be_bytes(png[20..24].try_into().expect("height")),
     );
+    assert_eq!((w, h), (512, 424));
 
     let replay = |path: &Path| {
         let out = Command::new(exe())
