@@ -56,18 +56,6 @@ pub struct BridgeVisionStats {
     pub intrinsics_changes: u64,
 }
 
-/// The short name of a reason for no detection.
-pub fn miss_reason(r: &NoDetection) -> &'static str {
-    match r {
-        NoDetection::WrongSize { .. } => "wrong_size",
-        NoDetection::LearningBackground { .. } => "learning_background",
-        NoDetection::AllInvalid => "all_invalid",
-        NoDetection::NoForeground => "no_foreground",
-        NoDetection::NoBlobOfQuadSize { .. } => "no_blob_of_quad_size",
-        NoDetection::OutsideGate { .. } => "outside_gate",
-    }
-}
-
 impl BridgeVision {
     /// The camera's pose comes from the scene (where the Kinect stands); its intrinsics from the
     /// frames.
@@ -119,7 +107,7 @@ impl BridgeVision {
                 self.stats.detections += 1;
                 self.stats.with_yaw += u64::from(d.yaw_rad.is_some());
             }
-            Err(e) => *self.stats.misses.entry(miss_reason(e)).or_insert(0) += 1,
+            Err(e) => *self.stats.misses.entry(e.reason()).or_insert(0) += 1,
         }
         Ok(r)
     }
@@ -146,7 +134,7 @@ pub fn record_of(frame_seq: u64, r: &Result<Detection, NoDetection>) -> Detectio
             pos_m: None,
             yaw_rad: None,
             pixels: None,
-            miss: Some(miss_reason(e).to_string()),
+            miss: Some(e.reason().to_string()),
         },
     }
 }
@@ -231,12 +219,7 @@ impl BridgeVisionActor {
             return;
         };
         self.seq += 1;
-        let msg = TruthMsg {
-            t_ns: now_ns,
-            pos_m: truth.pos_m.to_array(),
-            vel_m_s: truth.vel_m_s.to_array(),
-            rpy_rad: truth.world_from_body.rpy(),
-        };
+        let msg = TruthMsg::of(now_ns, truth);
         if s.send_multipart(
             bus::encode(TOPIC_TRUTH, self.seq, now_ns, &msg),
             zmq::DONTWAIT,

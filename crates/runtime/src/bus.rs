@@ -274,6 +274,36 @@ pub struct TruthMsg {
     pub rpy_rad: [f64; 3],
 }
 
+impl TruthMsg {
+    /// The truth of the world at `t_ns`.
+    pub fn of(t_ns: u64, truth: &depthpilot_sim::world::BodyState) -> Self {
+        Self {
+            t_ns,
+            pos_m: truth.pos_m.to_array(),
+            vel_m_s: truth.vel_m_s.to_array(),
+            rpy_rad: truth.world_from_body.rpy(),
+        }
+    }
+
+    /// The body it describes (None if a number is not finite; body rates are not carried).
+    pub fn body(&self) -> Option<depthpilot_sim::world::BodyState> {
+        let finite = self
+            .pos_m
+            .iter()
+            .chain(&self.vel_m_s)
+            .chain(&self.rpy_rad)
+            .all(|x| x.is_finite());
+        let v = |a: [f64; 3]| depthpilot_types::Vec3::new(a[0], a[1], a[2]);
+        let [roll, pitch, yaw] = self.rpy_rad;
+        finite.then(|| depthpilot_sim::world::BodyState {
+            pos_m: v(self.pos_m),
+            vel_m_s: v(self.vel_m_s),
+            world_from_body: depthpilot_types::Rot::from_rpy(roll, pitch, yaw),
+            body_rates_rad_s: depthpilot_types::Vec3::ZERO,
+        })
+    }
+}
+
 /// A vision fix of the quad in the world frame ([`TOPIC_MEASUREMENT`]).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeasurementMsg {

@@ -251,23 +251,14 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
                 let Ok(e) = bus::decode::<TruthMsg>(TOPIC_TRUTH, &frames) else {
                     continue;
                 };
-                let t = e.payload;
-                if !t.pos_m.iter().chain(&t.rpy_rad).all(|x| x.is_finite()) {
+                let Some(body) = e.payload.body() else {
                     continue;
-                }
+                };
                 report.truth_received += 1;
                 if report.truth_received == 1 {
-                    sensing.start_at(t.t_ns);
+                    sensing.start_at(e.payload.t_ns);
                 }
-                (
-                    t.t_ns,
-                    BodyState {
-                        pos_m: Vec3::new(t.pos_m[0], t.pos_m[1], t.pos_m[2]),
-                        vel_m_s: Vec3::new(t.vel_m_s[0], t.vel_m_s[1], t.vel_m_s[2]),
-                        world_from_body: Rot::from_rpy(t.rpy_rad[0], t.rpy_rad[1], t.rpy_rad[2]),
-                        body_rates_rad_s: Vec3::ZERO,
-                    },
-                )
+                (e.payload.t_ns, body)
             }
             None => {
                 let next = started + step * (report_steps(started, step));

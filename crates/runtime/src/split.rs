@@ -22,7 +22,7 @@ use crate::bus::{
 use actix::prelude::*;
 use depthpilot_sim::offboard::Sensing;
 use depthpilot_sim::world::BodyState;
-use depthpilot_types::{Rot, Scene, Vec3};
+use depthpilot_types::{Scene, Vec3};
 use depthpilot_vision::detector::LearntBackground;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -201,12 +201,7 @@ impl BusVisionActor {
 
     fn publish_truth(&mut self, now_ns: u64, truth: &BodyState) {
         self.seq += 1;
-        let msg = TruthMsg {
-            t_ns: now_ns,
-            pos_m: truth.pos_m.to_array(),
-            vel_m_s: truth.vel_m_s.to_array(),
-            rpy_rad: truth.world_from_body.rpy(),
-        };
+        let msg = TruthMsg::of(now_ns, truth);
         let frames = bus::encode(TOPIC_TRUTH, self.seq, now_ns, &msg);
         // No subscriber yet, or a slow one: PUB drops, never blocks.
         if self.truth_pub.send_multipart(frames, zmq::DONTWAIT).is_ok() {
@@ -415,21 +410,6 @@ pub struct VisionRoleReport {
     pub truth: SeqTracker,
 }
 
-fn body_of(t: &TruthMsg) -> Option<BodyState> {
-    let all = t
-        .pos_m
-        .iter()
-        .chain(&t.vel_m_s)
-        .chain(&t.rpy_rad)
-        .all(|x| x.is_finite());
-    all.then(|| BodyState {
-        pos_m: Vec3::new(t.pos_m[0], t.pos_m[1], t.pos_m[2]),
-        vel_m_s: Vec3::new(t.vel_m_s[0], t.vel_m_s[1], t.vel_m_s[2]),
-        world_from_body: Rot::from_rpy(t.rpy_rad[0], t.rpy_rad[1], t.rpy_rad[2]),
-        body_rates_rad_s: Vec3::ZERO,
-    })
-}
-
 /// Loads a saved background into the detector; says why not when it cannot (then the vision
 /// learns one, as without the file).
 fn load_background(sensing: &mut Sensing, path: &std::path::Path) -> bool {
@@ -551,7 +531,7 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         }
         while let Ok(frames) = truth_sub.recv_multipart(zmq::DONTWAIT) {
             let truth = match bus::decode::<TruthMsg>(TOPIC_TRUTH, &frames) {
-                Ok(e) => match body_of(&e.payload) {
+                Ok(e) => match e.payload.body() {
                     Some(b) => {
                         report.truth.observe(e.seq);
                         (e.payload.t_ns, b)

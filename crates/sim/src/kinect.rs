@@ -276,17 +276,6 @@ pub struct VisionStats {
     pub miss_reasons: std::collections::BTreeMap<&'static str, u64>,
 }
 
-fn reason_name(r: &NoDetection) -> &'static str {
-    match r {
-        NoDetection::WrongSize { .. } => "wrong_size",
-        NoDetection::LearningBackground { .. } => "learning_background",
-        NoDetection::AllInvalid => "all_invalid",
-        NoDetection::NoForeground => "no_foreground",
-        NoDetection::NoBlobOfQuadSize { .. } => "no_blob_of_quad_size",
-        NoDetection::OutsideGate { .. } => "outside_gate",
-    }
-}
-
 /// The camera, its renderer and the detector.
 pub struct KinectSensor {
     cfg: KinectConfig,
@@ -706,7 +695,7 @@ impl KinectSensor {
                 } else {
                     self.stats.misses += 1;
                 }
-                *self.stats.miss_reasons.entry(reason_name(&e)).or_insert(0) += 1;
+                *self.stats.miss_reasons.entry(e.reason()).or_insert(0) += 1;
                 None
             }
         }

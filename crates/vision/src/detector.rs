@@ -201,6 +201,20 @@ struct Hit {
     stamp_ns: u64,
 }
 
+impl NoDetection {
+    /// A short name of the reason, for counting.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::WrongSize { .. } => "wrong_size",
+            Self::LearningBackground { .. } => "learning_background",
+            Self::AllInvalid => "all_invalid",
+            Self::NoForeground => "no_foreground",
+            Self::NoBlobOfQuadSize { .. } => "no_blob_of_quad_size",
+            Self::OutsideGate { .. } => "outside_gate",
+        }
+    }
+}
+
 /// A learnt background: per pixel the median depth and the spread seen while learning (mm; the
 /// encoding of `Detector::learn`). Saved by a vision process so that a restarted one need not
 /// learn it again with the quad in view (which would make the quad background).
