@@ -33,6 +33,16 @@ pub struct HilArgs {
     /// truth here for `depthpilot fake-bridge --truth-endpoint`.
     #[arg(long, value_name = "ENDPOINT", default_value = depthpilot_runtime::split::DEFAULT_TRUTH_ENDPOINT)]
     pub truth_endpoint: String,
+    /// A live teacher through the mux: the client's ZMQ input device bound here (cfclient's
+    /// format; `depthpilot teach` shows what a sender does), e.g. tcp://127.0.0.1:1212.
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "gamepad")]
+    pub teacher_zmq: Option<String>,
+    /// A live teacher on a gamepad with this mapping (e.g. hil/gamepad_mode2.ron).
+    #[arg(long, value_name = "MAPPING")]
+    pub gamepad: Option<PathBuf>,
+    /// The mux mode for the live teacher.
+    #[arg(long, value_enum, default_value_t = crate::teach::ModeArg::TeacherRpyt)]
+    pub mux_mode: crate::teach::ModeArg,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -155,13 +165,43 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
         code: EXIT_NO_DEVICE,
         error: anyhow::Error::new(e).context(format!("rig `{}`", rig.name)),
     })?;
-    let truth_from_link = !rig.link_is_real();
+    let teacher = match (&args.teacher_zmq, &args.gamepad) {
+        (None, None) => None,
+        (zmq, pad) => {
+            let t = crate::teach::open_live_teacher(
+                zmq.as_deref()
+                    .unwrap_or(depthpilot_runtime::zmq_teacher::DEFAULT_ENDPOINT),
+                pad.as_deref(),
+            )?;
+            let mux = depthpilot_types::scene::MuxConfig {
+                mode: crate::teach::mux_mode(args.mux_mode),
+                ..Default::default()
+            };
+            eprintln!(
+                "depthpilot hil: live teacher {} through the mux ({:?}): it takes over with the mux \
+                 switch and has the e-stop",
+                match (&args.teacher_zmq, &args.gamepad) {
+                    (_, Some(p)) => format!("on the gamepad ({})", p.display()),
+                    (Some(e), _) => format!("on {e}"),
+                    (None, None) => unreachable!(),
+                },
+                mux.mode
+            );
+            Some((t, mux))
+        }
+    };
+    let opts = depthpilot_runtime::RemoteOptions {
+        camera,
+        truth_from_link: !rig.link_is_real(),
+        teacher,
+    };
     let fly = |log: &mut dyn depthpilot_sim::LogSink| {
-        depthpilot_runtime::fly_remote_with(&scene, controller, link, &camera, truth_from_link, log)
-            .map_err(|e| Failure {
+        depthpilot_runtime::fly_remote_with(&scene, controller, link, opts, log).map_err(|e| {
+            Failure {
                 code: 1,
                 error: anyhow::Error::new(e),
-            })
+            }
+        })
     };
     let summary = match &args.log {
         Some(path) => {

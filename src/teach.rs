@@ -5,6 +5,7 @@
 use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_mux::{GamepadMapping, InputFrame};
 use depthpilot_mux::{Mux, Source};
+use depthpilot_runtime::LiveTeacher;
 use depthpilot_runtime::{GamepadTeacher, ZmqTeacher};
 use depthpilot_types::scene::{MuxConfig, MuxMode};
 use std::io::Write;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Mux mode names on the command line.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum ModeArg {
+pub(crate) enum ModeArg {
     /// The autopilot flies everything; the teacher has e-stop only.
     Normal,
     /// Student roll/pitch, teacher thrust/yaw; the mux switch gives the teacher everything.
@@ -49,13 +50,36 @@ enum Teacher {
 }
 
 fn open_teacher(args: &TeachArgs) -> Result<Teacher, Failure> {
+    Ok(
+        match open_live_teacher(&args.bind, args.gamepad.as_deref())? {
+            LiveTeacher::Zmq(z) => Teacher::Zmq(z),
+            LiveTeacher::Gamepad(g) => Teacher::Gamepad(g),
+        },
+    )
+}
+
+/// The ModeArg's mux mode.
+pub(crate) fn mux_mode(m: ModeArg) -> MuxMode {
+    match m {
+        ModeArg::Normal => MuxMode::Normal,
+        ModeArg::TeacherRp => MuxMode::TeacherRp,
+        ModeArg::TeacherRpyt => MuxMode::TeacherRpyt,
+        ModeArg::Mix => MuxMode::Mix,
+    }
+}
+
+/// A live teacher: a gamepad with this mapping file, else the client's ZMQ input bound at `bind`.
+pub(crate) fn open_live_teacher(
+    bind: &str,
+    gamepad: Option<&std::path::Path>,
+) -> Result<LiveTeacher, Failure> {
     let bad_input = |error: anyhow::Error| Failure {
         code: EXIT_BAD_INPUT,
         error,
     };
-    match &args.gamepad {
-        None => ZmqTeacher::bind(&args.bind)
-            .map(Teacher::Zmq)
+    match gamepad {
+        None => ZmqTeacher::bind(bind)
+            .map(LiveTeacher::Zmq)
             .map_err(|e| bad_input(anyhow::Error::new(e))),
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -72,19 +96,14 @@ fn open_teacher(args: &TeachArgs) -> Result<Teacher, Failure> {
                     "{e}; plug in a gamepad, or drop --gamepad to use the ZMQ input"
                 ),
             })?;
-            Ok(Teacher::Gamepad(Box::new(pad)))
+            Ok(LiveTeacher::Gamepad(Box::new(pad)))
         }
     }
 }
 
 pub fn teach(args: &TeachArgs) -> Result<(), Failure> {
     let mut teacher = open_teacher(args)?;
-    let mode = match args.mode {
-        ModeArg::Normal => MuxMode::Normal,
-        ModeArg::TeacherRp => MuxMode::TeacherRp,
-        ModeArg::TeacherRpyt => MuxMode::TeacherRpyt,
-        ModeArg::Mix => MuxMode::Mix,
-    };
+    let mode = mux_mode(args.mode);
     let mut mux = Mux::new(MuxConfig {
         mode,
         ..MuxConfig::default()

@@ -606,3 +606,89 @@ fn hil_in_shadow_flies_the_simulation_and_the_crazyflie_behind_the_link_gets_eve
         "{stderr}"
     );
 }
+
+#[test]
+fn hil_takes_a_live_teacher_who_takes_over_and_e_stops() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("hil-teacher");
+    let sitl = crate::sitl::start_sitl(
+        crate::sitl::free_udp_port(),
+        &[
+            "--scene",
+            scene_path("hover_kinect.ron").to_str().expect("utf-8"),
+        ],
+    );
+    let rig = write_rig(
+        &dir,
+        "teacher_udp",
+        "hover_kinect.ron",
+        &format!("udp://127.0.0.1:{}", sitl.port),
+        "Simulated",
+        false,
+    );
+    let teacher = free_endpoint();
+    let (sum, log, err) = (dir.join("t.json"), dir.join("t.jsonl"), dir.join("t.err"));
+    let hil = spawn_logged(
+        Command::new(exe())
+            .arg("hil")
+            .arg(&rig)
+            .args(["--teacher-zmq", &teacher, "--quiet", "--summary"])
+            .arg(&sum)
+            .arg("--log")
+            .arg(&log),
+        &err,
+    );
+    // The person: the cfclient input format over PUSH, 50 Hz. Hands off until 6 s, then holds the
+    // mux switch with hover thrust, then hits the e-stop at 9 s.
+    let ctx = zmq::Context::new();
+    let push = ctx.socket(zmq::PUSH).expect("socket");
+    push.connect(&teacher).expect("connect");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        let t = started.elapsed().as_secs_f64();
+        let (muxswitch, estop) = (t >= 6.0, t >= 9.0);
+        let msg = format!(
+            r#"{{"version":1,"client_name":"test","ctrl":{{"roll":0.0,"pitch":0.0,"yaw":0.0,"thrust":55.9,"muxswitch":{muxswitch},"estop":{estop}}}}}"#
+        );
+        let _ = push.send(msg.as_bytes(), zmq::DONTWAIT);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    push.send(b"not json".as_slice(), 0).expect("send garbage");
+    finish(hil, &err);
+    let console = std::fs::read_to_string(&err).unwrap_or_default();
+    let rows: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r.get("t_s").is_some())
+        .collect();
+    let sources_at = |t: f64| {
+        rows.iter()
+            .find(|r| r["t_s"].as_f64().expect("t") >= t)
+            .map(|r| r["mux_sources"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let s = summary(&sum);
+    println!(
+        "live teacher: sources at 4 s {}, 7.5 s {}, 11 s {}; final {:?}; {}",
+        sources_at(4.0),
+        sources_at(7.5),
+        sources_at(11.0),
+        s["final_position_m"],
+        console
+            .lines()
+            .filter(|l| l.contains("teacher"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    assert!(console.contains("live teacher on"), "{console}");
+    // The flight clock starts a moment after the sender: allow a second either way.
+    assert_eq!(sources_at(4.0), serde_json::json!(["student", "student", "student", "student"]));
+    assert_eq!(sources_at(7.5), serde_json::json!(["teacher", "teacher", "teacher", "teacher"]));
+    assert_eq!(sources_at(11.0), serde_json::json!(["estop", "estop", "estop", "estop"]));
+    let z = s["final_position_m"][2].as_f64().expect("z");
+    assert!(
+        z < 0.1,
+        "motors cut by the e-stop: the quad came down ({z} m)"
+    );
+}

@@ -30,7 +30,9 @@ pub use recorder::{
     FlightClock, FlightHeader, ReadError, RecordedMessage, Recorder, RecorderError,
     RecorderOptions, Recording, read_recording,
 };
-pub use remote::{RemoteCamera, RemoteError, fly_remote, fly_remote_with};
+pub use remote::{
+    LiveTeacher, RemoteCamera, RemoteError, RemoteOptions, fly_remote, fly_remote_with,
+};
 pub use zmq_teacher::{TeacherStats, ZmqTeacher};
 
 /// An endpoint could not be used.

@@ -96,6 +96,43 @@ pub(crate) fn command_of(msg: Outgoing) -> RadioCommand {
     }
 }
 
+/// A person's input during a remote flight, through the mux.
+pub enum LiveTeacher {
+    /// The client's ZMQ input device format (cfclient's PULL on tcp://127.0.0.1:1212).
+    Zmq(crate::ZmqTeacher),
+    Gamepad(Box<crate::GamepadTeacher>),
+}
+
+impl LiveTeacher {
+    fn poll(&mut self, now_ns: u64) -> Option<depthpilot_mux::InputFrame> {
+        match self {
+            Self::Zmq(t) => {
+                match t.poll(now_ns) {
+                    Ok(skipped) => {
+                        for e in skipped {
+                            eprintln!("depthpilot: teacher input skipped: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("depthpilot: teacher input: {e}"),
+                }
+                t.frame()
+            }
+            Self::Gamepad(g) => g.poll(now_ns),
+        }
+    }
+}
+
+/// How a remote flight senses and who else has a say.
+pub struct RemoteOptions {
+    pub camera: RemoteCamera,
+    /// The far side is a simulated Crazyflie that logs its truth (the errors are measured on it);
+    /// without (a real Crazyflie on the bench), the errors are measured on the controller's
+    /// estimate and the log's positions are the estimate's.
+    pub truth_from_link: bool,
+    /// A live teacher and the mux it goes through (instead of the scene's scripted teacher).
+    pub teacher: Option<(LiveTeacher, depthpilot_types::scene::MuxConfig)>,
+}
+
 /// Flies `scene` in real time through `link`. The far side must simulate the same scene's quad
 /// (start it with `depthpilot sitl --scene <the same scene>`).
 pub fn fly_remote(
@@ -104,21 +141,28 @@ pub fn fly_remote(
     link: Box<dyn Link>,
     log: &mut dyn LogSink,
 ) -> Result<Summary, RemoteError> {
-    fly_remote_with(scene, controller, link, &RemoteCamera::Simulated, true, log)
+    let opts = RemoteOptions {
+        camera: RemoteCamera::Simulated,
+        truth_from_link: true,
+        teacher: None,
+    };
+    fly_remote_with(scene, controller, link, opts, log)
 }
 
-/// [`fly_remote`] with the measurements from `camera`. `truth_from_link`: the far side is a
-/// simulated Crazyflie that logs its truth (the errors are measured on it); without (a real
-/// Crazyflie on the bench), the errors are measured on the controller's estimate and the log's
-/// positions are the estimate's.
+/// [`fly_remote`] with the measurements from `opts.camera`, and perhaps a live teacher.
 pub fn fly_remote_with(
     scene: &Scene,
     controller: Box<dyn Controller + Send>,
     link: Box<dyn Link>,
-    camera: &RemoteCamera,
-    truth_from_link: bool,
+    opts: RemoteOptions,
     log: &mut dyn LogSink,
 ) -> Result<Summary, RemoteError> {
+    let RemoteOptions {
+        camera,
+        truth_from_link,
+        teacher,
+    } = opts;
+    let camera = &camera;
     if !truth_from_link && *camera == RemoteCamera::Simulated {
         return Err(RemoteError::Camera(crate::RuntimeError::Setup(
             "a simulated camera renders the simulator's truth; a real Crazyflie needs a real \
@@ -184,6 +228,10 @@ pub fn fly_remote_with(
     }
 
     let mut off = OffBoard::new(scene, controller)?;
+    let mut live = teacher.map(|(t, mux)| {
+        off.live_teacher(mux);
+        t
+    });
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let end_ns = (scene.duration_s * 1e9).round() as u64;
     let log_period_ns = period_ns(scene.rates.log_hz);
@@ -243,6 +291,9 @@ pub fn fly_remote_with(
         }
         for msg in off.drain() {
             radio.send(command_of(msg));
+        }
+        if let Some(t) = &mut live {
+            off.teacher_frame(t.poll(now_ns));
         }
         if let Some(msg) = off.control(now_ns, &truth) {
             radio.send(command_of(msg));

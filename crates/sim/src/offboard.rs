@@ -573,6 +573,8 @@ pub struct OffBoard {
     pub sensing: Sensing,
     pub pilot: Pilot,
     teacher: Option<(Mux, Teacher)>,
+    /// A live teacher (gamepad, ZMQ) in place of the scene's script: its newest frame.
+    live_teacher: Option<Option<InputFrame>>,
     unlock: Unlock,
     /// With a teacher: the source of each axis at the last control tick.
     pub mux_sources: Option<[&'static str; 4]>,
@@ -591,6 +593,7 @@ impl OffBoard {
                     Teacher::new(t.script.clone(), &scene.faults),
                 )
             }),
+            live_teacher: None,
             unlock: Unlock::default(),
             mux_sources: None,
             arrived: Vec::new(),
@@ -635,6 +638,20 @@ impl OffBoard {
         }
     }
 
+    /// A live teacher (a person at a gamepad or a ZMQ sender) instead of the scene's script,
+    /// through a mux configured as `mux`; its frames come with [`OffBoard::teacher_frame`].
+    pub fn live_teacher(&mut self, mux: depthpilot_types::scene::MuxConfig) {
+        self.teacher = Some((Mux::new(mux), Teacher::new(Vec::new(), &Faults::default())));
+        self.live_teacher = Some(None);
+    }
+
+    /// The live teacher's newest frame (None: none yet). The mux decides whether it is fresh.
+    pub fn teacher_frame(&mut self, frame: Option<InputFrame>) {
+        if let Some(f) = &mut self.live_teacher {
+            *f = frame;
+        }
+    }
+
     /// At the link rate: the message the radio sends now (None between ticks, or when a script
     /// says silence). `truth` is what the scripted teacher sees.
     pub fn control(&mut self, now_ns: u64, truth: &BodyState) -> Option<Outgoing> {
@@ -643,7 +660,10 @@ impl OffBoard {
             Decision::Command(cmd) => {
                 let packet = match &mut self.teacher {
                     Some((mux, teacher)) => {
-                        let frame = teacher.frame(now_ns, truth);
+                        let frame = match self.live_teacher {
+                            Some(live) => live,
+                            None => teacher.frame(now_ns, truth),
+                        };
                         let (packet, sources) = mux_step(mux, now_ns, frame.as_ref(), &cmd);
                         self.mux_sources = Some(sources);
                         packet
