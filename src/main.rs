@@ -12,6 +12,7 @@ mod run;
 mod sitl;
 mod teach;
 mod tune;
+mod view;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -43,6 +44,9 @@ enum Command {
     Tune(tune::TuneArgs),
     /// Plot a flight log (from `fly --log`) as a PNG.
     Plot(plot::PlotArgs),
+    /// Replay a flight log in 3D, or render one frame of it (`--screenshot`), with the separate
+    /// `depthpilot-viewer` binary (same arguments).
+    View(view::ViewArgs),
     /// Monte Carlo over seeds: many flights in parallel, an aggregate report; sliceable into
     /// shards for a scheduler and mergeable.
     Batch(batch::BatchArgs),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Fly(args) => fly::fly(&args),
         Command::Batch(args) => batch::batch(&args),
         Command::Plot(args) => plot::plot(&args),
+        Command::View(args) => view::view(&args),
         Command::Tune(args) => tune::tune(&args),
         Command::Teach(args) => teach::teach(&args),
         Command::Sitl(args) => sitl::sitl(&args),

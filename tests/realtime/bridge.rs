@@ -683,9 +683,18 @@ fn hil_takes_a_live_teacher_who_takes_over_and_e_stops() {
     );
     assert!(console.contains("live teacher on"), "{console}");
     // The flight clock starts a moment after the sender: allow a second either way.
-    assert_eq!(sources_at(4.0), serde_json::json!(["student", "student", "student", "student"]));
-    assert_eq!(sources_at(7.5), serde_json::json!(["teacher", "teacher", "teacher", "teacher"]));
-    assert_eq!(sources_at(11.0), serde_json::json!(["estop", "estop", "estop", "estop"]));
+    assert_eq!(
+        sources_at(4.0),
+        serde_json::json!(["student", "student", "student", "student"])
+    );
+    assert_eq!(
+        sources_at(7.5),
+        serde_json::json!(["teacher", "teacher", "teacher", "teacher"])
+    );
+    assert_eq!(
+        sources_at(11.0),
+        serde_json::json!(["estop", "estop", "estop", "estop"])
+    );
     let z = s["final_position_m"][2].as_f64().expect("z");
     assert!(
         z < 0.1,

@@ -1,0 +1,351 @@
+//! The viewer end to end (issue 9): a short flight is recorded here (scenes/step.ron: the quad
+//! steps 0.5 m along x at 5 s) and rendered headless with `depthpilot-viewer --screenshot` at
+//! two times; damaged logs are shown with a clear message or refused with exit code 2.
+//!
+//! Needs a Vulkan driver: on a machine without a GPU, Mesa's lavapipe (`scripts/setup`
+//! installs `mesa-vulkan-drivers`; CI does). Without one these tests fail, they do not skip.
+
+use depthpilot_runtime::recorder::{FlightClock, FlightHeader, Recorder};
+use depthpilot_types::Scene;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const VIEWER: &str = env!("CARGO_BIN_EXE_depthpilot-viewer");
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+fn scene_path() -> PathBuf {
+    scene_file("step.ron")
+}
+
+fn scene_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenes")
+        .join(name)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("viewer-{}-{name}", std::process::id()))
+}
+
+/// The step flight, recorded once as MCAP.
+fn step_log() -> &'static Path {
+    static LOG: OnceLock<PathBuf> = OnceLock::new();
+    LOG.get_or_init(|| record(&scene_path(), None, "step.mcap"))
+}
+
+/// Flies `scene` (for `duration_s` if given) and records it as MCAP in `name`.
+fn record(scene: &Path, duration_s: Option<f64>, name: &str) -> PathBuf {
+    {
+        let mut scene = Scene::load(scene).expect("the scene loads");
+        if let Some(d) = duration_s {
+            scene.duration_s = d;
+        }
+        let path = tmp(name);
+        let header = FlightHeader::new(
+            &scene.name,
+            scene.seed,
+            scene.rates.clone(),
+            FlightClock::Virtual,
+            "in_process",
+        );
+        let mut rec = Recorder::start_flight(&path, &header).expect("create the log");
+        let summary = depthpilot_sim::fly(&scene, &mut rec).expect("the scene flies");
+        rec.record_summary(&summary).expect("summary");
+        rec.finish().expect("finish the log");
+        path
+    }
+}
+
+/// Fails (does not skip) without a Vulkan driver, saying what to install.
+fn require_vulkan() {
+    let dirs = ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"];
+    let found = std::env::var_os("VK_ICD_FILENAMES").is_some()
+        || dirs.iter().any(|d| {
+            std::fs::read_dir(d).is_ok_and(|es| {
+                es.flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "json"))
+            })
+        });
+    assert!(
+        found,
+        "no Vulkan driver on this machine (no ICD in {dirs:?}): the viewer's headless \
+         screenshots need Mesa's software Vulkan (lavapipe). Run scripts/setup (it installs \
+         mesa-vulkan-drivers; CI does)."
+    );
+}
+
+struct Run {
+    code: Option<i32>,
+    stderr: String,
+}
+
+fn viewer(args: &[&str]) -> Run {
+    let mut child = Command::new(VIEWER)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start depthpilot-viewer");
+    let mut stderr = child.stderr.take().expect("stderr piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the viewer") {
+            break status;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("depthpilot-viewer {args:?} still running after {TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = reader.join().expect("stderr reader");
+    Run {
+        code: status.code(),
+        stderr,
+    }
+}
+
+/// An RGB8 picture.
+struct Picture {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+fn decode(path: &Path) -> Picture {
+    let file = std::fs::File::open(path).expect("the screenshot exists");
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
+    let info = reader.next_frame(&mut buf).expect("PNG data");
+    buf.truncate(info.buffer_size());
+    let rgb = match info.color_type {
+        png::ColorType::Rgb => buf,
+        png::ColorType::Rgba => buf
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        other => panic!("unexpected PNG colour type {other:?}"),
+    };
+    Picture {
+        width: info.width,
+        height: info.height,
+        rgb,
+    }
+}
+
+fn distinct_colours(p: &Picture) -> usize {
+    p.rgb
+        .chunks_exact(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect::<HashSet<_>>()
+        .len()
+}
+
+/// `viewer: quad at pixel (x, y)` from the viewer's stderr.
+fn quad_pixel(stderr: &str) -> (f64, f64) {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("viewer: quad at pixel ("))
+        .unwrap_or_else(|| panic!("no quad pixel in the viewer's output:\n{stderr}"));
+    let (xy, _) = line.split_once(')').expect("closing parenthesis");
+    let (x, y) = xy.split_once(", ").expect("x, y");
+    (x.trim().parse().expect("x"), y.trim().parse().expect("y"))
+}
+
+fn screenshot(log: &Path, out: &Path, at: &str, extra: &[&str]) -> Run {
+    let _ = std::fs::remove_file(out);
+    let mut args = vec![
+        log.to_str().expect("utf-8 path"),
+        "--screenshot",
+        out.to_str().expect("utf-8 path"),
+        "--at",
+        at,
+        "--size",
+        "640x360",
+    ];
+    args.extend_from_slice(extra);
+    let run = viewer(&args);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "depthpilot-viewer {args:?} failed:\n{}",
+        run.stderr
+    );
+    run
+}
+
+fn assert_not_blank(p: &Picture, what: &str) {
+    assert_eq!((p.width, p.height), (640, 360), "{what}: size");
+    let n = distinct_colours(p);
+    assert!(n >= 100, "{what}: only {n} distinct colours: blank?");
+}
+
+/// Issue 9, acceptance 1: two times, correct size, not blank, the quad's pixels differ where
+/// it moved, and little else does.
+#[test]
+fn screenshots_show_the_quad_move() {
+    require_vulkan();
+    let log = step_log();
+    let scene = scene_path();
+    let scene = scene.to_str().expect("utf-8 path");
+    let (a, b) = (tmp("t3.png"), tmp("t9.png"));
+    let run_a = screenshot(log, &a, "3.0", &["--scene", scene]);
+    let run_b = screenshot(log, &b, "9.0", &["--scene", scene]);
+    eprintln!("t = 3 s:\n{}\nt = 9 s:\n{}", run_a.stderr, run_b.stderr);
+    assert!(run_a.stderr.contains("frame time"), "{}", run_a.stderr);
+    let (pa, pb) = (decode(&a), decode(&b));
+    assert_not_blank(&pa, "t = 3 s");
+    assert_not_blank(&pb, "t = 9 s");
+
+    let (qa, qb) = (quad_pixel(&run_a.stderr), quad_pixel(&run_b.stderr));
+    // 0.5 m seen from a few metres: tens of pixels at 640×360.
+    let moved = ((qa.0 - qb.0).powi(2) + (qa.1 - qb.1).powi(2)).sqrt();
+    assert!(
+        moved > 15.0,
+        "the quad moved only {moved:.1} px: {qa:?} → {qb:?}"
+    );
+
+    let w = pa.width as usize;
+    let differs = |x: usize, y: usize| {
+        let i = (y * w + x) * 3;
+        (0..3)
+            .map(|c| pa.rgb[i + c].abs_diff(pb.rgb[i + c]) as u32)
+            .sum::<u32>()
+            > 30
+    };
+    let around = |(qx, qy): (f64, f64), r: f64| {
+        let mut n = 0;
+        for y in (qy - r).max(0.0) as usize..((qy + r) as usize).min(pa.height as usize) {
+            for x in (qx - r).max(0.0) as usize..((qx + r) as usize).min(w) {
+                n += usize::from(differs(x, y));
+            }
+        }
+        n
+    };
+    let (near_a, near_b) = (around(qa, 10.0), around(qb, 10.0));
+    assert!(
+        near_a >= 20 && near_b >= 20,
+        "the pictures should differ where the quad was ({near_a} px around {qa:?}) and where \
+         it is ({near_b} px around {qb:?})"
+    );
+    let total: usize = (0..pa.height as usize)
+        .map(|y| (0..w).filter(|&x| differs(x, y)).count())
+        .sum();
+    let fraction = total as f64 / (w * pa.height as usize) as f64;
+    eprintln!(
+        "quad {qa:?} -> {qb:?} ({moved:.0} px); differing pixels: {near_a} / {near_b} around \
+         it, {total} in all ({:.2} %)",
+        fraction * 100.0
+    );
+    assert!(
+        fraction < 0.10,
+        "{:.1} % of the picture changed: the difference should be local",
+        fraction * 100.0
+    );
+}
+
+/// A Kinect flight: the camera's frustum is drawn and the depth panel re-renders the flight's
+/// own camera for the logged pose, where the detector finds the quad.
+#[test]
+fn kinect_flight_shows_the_depth_panel_with_the_detection() {
+    require_vulkan();
+    let scene = scene_file("hover_kinect.ron");
+    let log = record(&scene, Some(6.0), "hover_kinect.mcap");
+    let out = tmp("kinect.png");
+    let run = screenshot(
+        &log,
+        &out,
+        "5.5",
+        &["--scene", scene.to_str().expect("utf-8 path")],
+    );
+    assert!(
+        run.stderr
+            .contains("viewer: depth panel: Kinect depth: detected"),
+        "the depth panel should show a detection:\n{}",
+        run.stderr
+    );
+    assert_not_blank(&decode(&out), "kinect");
+}
+
+/// Issue 9, acceptance 3: a log cut short (a killed flight) is shown up to the cut, with a
+/// message naming the file and the damage; `--at` past the end is clamped and said.
+#[test]
+fn a_truncated_log_still_renders() {
+    require_vulkan();
+    let bytes = std::fs::read(step_log()).expect("the log");
+    let cut = tmp("cut.mcap");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write the cut log");
+    let out = tmp("cut.png");
+    let scene = scene_path();
+    let run = screenshot(
+        &cut,
+        &out,
+        "9.0",
+        &["--scene", scene.to_str().expect("utf-8 path")],
+    );
+    let name = cut.display().to_string();
+    assert!(
+        run.stderr.contains(&name) && run.stderr.contains("ends early"),
+        "no clear message about the cut:\n{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("showing the"), "{}", run.stderr);
+    assert!(run.stderr.contains("is outside the log"), "{}", run.stderr);
+    assert_not_blank(&decode(&out), "cut log");
+}
+
+/// A file that is not a flight log: exit code 2 and a message naming it.
+#[test]
+fn garbage_is_refused_with_exit_code_2() {
+    let path = tmp("garbage.mcap");
+    std::fs::write(&path, b"\x89MCAP garbage, not a flight log\n\x00\x01\x02").expect("write");
+    let out = tmp("garbage.png");
+    let run = viewer(&[
+        path.to_str().expect("utf-8 path"),
+        "--screenshot",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&path.display().to_string())
+            && run.stderr.contains("not a depthpilot flight log"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+}
+
+/// An MCAP recording with a header and no rows: nothing to show, exit code 2.
+#[test]
+fn a_log_without_rows_is_refused_with_exit_code_2() {
+    let path = tmp("empty.mcap");
+    let header = FlightHeader::new(
+        "step",
+        1,
+        Default::default(),
+        FlightClock::Virtual,
+        "in_process",
+    );
+    Recorder::start_flight(&path, &header)
+        .expect("create")
+        .finish()
+        .expect("finish");
+    let out = tmp("empty.png");
+    let run = viewer(&[
+        path.to_str().expect("utf-8 path"),
+        "--screenshot",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("no flight rows"), "{}", run.stderr);
+}
