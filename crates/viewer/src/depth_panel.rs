@@ -158,6 +158,45 @@ fn update(
     panel.shown = Some(index);
     let s = f.sample(playback.t_s);
     let pos = DVec3::new(s.pos_m[0], s.pos_m[1], s.pos_m[2]);
+    if let Some(frames) = &f.frames {
+        // A camera session: the recorded frame at this time, as the camera saw it.
+        let i = frames
+            .partition_point(|(t, _)| *t <= playback.t_s)
+            .saturating_sub(1);
+        let Some((_, frame)) = frames.get(i) else {
+            return;
+        };
+        let mut rgba = false_colour(frame);
+        let row = &f.rows[index];
+        let caption = match row.estimate_m {
+            Some(p) => {
+                let seen = DVec3::new(p[0], p[1], p[2]);
+                if let Some(px) = panel.cam.pixel_of(panel.cam.camera_from_world(seen)) {
+                    ring(&mut rgba, px, 9.0, [40, 255, 90]);
+                }
+                format!(
+                    "recorded frame {}: detected at ({:.3}, {:.3}, {:.3}) m",
+                    frame.seq, p[0], p[1], p[2]
+                )
+            }
+            None => format!("recorded frame {}: quad not seen", frame.seq),
+        };
+        if let Some(mut image) = images.get_mut(&panel.depth) {
+            image.data = Some(rgba);
+        }
+        if let (Some(handle), Some(ir)) = (panel.ir.clone(), frame.ir.as_ref())
+            && let Some(mut image) = images.get_mut(&handle)
+        {
+            image.data = Some(grey(ir));
+        }
+        for mut text in &mut captions {
+            if text.0 != caption {
+                text.0.clone_from(&caption);
+            }
+        }
+        status.0 = Some(caption);
+        return;
+    }
     let rot = Rot::from_rpy(s.rpy_rad[0], s.rpy_rad[1], s.rpy_rad[2]);
     let now_ns = (s.t_s.max(0.0) * 1e9) as u64;
     let frame = panel.sensor.render(now_ns, pos, &rot).clone();

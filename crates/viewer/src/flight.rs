@@ -50,6 +50,9 @@ pub struct Flight {
     /// What was wrong with the file or the scene lookup, one sentence each (the file is still
     /// shown).
     pub warnings: Vec<String>,
+    /// A camera session (`depthpilot record`): the recorded depth frames, by time, which the
+    /// depth panel shows instead of re-rendering.
+    pub frames: Option<Vec<(f64, depthpilot_vision::DepthFrame)>>,
 }
 
 /// Why a log cannot be shown at all.
@@ -69,6 +72,9 @@ pub fn load(path: &Path, scene_path: Option<&Path>) -> Result<Flight, LoadError>
     let shown = path.display();
     let bytes = std::fs::read(path).map_err(|e| LoadError(format!("{shown}: cannot read: {e}")))?;
     let mut warnings = Vec::new();
+    if is_mcap(&bytes) && is_camera_session(&bytes) {
+        return load_session(path, scene_path, warnings);
+    }
     let (header, rows) = if is_mcap(&bytes) {
         read_mcap(path, &bytes, &mut warnings)?
     } else {
@@ -91,6 +97,103 @@ pub fn load(path: &Path, scene_path: Option<&Path>) -> Result<Flight, LoadError>
         scene,
         rows,
         warnings,
+        frames: None,
+    })
+}
+
+/// An MCAP file with the camera session's frame channel.
+fn is_camera_session(bytes: &[u8]) -> bool {
+    let topic = depthpilot_camera::session::TOPIC_SESSION_FRAME.as_bytes();
+    bytes.windows(topic.len()).take(1 << 20).any(|w| w == topic)
+}
+
+/// A camera session as a "flight": the detected positions are the rows (the quad where the
+/// camera saw it; the previous one while it saw nothing), the recorded frames go to the depth
+/// panel, and the camera stands where the session's header says, with the frames' intrinsics.
+fn load_session(
+    path: &Path,
+    scene_path: Option<&Path>,
+    mut warnings: Vec<String>,
+) -> Result<Flight, LoadError> {
+    use depthpilot_types::scene::{CameraIntrinsics, Sensing};
+    let shown = path.display();
+    let session =
+        depthpilot_camera::session::read_session(path).map_err(|e| LoadError(e.to_string()))?;
+    if let Some(d) = &session.damage {
+        warnings.push(format!("{shown}: {d}; showing what was read"));
+    }
+    let Some(first) = session.frames.first().map(|(t, _)| *t) else {
+        return Err(LoadError(format!(
+            "{shown}: a camera session without frames"
+        )));
+    };
+    let t_of = |ns: u64| ns.saturating_sub(first) as f64 * 1e-9;
+    let detections: std::collections::HashMap<u64, _> = session
+        .detections
+        .iter()
+        .map(|(_, d)| (d.frame_seq, d.clone()))
+        .collect();
+    let mut rows = Vec::new();
+    let mut last: Option<[f64; 3]> = None;
+    for (ns, f) in &session.frames {
+        let found = detections
+            .get(&f.header.seq)
+            .and_then(|d| d.pos_m.filter(|_| d.found));
+        if found.is_some() {
+            last = found;
+        }
+        let Some(pos) = found.or(last) else { continue };
+        rows.push(Row {
+            t_s: t_of(*ns),
+            pos_m: pos,
+            rpy_rad: [0.0; 3],
+            setpoint_m: pos,
+            estimate_m: found,
+            cmd_thrust_frac: 0.0,
+            motors_pwm: [0; 4],
+            safety: if found.is_some() { "seen" } else { "not seen" }.to_string(),
+            firmware: "camera session".to_string(),
+            mux_sources: None,
+            measurement_age_s: None,
+            detection_pixels: detections.get(&f.header.seq).and_then(|d| d.pixels),
+        });
+    }
+    if rows.is_empty() {
+        return Err(LoadError(format!(
+            "{shown}: the camera never saw the quad in this session ({} frames): nothing to place in 3D",
+            session.frames.len()
+        )));
+    }
+    let header = session.header.clone();
+    let scene_name = header.as_ref().map_or("?".to_string(), |h| h.scene.clone());
+    let mut scene = match scene_path {
+        Some(p) => {
+            Some(Scene::load(p).map_err(|e| LoadError(format!("--scene {}: {e}", p.display())))?)
+        }
+        None => find_scene(path, &scene_name, &mut warnings),
+    };
+    // The camera where the session says it stood, with the device's own intrinsics.
+    if let (Some(scene), Some(h)) = (&mut scene, &header)
+        && let Sensing::Kinect(k) = &mut scene.sensing
+    {
+        let v = |a: [f64; 3]| depthpilot_types::Vec3::new(a[0], a[1], a[2]);
+        k.position_m = v(h.camera_position_m);
+        k.look_at_m = v(h.camera_look_at_m);
+        k.up_hint = v(h.camera_up_hint);
+        k.intrinsics = CameraIntrinsics::Custom(session.frames[0].1.intrinsics);
+    }
+    let frames = session
+        .frames
+        .into_iter()
+        .map(|(ns, f)| (t_of(ns), f.frame))
+        .collect();
+    Ok(Flight {
+        path: path.to_path_buf(),
+        scene_name,
+        scene,
+        rows,
+        warnings,
+        frames: Some(frames),
     })
 }
 
@@ -332,6 +435,7 @@ mod tests {
             scene: None,
             rows,
             warnings: Vec::new(),
+            frames: None,
         }
     }
 

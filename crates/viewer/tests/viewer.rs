@@ -349,3 +349,77 @@ fn a_log_without_rows_is_refused_with_exit_code_2() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("no flight rows"), "{}", run.stderr);
 }
+
+/// A camera session (`depthpilot record`), written here from the synthetic Kinect: the viewer
+/// shows the recorded frames in the depth panel and the quad where the camera saw it (issue 10:
+/// checking the camera's view on the bench).
+fn camera_session(name: &str) -> PathBuf {
+    use depthpilot_camera::session::{SessionHeader, SessionWriter};
+    use depthpilot_camera::{FrameHeader, ReceivedFrame};
+    use depthpilot_runtime::bridge_vision::{BridgeVision, record_of};
+    use depthpilot_types::scene::Sensing;
+    use depthpilot_types::{Rot, Vec3};
+    let scene = Scene::load(&scene_file("hover_kinect.ron")).expect("scene");
+    let Sensing::Kinect(k) = &scene.sensing else {
+        panic!("a Kinect scene")
+    };
+    let mut sensor =
+        depthpilot_sim::kinect::KinectSensor::new(k, &scene.world, scene.quad.arm_m, 1)
+            .expect("sensor");
+    let mut vision = BridgeVision::at(k);
+    let path = tmp(name);
+    let header = SessionHeader {
+        rig: "test".into(),
+        scene: scene.name.clone(),
+        camera_position_m: k.position_m.to_array(),
+        camera_look_at_m: k.look_at_m.to_array(),
+        camera_up_hint: k.up_hint.to_array(),
+        bridge_endpoint: None,
+        started_unix_ns: 1,
+    };
+    let mut w = SessionWriter::create(&path, &header).expect("create");
+    for i in 0..60u64 {
+        // Out of view for the background, then 1 m above the camera, drifting along x.
+        let pos = if i < 15 {
+            Vec3::new(5.0, 5.0, -5.0)
+        } else {
+            Vec3::new(-0.2 + 0.01 * i as f64, 0.0, 1.0)
+        };
+        let t_ns = i * 33_250_000;
+        let frame = sensor.render(t_ns, pos, &Rot::IDENTITY).clone();
+        let f = ReceivedFrame {
+            header: FrameHeader::kinect_v2(i + 1, t_ns / 1000, t_ns, k.intrinsics.resolve()),
+            frame: depthpilot_vision::DepthFrame {
+                seq: i + 1,
+                ..frame
+            },
+            intrinsics: k.intrinsics.resolve(),
+        };
+        let r = vision.detect(&f).expect("intrinsics");
+        w.write_frame(t_ns + 1, &f).expect("frame");
+        w.write_detection(t_ns + 1, &record_of(f.header.seq, &r))
+            .expect("detection");
+    }
+    w.finish().expect("finish");
+    path
+}
+
+#[test]
+fn a_camera_session_shows_its_recorded_frames_and_where_the_quad_was_seen() {
+    require_vulkan();
+    let session = camera_session("session.mcap");
+    let out = tmp("session.png");
+    let run = screenshot(&session, &out, "1.8", &[]);
+    assert!(
+        run.stderr.contains("viewer: depth panel: recorded frame")
+            && run.stderr.contains("detected at ("),
+        "the panel shows the recorded frame and its detection:\n{}",
+        run.stderr
+    );
+    assert_not_blank(&decode(&out), "session");
+    let (x, y) = quad_pixel(&run.stderr);
+    assert!(
+        (0.0..640.0).contains(&x) && (0.0..360.0).contains(&y),
+        "({x}, {y})"
+    );
+}
