@@ -46,10 +46,20 @@ pub struct FlyArgs {
     /// message per loop per command). Connects; never blocks the flight.
     #[arg(long, value_name = "ENDPOINT")]
     pub pid_viz: Option<String>,
+    /// Watch the flight live in the 3D viewer (`depthpilot-viewer --live`); flies in real time.
+    #[arg(long)]
+    pub view: bool,
+    /// Publish every log row on this endpoint (PUB, bound; topics `flight/state` and
+    /// `flight/header`) for a live viewer; with --view the default is tcp://127.0.0.1:7730.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub state_out: Option<String>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+/// Where `fly --view` publishes the flight's rows for the live viewer.
+pub const DEFAULT_STATE_ENDPOINT: &str = "tcp://127.0.0.1:7730";
 
 /// The SITL `--link sitl_udp` reaches.
 pub const DEFAULT_SITL_URI: &str = "udp://127.0.0.1:19850";
@@ -157,22 +167,64 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
             });
         }
     }
+    let state_out = match (&args.state_out, args.view) {
+        (Some(e), _) => Some(e.clone()),
+        (None, true) => Some(DEFAULT_STATE_ENDPOINT.to_string()),
+        (None, false) => None,
+    };
+    if let Some(e) = &state_out {
+        crate::run::check_endpoint("state-out", e)?;
+        if !matches!(scene.link.transport, LinkTransport::InProcess) {
+            return Err(Failure {
+                code: EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "--view / --state-out: flights against a simulator in another process do not \
+                     run the actors; fly in process (no --link)"
+                ),
+            });
+        }
+    }
     let extras = FlightExtras {
         setpoints_in: None,
         pid_viz: args.pid_viz.clone(),
         shadow: None,
+        state_out: state_out.clone(),
+    };
+    // The viewer, started before the flight so that it sees it from the start.
+    let _viewer = match (&state_out, args.view) {
+        (Some(e), true) => {
+            let exe = crate::view::viewer_or_hint()?;
+            let connect = e
+                .replace("://*:", "://127.0.0.1:")
+                .replace("://0.0.0.0:", "://127.0.0.1:");
+            let child = std::process::Command::new(&exe)
+                .arg("--live")
+                .arg(&connect)
+                .arg("--scene")
+                .arg(&args.scene)
+                .spawn()
+                .map_err(|err| anyhow::anyhow!("cannot start {}: {err}", exe.display()))?;
+            if !args.quiet {
+                eprintln!(
+                    "depthpilot fly: watching live in {} ({connect})",
+                    exe.display()
+                );
+            }
+            Some(child)
+        }
+        _ => None,
     };
     let started = Instant::now();
     let remote = match &scene.link.transport {
         LinkTransport::Remote(uri) => Some(uri.clone()),
         LinkTransport::InProcess => None,
     };
-    let mode = if args.realtime {
+    let mode = if args.realtime || args.view {
         ClockMode::Realtime
     } else {
         ClockMode::Lockstep
     };
-    let realtime = args.realtime || remote.is_some();
+    let realtime = args.realtime || args.view || remote.is_some();
     let (summary, rt) = match (&remote, &args.log) {
         (Some(uri), Some(path)) => {
             let mut log = FlightLog::create(path, &scene, Some(uri), true)?;

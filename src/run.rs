@@ -155,6 +155,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         setpoints_in: args.setpoints_in.clone(),
         pid_viz: args.pid_viz.clone(),
         shadow: None,
+        state_out: None,
     };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)

@@ -24,18 +24,21 @@ pub struct ViewArgs {
     pub args: Vec<OsString>,
 }
 
+/// The viewer, or the error that says how to build it.
+pub(crate) fn viewer_or_hint() -> Result<PathBuf, Failure> {
+    find_viewer().ok_or_else(|| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::anyhow!(
+            "the 3D viewer `{VIEWER}` was found neither next to this executable nor on PATH; \
+             build it with `cargo build --release --bin {VIEWER}` (it is a separate binary \
+             so that depthpilot itself builds without bevy)"
+        ),
+    })
+}
+
 /// Runs the viewer found next to this executable, else on `PATH`.
 pub fn view(args: &ViewArgs) -> Result<(), Failure> {
-    let Some(viewer) = find_viewer() else {
-        return Err(Failure {
-            code: EXIT_BAD_INPUT,
-            error: anyhow::anyhow!(
-                "the 3D viewer `{VIEWER}` was found neither next to this executable nor on PATH; \
-                 build it with `cargo build --release --bin {VIEWER}` (it is a separate binary \
-                 so that depthpilot itself builds without bevy)"
-            ),
-        });
-    };
+    let viewer = viewer_or_hint()?;
     let status = Command::new(&viewer)
         .args(&args.args)
         .status()
@@ -50,7 +53,8 @@ pub fn view(args: &ViewArgs) -> Result<(), Failure> {
     }
 }
 
-fn find_viewer() -> Option<PathBuf> {
+/// The viewer's executable: next to this one, else on `PATH`.
+pub(crate) fn find_viewer() -> Option<PathBuf> {
     let file = format!("{VIEWER}{}", std::env::consts::EXE_SUFFIX);
     let beside = std::env::current_exe()
         .ok()

@@ -703,3 +703,55 @@ fn hil_takes_a_live_teacher_who_takes_over_and_e_stops() {
         "motors cut by the e-stop: the quad came down ({z} m)"
     );
 }
+
+#[test]
+fn fly_publishes_every_log_row_for_a_live_viewer() {
+    let _slot = crate::realtime_slot();
+    let endpoint = free_endpoint();
+    let mut fly = Kill(
+        Command::new(exe())
+            .arg("fly")
+            .arg(scene_path("step.ron"))
+            .args(["--realtime", "--quiet", "--state-out", &endpoint])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("fly"),
+    );
+    let ctx = zmq::Context::new();
+    let sub = ctx.socket(zmq::SUB).expect("socket");
+    sub.set_subscribe(b"flight/").expect("subscribe");
+    sub.connect(&endpoint).expect("connect");
+    let (mut rows, mut headers, mut last_t) = (0u64, 0u64, -1.0f64);
+    let mut max_x = f64::MIN;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline {
+        if sub.poll(zmq::POLLIN, 200).expect("poll") == 0 {
+            if fly.0.try_wait().expect("wait").is_some() {
+                break;
+            }
+            continue;
+        }
+        let frames = sub.recv_multipart(0).expect("recv");
+        let env: Value = serde_json::from_slice(&frames[1]).expect("JSON envelope");
+        match frames[0].as_slice() {
+            b"flight/header" => {
+                headers += 1;
+                assert_eq!(env["payload"]["scene"], "step");
+            }
+            b"flight/state" => {
+                let t = env["payload"]["t_s"].as_f64().expect("t_s");
+                assert!(t > last_t, "rows in time order: {t} after {last_t}");
+                last_t = t;
+                rows += 1;
+                max_x = max_x.max(env["payload"]["pos_m"][0].as_f64().expect("x"));
+            }
+            other => panic!("unexpected topic {other:?}"),
+        }
+    }
+    println!(
+        "live rows: {rows} rows up to t = {last_t:.2} s, {headers} headers, max x {max_x:.3} m"
+    );
+    assert!(rows > 500, "{rows}");
+    assert!(headers >= 5, "{headers}");
+    assert!(max_x > 0.45, "the step to 0.5 m came through: {max_x}");
+}

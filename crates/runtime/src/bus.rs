@@ -33,6 +33,11 @@ pub const TOPIC_TRUTH: &str = "sim/truth";
 pub const TOPIC_MEASUREMENT: &str = "vision/measurement";
 /// Counters of the vision pipeline: [`VisionStatusMsg`].
 pub const TOPIC_VISION_STATUS: &str = "vision/status";
+/// Every log row of a flight, as the recorder gets it (`depthpilot_sim::LogRow`): what a live
+/// viewer draws.
+pub const TOPIC_FLIGHT_STATE: &str = "flight/state";
+/// The flight's scene name, every second: `{"scene": name}`.
+pub const TOPIC_FLIGHT_HEADER: &str = "flight/header";
 
 /// Longest topic or serde message kept in a [`Garbage`] (bytes), so a hostile peer cannot make
 /// the counters grow.

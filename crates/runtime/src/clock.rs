@@ -175,6 +175,55 @@ pub struct FlightExtras {
     /// Shadow (real time only): every message the radio sends to the simulated Crazyflie also
     /// goes to the Crazyflie behind this link (a real one with its propellers off, on the bench).
     pub shadow: Option<String>,
+    /// Publish every log row here (PUB, bound; topics `flight/state`, `flight/header`): what a
+    /// live viewer (`depthpilot-viewer --live`) draws.
+    pub state_out: Option<String>,
+}
+
+/// The flight's rows on the bus, for a live viewer.
+struct StatePub {
+    socket: zmq::Socket,
+    scene: String,
+    seq: u64,
+    last_header: Option<Instant>,
+}
+
+impl StatePub {
+    fn bind(ctx: &zmq::Context, endpoint: &str, scene: &str) -> Result<Self, RuntimeError> {
+        let socket = ctx.socket(zmq::PUB)?;
+        socket.set_linger(0)?;
+        socket.bind(endpoint).map_err(|source| RuntimeError::Bind {
+            kind: "PUB",
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok(Self {
+            socket,
+            scene: scene.to_string(),
+            seq: 0,
+            last_header: None,
+        })
+    }
+
+    /// Never blocks: a slow viewer or none loses rows, the flight does not wait.
+    fn send(&mut self, t_ns: u64, row: &depthpilot_sim::LogRow) {
+        self.seq += 1;
+        if self
+            .last_header
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            self.last_header = Some(Instant::now());
+            let header = serde_json::json!({ "scene": self.scene });
+            let _ = self.socket.send_multipart(
+                crate::bus::encode(crate::bus::TOPIC_FLIGHT_HEADER, self.seq, t_ns, &header),
+                zmq::DONTWAIT,
+            );
+        }
+        let _ = self.socket.send_multipart(
+            crate::bus::encode(crate::bus::TOPIC_FLIGHT_STATE, self.seq, t_ns, row),
+            zmq::DONTWAIT,
+        );
+    }
 }
 
 /// The PID visualisation output: a PUSH socket connected to the visualisation.
@@ -299,6 +348,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         None => None,
     };
     let crew = Crew::start(&scene, controller, &source, &zmq, shadow)?;
+    let mut state_pub = match &extras.state_out {
+        Some(e) => Some(StatePub::bind(&zmq, e, &scene.name)?),
+        None => None,
+    };
     let mut pid_viz = match &extras.pid_viz {
         Some(e) => Some(PidViz::connect(&zmq, e)?),
         None => None,
@@ -483,13 +536,17 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                 mux_sources,
                 detection_pixels: v.last_frame_pixels,
             };
-            recorder.do_send(Row(log_row(
+            let row = log_row(
                 stepped.after_ns,
                 &stepped.truth,
                 stepped.motors_pwm,
                 stepped.firmware,
                 &off,
-            )));
+            );
+            if let Some(p) = &mut state_pub {
+                p.send(stepped.after_ns, &row);
+            }
+            recorder.do_send(Row(row));
         }
         now = WorldNow {
             now_ns: stepped.after_ns,

@@ -303,7 +303,7 @@ fn in_time_order(rows: Vec<Row>, path: &Path, warnings: &mut Vec<String>) -> Vec
 }
 
 /// Looks for `scenes/<name>.ron` in the working directory and above the log and the binary.
-fn find_scene(log: &Path, name: &str, warnings: &mut Vec<String>) -> Option<Scene> {
+pub(crate) fn find_scene(log: &Path, name: &str, warnings: &mut Vec<String>) -> Option<Scene> {
     if name == "?" || name.is_empty() || name.contains(['/', '\\']) {
         return None;
     }

@@ -4,8 +4,9 @@
 //!
 //! In scope: replay of MCAP and JSON Lines flight logs, damaged ones included (what is readable
 //! is shown, with the damage named); headless screenshots; the Kinect's view re-rendered from the
-//! logged pose. Out of scope (for now): live flights from the bus (`--live`), keyboard teacher
-//! input. The viewer never owns physics: it draws poses from the log.
+//! logged pose; live flights from the bus (`--live`, what `depthpilot fly --view` starts). Out of
+//! scope (for now): keyboard teacher input. The viewer never owns physics: it draws poses from
+//! the log.
 //!
 //! It is its own binary so that only people who view pay for bevy; `depthpilot view` starts it.
 
@@ -13,6 +14,7 @@ mod controls;
 mod depth_panel;
 mod flight;
 mod hud;
+mod live;
 mod quad;
 mod scene3d;
 mod shot;
@@ -28,8 +30,15 @@ use std::time::Instant;
 #[derive(Parser, Debug, Clone)]
 #[command(name = "depthpilot-viewer", version, about)]
 pub struct Args {
-    /// Flight log from `depthpilot fly --log` (MCAP or JSON Lines).
-    pub log: PathBuf,
+    /// Flight log from `depthpilot fly --log` (MCAP or JSON Lines), or a camera session from
+    /// `depthpilot record`.
+    #[arg(required_unless_present = "live")]
+    pub log: Option<PathBuf>,
+    /// Watch a running flight instead: the endpoint its rows are published on (`depthpilot fly
+    /// --view` starts the viewer with it; `fly --state-out ENDPOINT` publishes). With
+    /// --screenshot, waits until the flight reaches --at.
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "log")]
+    pub live: Option<String>,
     /// Render one frame offscreen (no window) to this PNG and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -83,7 +92,30 @@ pub struct Playback {
 fn main() -> ExitCode {
     let args = Args::parse();
     let t0 = Instant::now();
-    let flight = match flight::load(&args.log, args.scene.as_deref()) {
+    let mut live_source = None;
+    let loaded = match (&args.live, &args.log) {
+        (Some(endpoint), _) => live::LiveSource::connect(endpoint).and_then(|mut src| {
+            let f = live::first_flight(
+                &mut src,
+                args.scene.as_deref(),
+                args.screenshot.as_ref().and(args.at),
+                std::time::Duration::from_secs(120),
+            );
+            if f.is_ok() {
+                eprintln!(
+                    "viewer: live from {}: {} rows so far, {} skipped",
+                    src.endpoint, src.received, src.garbage
+                );
+            }
+            live_source = Some(src);
+            f
+        }),
+        (None, Some(log)) => flight::load(log, args.scene.as_deref()),
+        (None, None) => Err(flight::LoadError(
+            "a flight log or --live ENDPOINT".to_string(),
+        )),
+    };
+    let flight = match loaded {
         Ok(f) => f,
         Err(e) => {
             eprintln!("depthpilot-viewer: error: {e}");
@@ -132,7 +164,13 @@ fn main() -> ExitCode {
             }
             shot::app(&args, out, flight, playback, t0).run()
         }
-        None => controls::app(&args, flight, playback).run(),
+        None => {
+            let mut app = controls::app(&args, flight, playback);
+            if let Some(src) = live_source {
+                live::add(&mut app, src);
+            }
+            app.run()
+        }
     };
     match exit {
         AppExit::Success => ExitCode::SUCCESS,

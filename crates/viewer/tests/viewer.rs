@@ -423,3 +423,74 @@ fn a_camera_session_shows_its_recorded_frames_and_where_the_quad_was_seen() {
         "({x}, {y})"
     );
 }
+
+/// Issue 9, live: a running flight's rows on the bus (as `depthpilot fly --view` publishes them);
+/// the viewer waits until the flight reaches `--at` and renders it.
+#[test]
+fn a_live_flight_from_the_bus_is_drawn() {
+    require_vulkan();
+    let scene = Scene::load(&scene_path()).expect("scene");
+    let mut rows: Vec<depthpilot_sim::LogRow> = Vec::new();
+    depthpilot_sim::fly(&scene, &mut rows).expect("the scene flies");
+    let ctx = zmq::Context::new();
+    let publisher = ctx.socket(zmq::PUB).expect("socket");
+    publisher.bind("tcp://127.0.0.1:*").expect("bind");
+    let endpoint = publisher
+        .get_last_endpoint()
+        .expect("endpoint")
+        .expect("utf-8");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        let name = scene.name.clone();
+        std::thread::spawn(move || {
+            use depthpilot_runtime::bus::{TOPIC_FLIGHT_HEADER, TOPIC_FLIGHT_STATE, encode};
+            let mut seq = 0u64;
+            // Ten times real time, over and over (a viewer that joins late sees a later pass).
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for r in &rows {
+                    seq += 1;
+                    let t_ns = (r.t_s * 1e9) as u64;
+                    if seq % 100 == 1 {
+                        let h = serde_json::json!({ "scene": name });
+                        let _ =
+                            publisher.send_multipart(encode(TOPIC_FLIGHT_HEADER, seq, t_ns, &h), 0);
+                        let _ = publisher.send_multipart(
+                            [TOPIC_FLIGHT_STATE.as_bytes().to_vec(), b"garbage".to_vec()],
+                            0,
+                        );
+                    }
+                    let _ = publisher.send_multipart(encode(TOPIC_FLIGHT_STATE, seq, t_ns, r), 0);
+                    std::thread::sleep(Duration::from_millis(1));
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            }
+        })
+    };
+    let out = tmp("live.png");
+    let scene_arg = scene_path();
+    let run = viewer(&[
+        "--live",
+        &endpoint,
+        "--screenshot",
+        out.to_str().expect("utf-8 path"),
+        "--at",
+        "9.0",
+        "--size",
+        "640x360",
+        "--scene",
+        scene_arg.to_str().expect("utf-8 path"),
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().expect("sender");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("viewer: live from"), "{}", run.stderr);
+    assert_not_blank(&decode(&out), "live");
+    // The quad has stepped 0.5 m along x by 9 s: it is drawn where the replay draws it.
+    let (x, _) = quad_pixel(&run.stderr);
+    let replay = screenshot(step_log(), &tmp("live-replay.png"), "9.0", &[]);
+    let (rx, _) = quad_pixel(&replay.stderr);
+    assert!((x - rx).abs() < 8.0, "live {x} vs replay {rx}");
+}
