@@ -53,6 +53,11 @@ pub struct FlyArgs {
     /// `flight/header`) for a live viewer; with --view the default is tcp://127.0.0.1:7730.
     #[arg(long, value_name = "ENDPOINT")]
     pub state_out: Option<String>,
+    /// A live teacher through the mux: the client's ZMQ input device bound here (the live
+    /// viewer's keyboard sends to it); with --view the default is tcp://127.0.0.1:7731. Real
+    /// time.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub teacher_in: Option<String>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -60,6 +65,8 @@ pub struct FlyArgs {
 
 /// Where `fly --view` publishes the flight's rows for the live viewer.
 pub const DEFAULT_STATE_ENDPOINT: &str = "tcp://127.0.0.1:7730";
+/// Where `fly --view` takes the live viewer's keyboard teacher input.
+pub const DEFAULT_TEACHER_ENDPOINT: &str = "tcp://127.0.0.1:7731";
 
 /// The SITL `--link sitl_udp` reaches.
 pub const DEFAULT_SITL_URI: &str = "udp://127.0.0.1:19850";
@@ -184,11 +191,20 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
             });
         }
     }
+    let teacher_in = match (&args.teacher_in, args.view) {
+        (Some(e), _) => Some(e.clone()),
+        (None, true) => Some(DEFAULT_TEACHER_ENDPOINT.to_string()),
+        (None, false) => None,
+    };
+    if let Some(e) = &teacher_in {
+        crate::run::check_endpoint("teacher-in", e)?;
+    }
     let extras = FlightExtras {
         setpoints_in: None,
         pid_viz: args.pid_viz.clone(),
         shadow: None,
         state_out: state_out.clone(),
+        teacher_in: teacher_in.clone(),
     };
     // The viewer, started before the flight so that it sees it from the start.
     let _viewer = match (&state_out, args.view) {
@@ -197,9 +213,14 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
             let connect = e
                 .replace("://*:", "://127.0.0.1:")
                 .replace("://0.0.0.0:", "://127.0.0.1:");
-            let child = std::process::Command::new(&exe)
-                .arg("--live")
-                .arg(&connect)
+            let mut viewer = std::process::Command::new(&exe);
+            viewer.arg("--live").arg(&connect);
+            if let Some(t) = &teacher_in {
+                viewer
+                    .arg("--teacher")
+                    .arg(t.replace("://*:", "://127.0.0.1:"));
+            }
+            let child = viewer
                 .arg("--scene")
                 .arg(&args.scene)
                 .spawn()
@@ -219,12 +240,12 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         LinkTransport::Remote(uri) => Some(uri.clone()),
         LinkTransport::InProcess => None,
     };
-    let mode = if args.realtime || args.view {
+    let mode = if args.realtime || args.view || args.teacher_in.is_some() {
         ClockMode::Realtime
     } else {
         ClockMode::Lockstep
     };
-    let realtime = args.realtime || args.view || remote.is_some();
+    let realtime = args.realtime || args.view || args.teacher_in.is_some() || remote.is_some();
     let (summary, rt) = match (&remote, &args.log) {
         (Some(uri), Some(path)) => {
             let mut log = FlightLog::create(path, &scene, Some(uri), true)?;

@@ -156,6 +156,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         pid_viz: args.pid_viz.clone(),
         shadow: None,
         state_out: None,
+        teacher_in: None,
     };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)

@@ -755,3 +755,62 @@ fn fly_publishes_every_log_row_for_a_live_viewer() {
     assert!(headers >= 5, "{headers}");
     assert!(max_x > 0.45, "the step to 0.5 m came through: {max_x}");
 }
+
+#[test]
+fn fly_takes_a_live_teacher_as_the_live_viewer_sends_it() {
+    let _slot = crate::realtime_slot();
+    let dir = temp_dir("fly-teacher");
+    let teacher = free_endpoint();
+    let log = dir.join("t.jsonl");
+    let fly = Kill(
+        Command::new(exe())
+            .arg("fly")
+            .arg(scene_path("hover.ron"))
+            .args(["--quiet", "--teacher-in", &teacher, "--log"])
+            .arg(&log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("fly"),
+    );
+    // The viewer's keyboard messages: hands off, then Tab held from 4 s, then X at 7 s.
+    let ctx = zmq::Context::new();
+    let push = ctx.socket(zmq::PUSH).expect("socket");
+    push.connect(&teacher).expect("connect");
+    let started = Instant::now();
+    let mut fly = fly;
+    while fly.0.try_wait().expect("wait").is_none() && started.elapsed() < Duration::from_secs(30) {
+        let t = started.elapsed().as_secs_f64();
+        let msg = format!(
+            r#"{{"version":1,"client_name":"depthpilot-viewer keyboard","ctrl":{{"roll":0,"pitch":0,"yaw":0,"thrust":55.9,"muxswitch":{},"estop":{}}}}}"#,
+            t >= 4.0,
+            t >= 7.0
+        );
+        let _ = push.send(msg.as_bytes(), zmq::DONTWAIT);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rows: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|r| r.get("t_s").is_some())
+        .collect();
+    let at = |t: f64| {
+        rows.iter()
+            .find(|r| r["t_s"].as_f64().expect("t") >= t)
+            .map(|r| r["mux_sources"][0].clone())
+            .unwrap_or(Value::Null)
+    };
+    // The e-stop cuts the motors: the quad drops and the flight ends there.
+    let last = rows
+        .last()
+        .map(|r| r["mux_sources"][0].clone())
+        .unwrap_or(Value::Null);
+    println!(
+        "fly --teacher-in: roll source at 2.5 s {}, 5.5 s {}, at the end {last}",
+        at(2.5),
+        at(5.5)
+    );
+    assert_eq!(at(2.5), "student");
+    assert_eq!(at(5.5), "teacher");
+    assert_eq!(last, "estop");
+}

@@ -126,6 +126,7 @@ impl Crew {
         source: &VisionSource,
         zmq: &zmq::Context,
         shadow: Option<crate::radio_actor::Radio>,
+        live_teacher: bool,
     ) -> Result<Self, RuntimeError> {
         let vision = match source {
             VisionSource::Local => VisionSeam::Local(VisionActor::new(scene)?.start()),
@@ -146,12 +147,17 @@ impl Crew {
         Ok(Self {
             vision,
             controller: ControllerActor::new(scene, controller).start(),
-            teacher: scene.teacher.as_ref().map(|t| {
-                (
+            teacher: match &scene.teacher {
+                Some(t) => Some((
                     TeacherActor::new(Teacher::new(t.script.clone(), &scene.faults)).start(),
                     MuxActor::new(Mux::new(t.mux)).start(),
-                )
-            }),
+                )),
+                None if live_teacher => Some((
+                    TeacherActor::new(Teacher::new(Vec::new(), &scene.faults)).start(),
+                    MuxActor::new(Mux::new(depthpilot_types::scene::MuxConfig::default())).start(),
+                )),
+                None => None,
+            },
             radio: SimRadioActor::new(world.clone(), shadow).start(),
             world,
         })
@@ -178,6 +184,10 @@ pub struct FlightExtras {
     /// Publish every log row here (PUB, bound; topics `flight/state`, `flight/header`): what a
     /// live viewer (`depthpilot-viewer --live`) draws.
     pub state_out: Option<String>,
+    /// A live teacher through the mux (real time only): the client's ZMQ input device bound here
+    /// (what the live viewer's keyboard sends). Without a teacher in the scene, the mux is
+    /// `TeacherRpyt` with its defaults.
+    pub teacher_in: Option<String>,
 }
 
 /// The flight's rows on the bus, for a live viewer.
@@ -309,7 +319,8 @@ pub fn fly_actors_with<L: LogSink + Send + Unpin + 'static>(
     if mode == ClockMode::Lockstep
         && (*source != VisionSource::Local
             || extras.setpoints_in.is_some()
-            || extras.shadow.is_some())
+            || extras.shadow.is_some()
+            || extras.teacher_in.is_some())
     {
         return Err(RuntimeError::Setup(
             "peers on the bus run on the wall clock: fly a split run in real time".to_string(),
@@ -347,7 +358,18 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         }
         None => None,
     };
-    let crew = Crew::start(&scene, controller, &source, &zmq, shadow)?;
+    let mut live_teacher = match &extras.teacher_in {
+        Some(e) => Some(crate::ZmqTeacher::bind(e)?),
+        None => None,
+    };
+    let crew = Crew::start(
+        &scene,
+        controller,
+        &source,
+        &zmq,
+        shadow,
+        live_teacher.is_some(),
+    )?;
     let mut state_pub = match &extras.state_out {
         Some(e) => Some(StatePub::bind(&zmq, e, &scene.name)?),
         None => None,
@@ -455,10 +477,22 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                                 .await,
                         );
                         params = t.params;
+                        // A live teacher's frame replaces the script's.
+                        let frame = match &mut live_teacher {
+                            Some(live) => {
+                                if let Ok(skipped) = live.poll(t_ns) {
+                                    for e in skipped {
+                                        eprintln!("depthpilot: teacher input skipped: {e}");
+                                    }
+                                }
+                                live.frame()
+                            }
+                            None => t.frame,
+                        };
                         let (p, sources) = alive(
                             mux.send(MuxStep {
                                 now_ns: t_ns,
-                                teacher: t.frame,
+                                teacher: frame,
                                 cmd,
                             })
                             .await,

@@ -4,9 +4,9 @@
 //!
 //! In scope: replay of MCAP and JSON Lines flight logs, damaged ones included (what is readable
 //! is shown, with the damage named); headless screenshots; the Kinect's view re-rendered from the
-//! logged pose; live flights from the bus (`--live`, what `depthpilot fly --view` starts). Out of
-//! scope (for now): keyboard teacher input. The viewer never owns physics: it draws poses from
-//! the log.
+//! logged pose; live flights from the bus (`--live`, what `depthpilot fly --view` starts), with
+//! keyboard teacher input to the flight's mux (`--teacher`). The viewer never owns physics: it
+//! draws poses from the log.
 //!
 //! It is its own binary so that only people who view pay for bevy; `depthpilot view` starts it.
 
@@ -18,6 +18,7 @@ mod live;
 mod quad;
 mod scene3d;
 mod shot;
+mod teach;
 
 use bevy::prelude::*;
 use clap::Parser;
@@ -39,6 +40,10 @@ pub struct Args {
     /// --screenshot, waits until the flight reaches --at.
     #[arg(long, value_name = "ENDPOINT", conflicts_with = "log")]
     pub live: Option<String>,
+    /// Live: send keyboard teacher input (the client's ZMQ input format) to this endpoint: hold
+    /// Tab to take over, arrows tilt, Q/E yaw, Page Up/Down thrust, X e-stop.
+    #[arg(long, value_name = "ENDPOINT", requires = "live")]
+    pub teacher: Option<String>,
     /// Render one frame offscreen (no window) to this PNG and exit.
     #[arg(long)]
     pub screenshot: Option<PathBuf>,
@@ -168,6 +173,20 @@ fn main() -> ExitCode {
             let mut app = controls::app(&args, flight, playback);
             if let Some(src) = live_source {
                 live::add(&mut app, src);
+            }
+            if let Some(endpoint) = &args.teacher {
+                match teach::KeyboardTeacher::connect(endpoint) {
+                    Ok(t) => {
+                        eprintln!(
+                            "depthpilot-viewer: keyboard teacher to {endpoint}: hold Tab to take over, arrows tilt, Q/E yaw, Page Up/Down thrust, X e-stop"
+                        );
+                        teach::add(&mut app, t);
+                    }
+                    Err(e) => {
+                        eprintln!("depthpilot-viewer: error: {e}");
+                        return ExitCode::from(EXIT_BAD_INPUT);
+                    }
+                }
             }
             app.run()
         }
