@@ -195,12 +195,7 @@ fn a_bridge_that_stalls_sends_the_wrong_size_and_dies_is_survived_and_recovered_
     let s = summary(&sum);
     let cam = &s["realtime"]["camera"];
     let stale = cam["stale"].as_array().expect("stale stretches");
-    let rows: Vec<Value> = std::fs::read_to_string(&log)
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|r| r.get("t_s").is_some())
-        .collect();
+    let rows = crate::log_rows(&log);
     let first = |from: f64, want: &str| {
         rows.iter()
             .find(|r| r["t_s"].as_f64().expect("t") >= from && r["safety"] == want)
@@ -658,12 +653,7 @@ fn hil_takes_a_live_teacher_who_takes_over_and_e_stops() {
     push.send(b"not json".as_slice(), 0).expect("send garbage");
     finish(hil, &err);
     let console = std::fs::read_to_string(&err).unwrap_or_default();
-    let rows: Vec<Value> = std::fs::read_to_string(&log)
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|r| r.get("t_s").is_some())
-        .collect();
+    let rows = crate::log_rows(&log);
     let sources_at = |t: f64| {
         rows.iter()
             .find(|r| r["t_s"].as_f64().expect("t") >= t)
@@ -788,12 +778,7 @@ fn fly_takes_a_live_teacher_as_the_live_viewer_sends_it() {
         let _ = push.send(msg.as_bytes(), zmq::DONTWAIT);
         std::thread::sleep(Duration::from_millis(20));
     }
-    let rows: Vec<Value> = std::fs::read_to_string(&log)
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|r| r.get("t_s").is_some())
-        .collect();
+    let rows = crate::log_rows(&log);
     let at = |t: f64| {
         rows.iter()
             .find(|r| r["t_s"].as_f64().expect("t") >= t)

@@ -29,6 +29,16 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     dir
 }
 
+/// The rows of a JSON Lines flight log (`--log x.jsonl`), as JSON values.
+pub fn log_rows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no log at {}: {e}", path.display()))
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r.get("t_s").is_some())
+        .collect()
+}
+
 static SLOT: Mutex<()> = Mutex::new(());
 
 /// Held for the whole of a test that runs something in real time.

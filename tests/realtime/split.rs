@@ -332,12 +332,7 @@ fn the_vision_process_dies_the_quad_holds_and_lands_and_tracking_resumes_when_it
     let recovered = first["recovered_at_s"]
         .as_f64()
         .expect("measurements came back");
-    let rows: Vec<Value> = std::fs::read_to_string(&log)
-        .expect("log")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|r| r.get("t_s").is_some())
-        .collect();
+    let rows = crate::log_rows(&log);
     let state_after = |t: f64, want: &str| {
         rows.iter()
             .find(|r| r["t_s"].as_f64().expect("a number") >= t && r["safety"] == want)

@@ -181,20 +181,15 @@ fn update(
             }
             None => format!("recorded frame {}: quad not seen", frame.seq),
         };
-        if let Some(mut image) = images.get_mut(&panel.depth) {
-            image.data = Some(rgba);
-        }
-        if let (Some(handle), Some(ir)) = (panel.ir.clone(), frame.ir.as_ref())
-            && let Some(mut image) = images.get_mut(&handle)
-        {
-            image.data = Some(grey(ir));
-        }
-        for mut text in &mut captions {
-            if text.0 != caption {
-                text.0.clone_from(&caption);
-            }
-        }
-        status.0 = Some(caption);
+        show(
+            &panel,
+            &mut images,
+            rgba,
+            frame.ir.as_deref(),
+            caption,
+            &mut captions,
+            &mut status,
+        );
         return;
     }
     let rot = Rot::from_rpy(s.rpy_rad[0], s.rpy_rad[1], s.rpy_rad[2]);
@@ -221,15 +216,36 @@ fn update(
     if let Some(px) = panel.cam.pixel_of(panel.cam.camera_from_world(pos)) {
         cross(&mut rgba, px, 4, [255, 255, 255]);
     }
+    show(
+        &panel,
+        &mut images,
+        rgba,
+        frame.ir.as_deref(),
+        caption,
+        &mut captions,
+        &mut status,
+    );
+}
+
+/// Puts a depth picture (and the IR image, if any) in the panels and the caption above them.
+fn show(
+    panel: &Panel,
+    images: &mut Assets<Image>,
+    rgba: Vec<u8>,
+    ir: Option<&[u16]>,
+    caption: String,
+    captions: &mut Query<&mut Text, With<PanelCaption>>,
+    status: &mut PanelStatus,
+) {
     if let Some(mut image) = images.get_mut(&panel.depth) {
         image.data = Some(rgba);
     }
-    if let (Some(handle), Some(ir)) = (panel.ir.clone(), frame.ir.as_ref())
-        && let Some(mut image) = images.get_mut(&handle)
+    if let (Some(handle), Some(ir)) = (&panel.ir, ir)
+        && let Some(mut image) = images.get_mut(handle)
     {
         image.data = Some(grey(ir));
     }
-    for mut text in &mut captions {
+    for mut text in captions.iter_mut() {
         if text.0 != caption {
             text.0.clone_from(&caption);
         }

@@ -302,13 +302,17 @@ fn in_time_order(rows: Vec<Row>, path: &Path, warnings: &mut Vec<String>) -> Vec
     out
 }
 
-/// Looks for `scenes/<name>.ron` in the working directory and above the log and the binary.
+/// Looks for `scenes/<name>.ron` in and above the working directory, the log and the binary.
 pub(crate) fn find_scene(log: &Path, name: &str, warnings: &mut Vec<String>) -> Option<Scene> {
     if name == "?" || name.is_empty() || name.contains(['/', '\\']) {
         return None;
     }
     let file = format!("{name}.ron");
-    let mut roots: Vec<PathBuf> = vec![PathBuf::from(".")];
+    // The working directory and above it (run from inside a checkout), then above the log and
+    // the binary.
+    let mut roots: Vec<PathBuf> = std::env::current_dir()
+        .map(|d| d.ancestors().map(Path::to_path_buf).collect())
+        .unwrap_or_else(|_| vec![PathBuf::from(".")]);
     let log_dir = std::fs::canonicalize(log)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf));

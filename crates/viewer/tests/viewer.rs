@@ -409,6 +409,7 @@ fn a_camera_session_shows_its_recorded_frames_and_where_the_quad_was_seen() {
     require_vulkan();
     let session = camera_session("session.mcap");
     let out = tmp("session.png");
+    // Found by name from the working directory (the package, inside the checkout); no --scene.
     let run = screenshot(&session, &out, "1.8", &[]);
     assert!(
         run.stderr.contains("viewer: depth panel: recorded frame")
