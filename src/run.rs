@@ -247,33 +247,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             if !args.quiet
                 && let Some(cam) = rt.as_ref().and_then(|r| r.camera.as_ref())
             {
-                let k = cam.vision.intrinsics;
-                println!(
-                    "  camera      bridge {}: {} frames ({} gaps, {} missed, {} restarts of the bridge), {} garbage{}; {} stale stretch(es), {} recovered; detections {} of {}; device intrinsics {}",
-                    cam.bridge.endpoint,
-                    cam.bridge.frames.received,
-                    cam.bridge.frames.gaps,
-                    cam.bridge.frames.missed,
-                    cam.bridge.frames.restarts,
-                    cam.bridge.garbage.total,
-                    cam.bridge
-                        .garbage
-                        .last
-                        .as_deref()
-                        .map(|l| format!(" (last: {l})"))
-                        .unwrap_or_default(),
-                    cam.stale.len(),
-                    cam.stale
-                        .iter()
-                        .filter(|s| s.recovered_at_s.is_some())
-                        .count(),
-                    cam.vision.detections,
-                    cam.vision.frames,
-                    k.map_or("none yet".to_string(), |k| format!(
-                        "fx {:.3} fy {:.3} cx {:.3} cy {:.3}",
-                        k.fx, k.fy, k.cx, k.cy
-                    ))
-                );
+                println!("  camera      {}", cam.describe());
             }
             if !args.quiet
                 && let Some(bus) = rt.as_ref().and_then(|r| r.bus.as_ref())

@@ -33,15 +33,16 @@ impl GarbageCounts {
     }
 }
 
-/// Follows the bridge's `seq`: gaps (lost frames) and restarts. A restart is not garbage.
+/// Follows a publisher's `seq` (a bridge's frames, a bus topic's messages): gaps (lost messages)
+/// and restarts. A restart is not garbage.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct SeqTracker {
     pub received: u64,
     /// Times `seq` jumped forward by more than one.
     pub gaps: u64,
-    /// Frames skipped by those jumps.
+    /// Messages skipped by those jumps.
     pub missed: u64,
-    /// Times `seq` was lower than or equal to the previous one (the bridge or device restarted).
+    /// Times `seq` was lower than or equal to the previous one (the publisher restarted).
     pub restarts: u64,
     last: Option<u64>,
 }

@@ -158,6 +158,41 @@ pub struct CameraReport {
     pub truth_published: u64,
 }
 
+impl CameraReport {
+    /// One line for people: frames, gaps, garbage, stale stretches, detections, intrinsics.
+    pub fn describe(&self) -> String {
+        let b = &self.bridge;
+        format!(
+            "bridge {}: {} frames ({} gaps, {} missed, {} restarts of the bridge), {} garbage{}; \
+             {} stale stretch(es), {} recovered; detections {} of {}; device intrinsics {}",
+            b.endpoint,
+            b.frames.received,
+            b.frames.gaps,
+            b.frames.missed,
+            b.frames.restarts,
+            b.garbage.total,
+            b.garbage
+                .last
+                .as_deref()
+                .map(|l| format!(" (last: {l})"))
+                .unwrap_or_default(),
+            self.stale.len(),
+            self.stale
+                .iter()
+                .filter(|s| s.recovered_at_s.is_some())
+                .count(),
+            self.vision.detections,
+            self.vision.frames,
+            self.vision
+                .intrinsics
+                .map_or("none yet".to_string(), |k| format!(
+                    "fx {:.3} fy {:.3} cx {:.3} cy {:.3}",
+                    k.fx, k.fy, k.cx, k.cy
+                ))
+        )
+    }
+}
+
 /// The control side's camera seam when the frames come from a bridge.
 pub struct BridgeVisionActor {
     client: BridgeClient,

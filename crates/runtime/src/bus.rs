@@ -232,38 +232,9 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
     *slot = slot.saturating_add(n);
 }
 
-/// Follows one publisher's `seq`: gaps (lost messages) and restarts. A restart is not garbage.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct SeqTracker {
-    pub received: u64,
-    /// Times `seq` jumped forward by more than one.
-    pub gaps: u64,
-    /// Messages skipped by those jumps.
-    pub missed: u64,
-    /// Times `seq` was lower than or equal to the previous one (the peer came back from 0/1).
-    pub restarts: u64,
-    last: Option<u64>,
-}
-
-impl SeqTracker {
-    pub fn observe(&mut self, seq: u64) {
-        self.received = self.received.saturating_add(1);
-        if let Some(last) = self.last {
-            if seq <= last {
-                self.restarts += 1;
-            } else if seq - last > 1 {
-                self.gaps += 1;
-                self.missed = self.missed.saturating_add(seq - last - 1);
-            }
-        }
-        self.last = Some(seq);
-    }
-
-    /// The latest `seq` seen.
-    pub fn last(&self) -> Option<u64> {
-        self.last
-    }
-}
+/// Follows one publisher's `seq`: gaps (lost messages) and restarts (the camera crate's, which
+/// does the same for a Kinect bridge's frames).
+pub use depthpilot_camera::SeqTracker;
 
 // ---------------------------------------------------------------------------------------------
 // Our payloads.

@@ -353,21 +353,7 @@ pub fn fly_remote_with(
     let expected = elapsed * 1000.0 / f64::from(TRUTH_PERIOD_MS);
     let camera_report = bridge.as_ref().map(|b| b.report());
     if let Some(c) = &camera_report {
-        eprintln!(
-            "depthpilot: camera: bridge {}: {} frames ({} gaps), {} garbage{}, {} stale stretch(es); {} detections",
-            c.bridge.endpoint,
-            c.bridge.frames.received,
-            c.bridge.frames.gaps,
-            c.bridge.garbage.total,
-            c.bridge
-                .garbage
-                .last
-                .as_deref()
-                .map(|l| format!(" (last: {l})"))
-                .unwrap_or_default(),
-            c.stale.len(),
-            c.vision.detections
-        );
+        eprintln!("depthpilot: camera: {}", c.describe());
     }
     if !truth_from_link {
         eprintln!(
