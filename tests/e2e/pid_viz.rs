@@ -16,6 +16,7 @@ fn exe() -> Command {
 fn collect(scene: &str, extra: &[&str]) -> BTreeMap<String, Vec<PidVizMsg>> {
     let ctx = zmq::Context::new();
     let pull = ctx.socket(zmq::PULL).expect("socket");
+    pull.set_linger(0).expect("linger");
     pull.bind("tcp://127.0.0.1:*").expect("bind");
     let endpoint = pull.get_last_endpoint().expect("endpoint").expect("utf-8");
     let mut child = exe()

@@ -639,6 +639,7 @@ fn hil_takes_a_live_teacher_who_takes_over_and_e_stops() {
     // mux switch with hover thrust, then hits the e-stop at 9 s.
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).expect("socket");
+    push.set_linger(0).expect("linger");
     push.connect(&teacher).expect("connect");
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(12) {
@@ -709,6 +710,7 @@ fn fly_publishes_every_log_row_for_a_live_viewer() {
     );
     let ctx = zmq::Context::new();
     let sub = ctx.socket(zmq::SUB).expect("socket");
+    sub.set_linger(0).expect("linger");
     sub.set_subscribe(b"flight/").expect("subscribe");
     sub.connect(&endpoint).expect("connect");
     let (mut rows, mut headers, mut last_t) = (0u64, 0u64, -1.0f64);
@@ -765,6 +767,7 @@ fn fly_takes_a_live_teacher_as_the_live_viewer_sends_it() {
     // The viewer's keyboard messages: hands off, then Tab held from 4 s, then X at 7 s.
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).expect("socket");
+    push.set_linger(0).expect("linger");
     push.connect(&teacher).expect("connect");
     let started = Instant::now();
     let mut fly = fly;

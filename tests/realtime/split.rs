@@ -159,6 +159,7 @@ fn split_run_over_tcp_flies_like_one_process_and_counts_garbage_on_the_bus() {
     let (truth, meas) = endpoints();
     let ctx = zmq::Context::new();
     let junk = ctx.socket(zmq::PUB).expect("socket");
+    junk.set_linger(0).expect("linger");
     junk.connect(&meas).expect("connect");
     let sender = {
         let junk_frames: Vec<Vec<Vec<u8>>> = vec![
@@ -456,8 +457,10 @@ fn the_vision_role_counts_garbage_on_the_truth_topic_and_keeps_working() {
     // A fake control side: binds both endpoints, publishes truth (and garbage).
     let ctx = zmq::Context::new();
     let tpub = ctx.socket(zmq::PUB).expect("pub");
+    tpub.set_linger(0).expect("linger");
     tpub.bind(&truth).expect("bind truth");
     let msub = ctx.socket(zmq::SUB).expect("sub");
+    msub.set_linger(0).expect("linger");
     msub.bind(&meas).expect("bind meas");
     msub.set_subscribe(b"").expect("subscribe");
     let vision = Kill(spawn(
@@ -659,6 +662,7 @@ fn the_2015_set_point_ui_moves_the_target_and_its_garbage_is_counted() {
     // Bind as ksp.py does (PUSH), then start the flight, which connects a PULL to it.
     let ctx = zmq::Context::new();
     let push = ctx.socket(zmq::PUSH).expect("push");
+    push.set_linger(0).expect("linger");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()

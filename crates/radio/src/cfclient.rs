@@ -200,6 +200,7 @@ mod tests {
     fn fake_cfclient() -> (zmq::Context, zmq::Socket, u16) {
         let ctx = zmq::Context::new();
         let pull = ctx.socket(zmq::PULL).expect("pull");
+        pull.set_linger(0).expect("linger");
         pull.bind("tcp://127.0.0.1:*").expect("bind");
         pull.set_rcvtimeo(3000).expect("timeout");
         let endpoint = pull.get_last_endpoint().expect("endpoint").expect("utf8");

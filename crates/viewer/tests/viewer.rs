@@ -435,6 +435,7 @@ fn a_live_flight_from_the_bus_is_drawn() {
     depthpilot_sim::fly(&scene, &mut rows).expect("the scene flies");
     let ctx = zmq::Context::new();
     let publisher = ctx.socket(zmq::PUB).expect("socket");
+    publisher.set_linger(0).expect("linger");
     publisher.bind("tcp://127.0.0.1:*").expect("bind");
     let endpoint = publisher
         .get_last_endpoint()
