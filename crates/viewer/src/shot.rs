@@ -41,10 +41,13 @@ struct Shot {
     frame: u32,
     captures: u32,
     pending: bool,
-    /// The previous complete-looking capture: accepted once the next one is identical.
-    previous: Option<Vec<u8>>,
+    /// The previous complete-looking capture, and when it arrived: accepted once the next one
+    /// is identical (the picture was complete then; a window would have shown it).
+    previous: Option<(Vec<u8>, Instant)>,
     /// Milliseconds from start to the accepted capture.
     first_ms: Option<f64>,
+    /// Milliseconds from start to the capture that confirmed it.
+    confirmed_ms: f64,
     phase: Phase,
 }
 
@@ -137,6 +140,7 @@ pub fn app(args: &Args, out: &Path, flight: Flight, playback: Playback, t0: Inst
         pending: false,
         previous: None,
         first_ms: None,
+        confirmed_ms: 0.0,
         phase: Phase::Capturing,
     })
     .add_systems(Startup, spawn_camera)
@@ -190,9 +194,10 @@ fn drive(
                 let first_ms = shot.first_ms.unwrap_or(0.0);
                 let adapter = adapter.map_or("?".to_string(), |a| a.name.clone());
                 eprintln!(
-                    "viewer: loaded {} rows in {:.1} ms; first frame after {:.0} ms; frame time \
-                     {:.1} ms (mean of {frames} frames, scrubbing; adapter: {adapter})",
-                    shot.rows, shot.load_ms, first_ms, frame_ms
+                    "viewer: loaded {} rows in {:.1} ms; first frame after {:.0} ms (the next \
+                     capture, identical, at {:.0} ms); frame time {:.1} ms (mean of {frames} \
+                     frames, scrubbing; adapter: {adapter})",
+                    shot.rows, shot.load_ms, first_ms, shot.confirmed_ms, frame_ms
                 );
                 eprintln!(
                     "viewer: wrote {} (t = {:.2} s) in {:.0} ms in all",
@@ -224,10 +229,13 @@ fn on_captured(
     let uniform = data
         .chunks_exact(4)
         .all(|p| data.get(..4).is_some_and(|first| p == first));
-    let complete = !uniform && shot.previous.as_deref() == Some(data.as_slice());
-    if !complete {
+    let complete_since = match &shot.previous {
+        Some((previous, at)) if !uniform && previous == data => Some(*at),
+        _ => None,
+    };
+    let Some(complete_since) = complete_since else {
         if !uniform {
-            shot.previous = Some(data.clone());
+            shot.previous = Some((data.clone(), Instant::now()));
         }
         if shot.captures >= MAX_CAPTURES {
             eprintln!(
@@ -238,8 +246,9 @@ fn on_captured(
             commands.write_message(AppExit::Error(NonZeroU8::MIN));
         }
         return;
-    }
-    shot.first_ms = Some(shot.started.elapsed().as_secs_f64() * 1e3);
+    };
+    shot.first_ms = Some((complete_since - shot.started).as_secs_f64() * 1e3);
+    shot.confirmed_ms = shot.started.elapsed().as_secs_f64() * 1e3;
     let saved = captured
         .image
         .clone()
