@@ -30,7 +30,7 @@ pub(crate) fn viewer_or_hint() -> Result<PathBuf, Failure> {
         code: EXIT_BAD_INPUT,
         error: anyhow::anyhow!(
             "the 3D viewer `{VIEWER}` was found neither next to this executable nor on PATH; \
-             build it with `cargo build --release --bin {VIEWER}` (it is a separate binary \
+             build it with `cargo build --release --workspace --bin {VIEWER}` (it is a separate binary \
              so that depthpilot itself builds without bevy)"
         ),
     })

@@ -15,6 +15,7 @@ mod depth_panel;
 mod flight;
 mod hud;
 mod live;
+mod opening;
 mod quad;
 mod scene3d;
 mod shot;
@@ -170,7 +171,7 @@ fn main() -> ExitCode {
             shot::app(&args, out, flight, playback, t0).run()
         }
         None => {
-            let mut app = controls::app(&args, flight, playback);
+            let mut app = controls::app(&args, flight, playback, t0);
             if let Some(src) = live_source {
                 live::add(&mut app, src);
             }

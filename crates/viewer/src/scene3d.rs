@@ -4,9 +4,10 @@
 
 use crate::flight::Flight;
 use bevy::asset::RenderAssetUsages;
-use bevy::light::{CascadeShadowConfigBuilder, NotShadowCaster};
+use bevy::light::{CascadeShadowConfigBuilder, NotShadowCaster, ShadowFilteringMethod};
 use bevy::mesh::PrimitiveTopology;
 use bevy::prelude::*;
+use bevy::render::renderer::RenderAdapterInfo;
 use depthpilot_types::scene::Sensing;
 use depthpilot_vision::CameraModel;
 
@@ -19,6 +20,20 @@ pub const KINECT_HEIGHT_PX: f64 = 424.0;
 pub const BACKGROUND: Color = Color::srgb(0.07, 0.08, 0.11);
 
 /// glam vector of an `[f64; 3]`.
+/// How the 3D camera renders on this adapter. On a software renderer (Mesa's lavapipe, what CI
+/// and GPU-less machines have) every pixel is CPU time: without MSAA and with 2×2 shadow
+/// filtering a 1280×720 frame took 115 ms instead of 210 ms (release build, 2 cores); a GPU
+/// keeps 4× MSAA and soft shadows.
+pub fn camera_quality(adapter: Option<&RenderAdapterInfo>) -> (Msaa, ShadowFilteringMethod) {
+    // wgpu's DeviceType, which bevy does not re-export.
+    let software = adapter.is_some_and(|a| format!("{:?}", a.device_type) == "Cpu");
+    if software {
+        (Msaa::Off, ShadowFilteringMethod::Hardware2x2)
+    } else {
+        (Msaa::Sample4, ShadowFilteringMethod::Gaussian)
+    }
+}
+
 pub fn v3(a: [f64; 3]) -> Vec3 {
     Vec3::new(a[0] as f32, a[1] as f32, a[2] as f32)
 }

@@ -5,7 +5,7 @@
 
 use crate::depth_panel::PanelStatus;
 use crate::flight::Flight;
-use crate::scene3d::{Orbit, v3};
+use crate::scene3d::{Orbit, camera_quality, v3};
 use crate::{Args, FlightData, Playback, Redraw, ViewSettings, add_common};
 use bevy::app::ScheduleRunnerPlugin;
 use bevy::camera::RenderTarget;
@@ -119,6 +119,7 @@ pub fn app(args: &Args, out: &Path, flight: Flight, playback: Playback, t0: Inst
         depth_panel: !args.no_depth_panel,
     };
     add_common(&mut app, flight, playback, settings);
+    crate::opening::add(&mut app, t0, false);
     let target = app
         .world_mut()
         .resource_mut::<Assets<Image>>()
@@ -148,8 +149,14 @@ pub fn app(args: &Args, out: &Path, flight: Flight, playback: Playback, t0: Inst
     app
 }
 
-fn spawn_camera(mut commands: Commands, shot: Res<Shot>, flight: Res<FlightData>) {
+fn spawn_camera(
+    mut commands: Commands,
+    shot: Res<Shot>,
+    flight: Res<FlightData>,
+    adapter: Option<Res<RenderAdapterInfo>>,
+) {
     let orbit = Orbit::framing(&flight.0);
+    let (msaa, shadows) = camera_quality(adapter.as_deref());
     commands.spawn((
         MainCamera,
         Camera3d::default(),
@@ -157,6 +164,8 @@ fn spawn_camera(mut commands: Commands, shot: Res<Shot>, flight: Res<FlightData>
         orbit.transform(),
         orbit,
         IsDefaultUiCamera,
+        msaa,
+        shadows,
     ));
 }
 
@@ -166,6 +175,7 @@ fn drive(
     mut playback: ResMut<Playback>,
     flight: Res<FlightData>,
     adapter: Option<Res<RenderAdapterInfo>>,
+    opened: Res<crate::opening::Opened>,
 ) {
     shot.frame += 1;
     match shot.phase {
@@ -195,9 +205,16 @@ fn drive(
                 let adapter = adapter.map_or("?".to_string(), |a| a.name.clone());
                 eprintln!(
                     "viewer: loaded {} rows in {:.1} ms; first frame after {:.0} ms (the next \
-                     capture, identical, at {:.0} ms); frame time {:.1} ms (mean of {frames} \
-                     frames, scrubbing; adapter: {adapter})",
-                    shot.rows, shot.load_ms, first_ms, shot.confirmed_ms, frame_ms
+                     capture, identical, at {:.0} ms; every pipeline ready at {}); frame time \
+                     {:.1} ms (mean of {frames} frames, scrubbing; adapter: {adapter})",
+                    shot.rows,
+                    shot.load_ms,
+                    first_ms,
+                    shot.confirmed_ms,
+                    opened
+                        .first_frame_ms
+                        .map_or("?".to_string(), |ms| format!("{ms:.0} ms")),
+                    frame_ms
                 );
                 eprintln!(
                     "viewer: wrote {} (t = {:.2} s) in {:.0} ms in all",
