@@ -100,9 +100,11 @@ fn xvfb() -> Xvfb {
 }
 
 impl Xvfb {
-    /// xdotool against this display; fails the test if it fails.
+    /// xdotool against this display; fails the test if it fails (or waits a minute: `--sync`
+    /// waits for ever on a window that never comes).
     fn xdotool(&self, args: &[&str]) -> String {
-        let out = Command::new("xdotool")
+        let out = Command::new("timeout")
+            .args(["60", "xdotool"])
             .args(args)
             .env("DISPLAY", &self.display)
             .output()
