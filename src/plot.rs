@@ -137,8 +137,8 @@ fn read_jsonl(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Vec<Row>)
     Ok((header, rows))
 }
 
-/// An MCAP recording: the rows of `/flight/state` up to the first damaged record or message
-/// (a killed flight, a cut or corrupt file), with a warning naming what is wrong.
+/// An MCAP recording: the rows of `/flight/state` (a damaged chunk skipped, the rows after it
+/// read; up to the cut of a killed flight or a cut file), with a warning naming what is wrong.
 fn read_mcap(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Vec<Row>), Failure> {
     let recording = read_recording(bytes);
     let mut damage = recording.damage.as_ref().map(ToString::to_string);
@@ -168,6 +168,15 @@ fn read_mcap(path: &Path, bytes: &[u8]) -> Result<(serde_json::Value, Vec<Row>),
                 break;
             }
         }
+    }
+    if let (Some(skipped), Some(last)) = (recording.describe_skipped(), rows.last()) {
+        eprintln!(
+            "depthpilot plot: {}: {skipped}; plotting the {} rows read around it (to {:.2} s, \
+             with the gap)",
+            path.display(),
+            rows.len(),
+            last.t_s
+        );
     }
     match (damage, rows.last()) {
         (Some(d), Some(last)) => eprintln!(

@@ -341,7 +341,7 @@ fn plot_of_a_cut_or_corrupt_mcap_names_the_file_and_plots_what_is_readable() {
         "{stdout}"
     );
 
-    // Garbage over the middle of the file: the chunk's CRC fails; the rows before it plot.
+    // Garbage over the middle of the file: the chunk's CRC fails; the rows around it plot.
     let corrupt = dir.join("corrupt.mcap");
     let mut b = bytes.clone();
     let mid = b.len() / 2;
@@ -352,8 +352,13 @@ fn plot_of_a_cut_or_corrupt_mcap_names_the_file_and_plots_what_is_readable() {
     let err = stderr(&out);
     eprintln!("corrupt: {err}");
     assert!(out.status.success(), "{err}");
+    // The damaged chunk is skipped and said; the rows after it are plotted too.
     assert!(
-        err.contains(s(&corrupt)) && err.contains("corrupt"),
+        err.contains(s(&corrupt)) && err.contains("damaged record skipped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("CRC fails") && err.contains("(to 10.00 s"),
         "{err}"
     );
     assert!(png.exists(), "a partial plot");

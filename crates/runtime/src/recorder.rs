@@ -580,15 +580,45 @@ pub enum ReadError {
          e.g. a killed flight): {0}"
     )]
     Truncated(mcap::McapError),
-    #[error("corrupt MCAP data: {0}")]
-    Corrupt(mcap::McapError),
+    #[error("corrupt MCAP data from byte {offset} on ({why}), and no intact chunk after it")]
+    Unframed { offset: usize, why: String },
 }
 
-/// What a reader found in an MCAP file: the messages it could read, in file order, and why it
+/// A record of the file that could not be used (a chunk whose CRC fails, say); reading went on
+/// after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedRecord {
+    /// Where the record starts in the file.
+    pub offset: usize,
+    /// What it is (`chunk`, or the opcode of another record).
+    pub what: String,
+    /// The log times its header claims (chunks): flight time, ns. A damaged header may lie.
+    pub log_time_ns: Option<(u64, u64)>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the {} at byte {}", self.what, self.offset)?;
+        if let Some((a, b)) = self.log_time_ns {
+            write!(
+                f,
+                " (t = {:.2} s .. {:.2} s)",
+                a as f64 / 1e9,
+                b as f64 / 1e9
+            )?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// What a reader found in an MCAP file: the messages it could read, in file order; the damaged
+/// records it skipped (their messages are missing, the ones after them are read); and why it
 /// stopped early (`None`: the file is complete, summary and footer included).
 #[derive(Debug, Default)]
 pub struct Recording {
     pub messages: Vec<RecordedMessage>,
+    pub skipped: Vec<SkippedRecord>,
     pub damage: Option<ReadError>,
 }
 
@@ -597,6 +627,25 @@ impl Recording {
     pub fn topic<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a RecordedMessage> + 'a {
         self.messages.iter().filter(move |m| m.topic == topic)
     }
+
+    /// One line on the skipped records, if any: how many, and each one.
+    pub fn describe_skipped(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
+        Some(format!(
+            "{} damaged record{} skipped, the messages in {} lost: {}",
+            self.skipped.len(),
+            if self.skipped.len() == 1 { "" } else { "s" },
+            if self.skipped.len() == 1 {
+                "it"
+            } else {
+                "them"
+            },
+            each.join("; ")
+        ))
+    }
 }
 
 /// Whether `bytes` start like an MCAP file.
@@ -604,72 +653,181 @@ pub fn is_mcap(bytes: &[u8]) -> bool {
     bytes.starts_with(MCAP_MAGIC)
 }
 
-/// Reads every message it can, tolerating a missing summary and footer (a killed recording)
-/// and stopping at the first damaged record. A chunk's CRC is checked before any of its
-/// messages is taken, so a corrupt chunk yields nothing.
+/// An MCAP record's framing: opcode, length, body; `None` if the bytes end inside it.
+fn framed(bytes: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
+    let opcode = *bytes.get(at)?;
+    let len = u64::from_le_bytes(bytes.get(at + 1..at + 9)?.try_into().ok()?);
+    let start = at + 9;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    Some((opcode, bytes.get(start..end)?, end))
+}
+
+/// Reads every message it can, tolerating a missing summary and footer (a killed recording).
+/// Records are walked by their framing (opcode, length), so a damaged chunk (its CRC, checked
+/// before any of its messages is taken, fails; or a record inside it does not parse) is skipped
+/// and said, and the chunks after it are read. Reading stops where the framing itself ends or
+/// breaks: a cut file, or garbage over a record's length.
 pub fn read_recording(bytes: &[u8]) -> Recording {
     use mcap::records::Record;
-    use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
 
     let mut out = Recording::default();
     if !is_mcap(bytes) {
         out.damage = Some(ReadError::NotMcap);
         return out;
     }
-    let mut reader = LinearReader::new_with_options(
-        LinearReaderOptions::default()
-            .with_prevalidate_chunk_crcs(true)
-            .with_record_length_limit(bytes.len()),
-    );
     let mut topics: HashMap<u16, String> = HashMap::new();
-    let mut rest = bytes;
-    while let Some(event) = reader.next_event() {
-        let record = match event {
-            Ok(LinearReadEvent::ReadRequest(need)) => {
-                let n = need.min(rest.len());
-                reader.insert(n).copy_from_slice(&rest[..n]);
-                reader.notify_read(n);
-                rest = &rest[n..];
-                continue;
-            }
-            Ok(LinearReadEvent::Record { data, opcode }) => mcap::read::parse_record(opcode, data),
-            Err(e) => Err(e),
-        };
+    let mut at = MCAP_MAGIC.len();
+    loop {
+        if at == bytes.len() {
+            out.damage = Some(ReadError::Truncated(mcap::McapError::UnexpectedEof));
+            break;
+        }
+        let record = framed(bytes, at)
+            .map(|(opcode, body, end)| (opcode, mcap::read::parse_record(opcode, body), end));
         match record {
-            Ok(Record::Channel(c)) => {
-                topics.entry(c.id).or_insert(c.topic);
-            }
-            Ok(Record::Message { header, data }) => {
-                let Some(topic) = topics.get(&header.channel_id) else {
-                    out.damage = Some(ReadError::Corrupt(mcap::McapError::UnknownChannel(
-                        header.sequence,
-                        header.channel_id,
-                    )));
-                    break;
+            Some((_, Ok(Record::Footer(_)), _)) => break,
+            Some((_, Ok(Record::Chunk { header, data }), end)) => {
+                let log_time_ns = Some((header.message_start_time, header.message_end_time));
+                let skip = |reason: String| SkippedRecord {
+                    offset: at,
+                    what: "chunk".to_string(),
+                    log_time_ns,
+                    reason,
                 };
-                out.messages.push(RecordedMessage {
-                    topic: topic.clone(),
-                    log_time_ns: header.log_time,
-                    publish_time_ns: header.publish_time,
-                    data: data.into_owned(),
-                });
+                if !header.compression.is_empty() {
+                    out.skipped.push(skip(format!(
+                        "compressed with `{}`, which depthpilot does not read (it writes \
+                         uncompressed chunks)",
+                        header.compression
+                    )));
+                } else if header.uncompressed_crc != 0
+                    && crc32fast::hash(&data) != header.uncompressed_crc
+                {
+                    out.skipped.push(skip(format!(
+                        "its CRC fails (expected {:08X}, got {:08X})",
+                        header.uncompressed_crc,
+                        crc32fast::hash(&data)
+                    )));
+                } else if let Err(reason) = read_chunk(&data, &mut topics, &mut out.messages) {
+                    out.skipped.push(skip(reason));
+                }
+                at = end;
             }
-            Ok(_) => {}
-            Err(e) => {
-                out.damage = Some(classify(e));
-                break;
+            Some((opcode, Ok(record), end)) => {
+                if let Err(reason) = take(record, &mut topics, &mut out.messages) {
+                    out.skipped.push(SkippedRecord {
+                        offset: at,
+                        what: format!("record (opcode {opcode:#04x})"),
+                        log_time_ns: None,
+                        reason,
+                    });
+                }
+                at = end;
+            }
+            // Garbage where a record should be, or a length running past the end: the file
+            // was cut here (a killed flight), or bytes were damaged. Read on from the next
+            // chunk that is whole (its CRC holds), if there is one.
+            broken => {
+                let why = match &broken {
+                    None => "a record's length runs past the end of the file".to_string(),
+                    Some((opcode, Err(e), _)) => {
+                        format!("the record there (opcode {opcode:#04x}) does not parse: {e}")
+                    }
+                    Some(_) => unreachable!("the intact records are matched above"),
+                };
+                match next_intact_chunk(bytes, at + 1) {
+                    Some(next) => {
+                        out.skipped.push(SkippedRecord {
+                            offset: at,
+                            what: format!("{} bytes", next - at),
+                            log_time_ns: None,
+                            reason: format!(
+                                "{why}; read on from the next whole chunk, at byte {next}"
+                            ),
+                        });
+                        at = next;
+                    }
+                    None if broken.is_none() && !bytes.ends_with(MCAP_MAGIC) => {
+                        out.damage = Some(ReadError::Truncated(mcap::McapError::UnexpectedEof));
+                        break;
+                    }
+                    None => {
+                        out.damage = Some(ReadError::Unframed { offset: at, why });
+                        break;
+                    }
+                }
             }
         }
     }
     out
 }
 
-fn classify(e: mcap::McapError) -> ReadError {
-    match e {
-        mcap::McapError::UnexpectedEof | mcap::McapError::BadFooter => ReadError::Truncated(e),
-        mcap::McapError::BadMagic => ReadError::NotMcap,
-        e => ReadError::Corrupt(e),
+/// Where the next whole chunk starts at or after `from`: a chunk record that parses and whose
+/// CRC holds (which garbage does not fake).
+fn next_intact_chunk(bytes: &[u8], from: usize) -> Option<usize> {
+    use mcap::records::{Record, op};
+    (from..bytes.len()).find(|&i| {
+        bytes[i] == op::CHUNK
+            && framed(bytes, i).is_some_and(|(_, body, _)| {
+                matches!(
+                    mcap::read::parse_record(op::CHUNK, body),
+                    Ok(Record::Chunk { header, data })
+                        if header.compression.is_empty()
+                            && header.uncompressed_crc != 0
+                            && crc32fast::hash(&data) == header.uncompressed_crc
+                )
+            })
+    })
+}
+
+/// The records inside one (checked, uncompressed) chunk. All or nothing: a chunk with a bad
+/// record inside gives none of its messages (its CRC passed, so the writer wrote it so).
+fn read_chunk(
+    data: &[u8],
+    topics: &mut HashMap<u16, String>,
+    messages: &mut Vec<RecordedMessage>,
+) -> Result<(), String> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while at < data.len() {
+        let (opcode, body, end) =
+            framed(data, at).ok_or_else(|| format!("a record inside it is cut at byte {at}"))?;
+        let record = mcap::read::parse_record(opcode, body).map_err(|e| e.to_string())?;
+        take(record, topics, &mut found)?;
+        at = end;
     }
+    messages.append(&mut found);
+    Ok(())
+}
+
+/// Channels are remembered; messages are kept with their topic.
+fn take(
+    record: mcap::records::Record<'_>,
+    topics: &mut HashMap<u16, String>,
+    messages: &mut Vec<RecordedMessage>,
+) -> Result<(), String> {
+    use mcap::records::Record;
+    match record {
+        Record::Channel(c) => {
+            topics.entry(c.id).or_insert(c.topic);
+        }
+        Record::Message { header, data } => {
+            let topic = topics.get(&header.channel_id).ok_or_else(|| {
+                format!(
+                    "message {} is on channel {}, which no channel record declared",
+                    header.sequence, header.channel_id
+                )
+            })?;
+            messages.push(RecordedMessage {
+                topic: topic.clone(),
+                log_time_ns: header.log_time,
+                publish_time_ns: header.publish_time,
+                data: data.into_owned(),
+            });
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -778,20 +936,62 @@ mod tests {
             "the crate's MessageStream reads the cut file: {streamed}"
         );
 
-        // A flipped byte inside a chunk: the chunk CRC catches it before any of its rows.
+        // A flipped byte inside a chunk: the chunk CRC catches it before any of its rows; the
+        // chunk is skipped, said, and the chunks after it are read to the footer.
+        let all = read_recording(&bytes).topic(TOPIC_STATE).count();
         let mut bad = bytes.clone();
         let mid = bytes.len() / 2;
         bad[mid] ^= 0x55;
         let r = read_recording(&bad);
+        assert!(r.damage.is_none(), "{:?}", r.damage);
+        assert_eq!(r.skipped.len(), 1, "{:?}", r.skipped);
+        let said = r.describe_skipped().expect("said");
         assert!(
-            matches!(
-                r.damage,
-                Some(ReadError::Corrupt(mcap::McapError::BadChunkCrc { .. }))
-            ),
+            said.contains("CRC fails") && said.contains("chunk at byte"),
+            "{said}"
+        );
+        let lost = all - r.topic(TOPIC_STATE).count();
+        assert!((1..all / 2).contains(&lost), "{lost} of {all} rows lost");
+        // The rows keep their order, with a gap where the chunk was.
+        let t: Vec<u64> = r.topic(TOPIC_STATE).map(|m| m.log_time_ns).collect();
+        assert!(t.windows(2).all(|w| w[0] < w[1]));
+        assert!(t.windows(2).any(|w| w[1] - w[0] > 20_000_000), "a gap");
+
+        // Garbage over a chunk's framing: the reader finds the next whole chunk and reads on.
+        let mut chunks = Vec::new();
+        let mut at = MCAP_MAGIC.len();
+        while let Some((opcode, _, end)) = framed(&bytes, at) {
+            if opcode == mcap::records::op::CHUNK {
+                chunks.push(at);
+            }
+            at = end;
+        }
+        assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+        let mut bad = bytes.clone();
+        let second = chunks[1];
+        bad[second..second + 9].copy_from_slice(&[0xAB; 9]);
+        let r = read_recording(&bad);
+        assert!(r.damage.is_none(), "{:?}", r.damage);
+        let said = r.describe_skipped().expect("said");
+        assert!(
+            said.contains(&format!(
+                "read on from the next whole chunk, at byte {}",
+                chunks[2]
+            )),
+            "{said}"
+        );
+        let kept = r.topic(TOPIC_STATE).count();
+        assert!(kept > all / 2 && kept < all, "{kept} of {all}");
+        // ... and with no whole chunk after the garbage, stops there, named.
+        let mut bad = bytes.clone();
+        let last = chunks[chunks.len() - 1];
+        bad[last..last + 9].copy_from_slice(&[0xAB; 9]);
+        let r = read_recording(&bad);
+        assert!(
+            matches!(r.damage, Some(ReadError::Unframed { offset, .. }) if offset == last),
             "{:?}",
             r.damage
         );
-        assert!(r.topic(TOPIC_STATE).count() <= n);
         assert!(read_recording(b"hello").damage.is_some());
         let _ = std::fs::remove_file(&path);
     }

@@ -1,7 +1,8 @@
 //! A flight log read for viewing: its rows (MCAP from `depthpilot fly --log x.mcap`, or JSON
 //! Lines), the scene it flew, and what was wrong with the file if it was damaged. Reading is
-//! forgiving: a truncated or corrupt file gives the rows before the damage plus a warning; only
-//! a file with no readable row at all is an error.
+//! forgiving: a truncated file gives the rows before the cut, a damaged chunk is skipped (the
+//! rows after it are read), each with a warning; only a file with no readable row at all is an
+//! error.
 
 use depthpilot_runtime::recorder::{
     LOG_FORMAT, TOPIC_HEADER, TOPIC_STATE, is_mcap, read_recording,
@@ -229,12 +230,23 @@ fn read_mcap(path: &Path, bytes: &[u8], warnings: &mut Vec<String>) -> Result<Pa
         };
         return Err(LoadError(format!("{shown}: no flight rows to show: {why}")));
     }
+    let (first, last) = (rows[0].t_s, rows[rows.len() - 1].t_s);
+    if let Some(skipped) = recording.describe_skipped() {
+        warnings.push(format!(
+            "{shown}: {skipped}; showing the {} rows read around {} (t = {first:.2} s .. \
+             {last:.2} s, with the gap)",
+            rows.len(),
+            if recording.skipped.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        ));
+    }
     for p in problems {
         warnings.push(format!(
-            "{p}; showing the {} rows read before it (t = {:.2} s .. {:.2} s)",
-            rows.len(),
-            rows[0].t_s,
-            rows[rows.len() - 1].t_s
+            "{p}; showing the {} rows read before it (t = {first:.2} s .. {last:.2} s)",
+            rows.len()
         ));
     }
     if header.is_none() {

@@ -305,6 +305,54 @@ fn a_truncated_log_still_renders() {
 }
 
 /// A file that is not a flight log: exit code 2 and a message naming it.
+/// Issue 9, acceptance 3: garbage over the middle of a log (a damaged chunk and the framing
+/// after it) is named, and the rows after it are shown too, not only those before it.
+#[test]
+fn a_corrupt_log_shows_the_rows_before_and_after_the_damage() {
+    require_vulkan();
+    let mut bytes = std::fs::read(step_log()).expect("the log");
+    let mid = bytes.len() / 2;
+    for (i, b) in bytes[mid..mid + 3000].iter_mut().enumerate() {
+        *b = (i * 37 % 251) as u8;
+    }
+    let bad = tmp("corrupt.mcap");
+    std::fs::write(&bad, &bytes).expect("write the damaged log");
+    let out = tmp("corrupt.png");
+    let scene = scene_path();
+    let run = screenshot(
+        &bad,
+        &out,
+        "9.0",
+        &["--scene", scene.to_str().expect("utf-8 path")],
+    );
+    eprintln!("{}", run.stderr);
+    assert!(
+        run.stderr.contains(&bad.display().to_string()) && run.stderr.contains("skipped"),
+        "no clear message about the damage:\n{}",
+        run.stderr
+    );
+    let loaded = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("viewer: loaded "))
+        .expect("the loaded line");
+    let rows: usize = loaded
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a row count");
+    assert!(
+        (800..1001).contains(&rows),
+        "a few chunks lost, the rest shown: {loaded}"
+    );
+    assert!(
+        loaded.contains(".. 10.00 s"),
+        "the rows after the damage: {loaded}"
+    );
+    assert!(!run.stderr.contains("is outside the log"), "{}", run.stderr);
+    assert_not_blank(&decode(&out), "corrupt log");
+}
+
 #[test]
 fn garbage_is_refused_with_exit_code_2() {
     let path = tmp("garbage.mcap");
