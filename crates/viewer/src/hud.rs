@@ -1,5 +1,6 @@
 //! The HUD: time, controller and firmware state, who flies each axis (with a teacher), thrust,
-//! position error, measurement age; and the log's problems, if any, in red.
+//! position error, loop latency (the age of the measurement behind the estimate); and the
+//! log's problems, if any, in red.
 
 use crate::flight::{Flight, Sample};
 use crate::quad::{ESTIMATE_COLOR, QUAD_COLOR, SETPOINT_COLOR, TRUE_TRAIL_COLOR};
@@ -121,7 +122,11 @@ pub fn text(flight: &Flight, s: &Sample<'_>, playback: &Playback) -> String {
     let px = r
         .detection_pixels
         .map_or("-".to_string(), |p| format!("{p} px"));
-    lines.push(format!("measurement age {age}   detection {px}"));
+    // The loop's latency as the flight saw it: how old the camera measurement behind the
+    // estimate is (exposure → this row; the camera's latency, the vision, the bus, the hold).
+    lines.push(format!(
+        "loop latency {age} (measurement age)   detection {px}"
+    ));
     lines.join("\n")
 }
 
