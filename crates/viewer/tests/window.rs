@@ -44,6 +44,17 @@ impl Drop for Kill {
     }
 }
 
+/// The window tests one at a time: the live one needs the viewer's frames well inside the mux's
+/// 0.5 s teacher freshness (each frame sends the keys; a frozen window must not keep a teacher
+/// alive), which two debug viewers sharing two cores with a flight could stretch.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A virtual X server on a display it picked itself (`-displayfd`).
 struct Xvfb {
     _server: Kill,
@@ -249,6 +260,7 @@ fn distance(line: &str) -> f64 {
 
 #[test]
 fn the_replay_window_opens_and_its_keys_and_mouse_work() {
+    let _one = one_at_a_time();
     let x = xvfb();
     let dir = tmp("replay");
     let log = dir.join("step.mcap");
@@ -390,6 +402,7 @@ fn free_tcp_endpoint() -> String {
 
 #[test]
 fn fly_view_shows_the_flight_and_its_keyboard_is_the_teacher() {
+    let _one = one_at_a_time();
     let x = xvfb();
     let dir = tmp("live");
     // hover.ron, long enough for a debug viewer to open under lavapipe on a busy machine.
