@@ -5,9 +5,11 @@
 //! Needs a Vulkan driver: on a machine without a GPU, Mesa's lavapipe (`scripts/setup`
 //! installs `mesa-vulkan-drivers`; CI does). Without one these tests fail, they do not skip.
 
+mod common;
+
+use common::{Picture, decode, distinct_colours, scene_file};
 use depthpilot_runtime::recorder::{FlightClock, FlightHeader, Recorder};
 use depthpilot_types::Scene;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -18,12 +20,6 @@ const TIMEOUT: Duration = Duration::from_secs(600);
 
 fn scene_path() -> PathBuf {
     scene_file("step.ron")
-}
-
-fn scene_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenes")
-        .join(name)
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -38,25 +34,9 @@ fn step_log() -> &'static Path {
 
 /// Flies `scene` (for `duration_s` if given) and records it as MCAP in `name`.
 fn record(scene: &Path, duration_s: Option<f64>, name: &str) -> PathBuf {
-    {
-        let mut scene = Scene::load(scene).expect("the scene loads");
-        if let Some(d) = duration_s {
-            scene.duration_s = d;
-        }
-        let path = tmp(name);
-        let header = FlightHeader::new(
-            &scene.name,
-            scene.seed,
-            scene.rates.clone(),
-            FlightClock::Virtual,
-            "in_process",
-        );
-        let mut rec = Recorder::start_flight(&path, &header).expect("create the log");
-        let summary = depthpilot_sim::fly(&scene, &mut rec).expect("the scene flies");
-        rec.record_summary(&summary).expect("summary");
-        rec.finish().expect("finish the log");
-        path
-    }
+    let path = tmp(name);
+    common::record(scene, duration_s, &path);
+    path
 }
 
 /// Fails (does not skip) without a Vulkan driver, saying what to install.
@@ -111,44 +91,6 @@ fn viewer(args: &[&str]) -> Run {
         code: status.code(),
         stderr,
     }
-}
-
-/// An RGB8 picture.
-struct Picture {
-    width: u32,
-    height: u32,
-    rgb: Vec<u8>,
-}
-
-fn decode(path: &Path) -> Picture {
-    let file = std::fs::File::open(path).expect("the screenshot exists");
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
-    let info = reader.next_frame(&mut buf).expect("PNG data");
-    buf.truncate(info.buffer_size());
-    let rgb = match info.color_type {
-        png::ColorType::Rgb => buf,
-        png::ColorType::Rgba => buf
-            .chunks_exact(4)
-            .flat_map(|p| [p[0], p[1], p[2]])
-            .collect(),
-        other => panic!("unexpected PNG colour type {other:?}"),
-    };
-    Picture {
-        width: info.width,
-        height: info.height,
-        rgb,
-    }
-}
-
-fn distinct_colours(p: &Picture) -> usize {
-    p.rgb
-        .chunks_exact(3)
-        .map(|c| [c[0], c[1], c[2]])
-        .collect::<HashSet<_>>()
-        .len()
 }
 
 /// `viewer: quad at pixel (x, y)` from the viewer's stderr.

@@ -8,8 +8,9 @@
 //! Needs Xvfb and xdotool (`scripts/setup` installs them; CI does); without them these tests
 //! fail, saying what to install.
 
-use depthpilot_runtime::recorder::{FlightClock, FlightHeader, Recorder};
-use depthpilot_types::Scene;
+mod common;
+
+use common::{decode, distinct_colours, record, scene_file};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,12 +20,6 @@ use std::time::{Duration, Instant};
 const VIEWER: &str = env!("CARGO_BIN_EXE_depthpilot-viewer");
 /// Long enough for a debug build under lavapipe on a busy 2-core machine.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn scene_file(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenes")
-        .join(name)
-}
 
 fn tmp(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -209,33 +204,6 @@ impl Lines {
     }
 }
 
-fn record(scene: &Path, path: &Path) {
-    let scene = Scene::load(scene).expect("the scene loads");
-    let header = FlightHeader::new(
-        &scene.name,
-        scene.seed,
-        scene.rates.clone(),
-        FlightClock::Virtual,
-        "in_process",
-    );
-    let mut rec = Recorder::start_flight(path, &header).expect("create the log");
-    let summary = depthpilot_sim::fly(&scene, &mut rec).expect("the scene flies");
-    rec.record_summary(&summary).expect("summary");
-    rec.finish().expect("finish the log");
-}
-
-/// An RGB8 picture from a PNG.
-fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
-    let file = std::fs::File::open(path).expect("the PNG exists");
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
-    let info = reader.next_frame(&mut buf).expect("PNG data");
-    buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
-}
-
 /// The number after `key` in `line`.
 fn number_after(line: &str, key: &str) -> f64 {
     let at = line
@@ -265,7 +233,7 @@ fn the_replay_window_opens_and_its_keys_and_mouse_work() {
     let dir = tmp("replay");
     let log = dir.join("step.mcap");
     let scene = scene_file("step.ron");
-    record(&scene, &log);
+    record(&scene, None, &log);
     let mut child = Command::new(VIEWER)
         .arg(&log)
         .arg("--scene")
@@ -316,8 +284,14 @@ fn the_replay_window_opens_and_its_keys_and_mouse_work() {
     let (_, saved) = lines.wait_for("viewer: saved", n, Duration::from_secs(60));
     let first = dir.join("depthpilot-view-1.png");
     assert!(saved.contains("depthpilot-view-1.png"), "{saved}");
-    let (w, h, before) = decode(&first);
+    let before = decode(&first);
+    let (w, h) = (before.width, before.height);
     assert_eq!((w, h), (640, 360), "the window's size");
+    let colours = distinct_colours(&before);
+    assert!(
+        colours >= 100,
+        "the saved window has {colours} colours: blank?"
+    );
 
     // The wheel zooms in (the view is said: yaw, pitch, distance); a left drag orbits. The
     // replay is paused: only the view moves the picture.
@@ -358,10 +332,11 @@ fn the_replay_window_opens_and_its_keys_and_mouse_work() {
     let n = lines.len();
     x.xdotool(&["key", "p"]);
     lines.wait_for("viewer: saved", n, Duration::from_secs(60));
-    let (_, _, after) = decode(&dir.join("depthpilot-view-2.png"));
+    let after = decode(&dir.join("depthpilot-view-2.png"));
     let differing = before
+        .rgb
         .chunks_exact(3)
-        .zip(after.chunks_exact(3))
+        .zip(after.rgb.chunks_exact(3))
         .filter(|(a, b)| {
             a.iter()
                 .zip(b.iter())
