@@ -6,7 +6,7 @@
 
 use crate::scene_path;
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_sim::firmware::Lockout;
+use depthpilot_firmware::Lockout;
 use depthpilot_sim::plant::period_ns;
 use depthpilot_sim::{FwSetpoint, LogRow, NoProbe, Plant, Summary};
 use depthpilot_types::Scene;

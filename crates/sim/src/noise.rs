@@ -13,6 +13,14 @@ pub enum Stream {
     Camera = 4,
     Variations = 5,
     Bus = 6,
+    /// Realism layer (`realism`): each item its own stream, so switching one item never shifts
+    /// another's draws, and an ideal flight draws nothing from any of them.
+    Imu = 7,
+    Battery = 8,
+    MotorSpread = 9,
+    Turbulence = 10,
+    Downwash = 11,
+    KinectSystematic = 12,
 }
 
 /// A deterministic random source.

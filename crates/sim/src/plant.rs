@@ -10,10 +10,10 @@
 //! tick.
 
 use crate::disturbance::DisturbanceModel;
-use crate::firmware::{Firmware, ImuSample, ParamError, ParamSpec};
 use crate::quad::{Airframe, Motors, rotor_wrench};
 use crate::runner::{Probe, Stage};
 use crate::world::{BodyState, Impact, World};
+use depthpilot_firmware::{Firmware, ImuSample, ParamError, ParamSpec};
 use depthpilot_types::Vec3;
 use depthpilot_types::scene::{ParamWrite, Scene};
 use std::sync::Mutex;
@@ -169,7 +169,7 @@ impl Plant {
     /// A firmware parameter's value, counting writes still queued.
     pub fn firmware_param(&self, name: &str) -> Option<f64> {
         let current = self.fw.param(name)?;
-        let spec = crate::firmware::firmware_param(name)?;
+        let spec = depthpilot_firmware::firmware_param(name)?;
         let queued = self
             .queued()
             .iter()

@@ -9,7 +9,6 @@
 //!  motors (lag) ─► rotor wrench + disturbances ─► rapier step ─► contacts (touchdown / crash)
 //! ```
 
-use crate::firmware::{Firmware, FwSetpoint};
 use crate::kinect::VisionStats;
 use crate::link::SimLink;
 use crate::offboard::{OffBoard, Outgoing};
@@ -18,6 +17,7 @@ use crate::trajectory::setpoint_at;
 use crate::world::{BodyState, Impact};
 use depthpilot_control::{Controller, SafetyState};
 use depthpilot_crtp::{CrtpError, LocalizationPacket, Packet, Uplink};
+use depthpilot_firmware::{Firmware, FwSetpoint};
 use depthpilot_types::scene::{Scene, Trajectory};
 use depthpilot_types::{Setpoint, Vec3};
 use serde::Serialize;

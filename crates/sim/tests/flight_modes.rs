@@ -4,7 +4,7 @@
 //! prints what it measured (`cargo test -p depthpilot-sim --test flight_modes -- --nocapture`).
 
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_sim::firmware::{Firmware, ImuSample};
+use depthpilot_firmware::{Firmware, ImuSample};
 use depthpilot_sim::{NoProbe, Plant};
 use depthpilot_types::Vec3;
 use depthpilot_types::scene::{FirmwareGains, Scene, parse};

@@ -3,7 +3,7 @@
 //! controller, and the supervisor's emergency stop. Uses only the crate's public API.
 
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_sim::firmware::{Firmware, ImuSample};
+use depthpilot_firmware::{Firmware, ImuSample};
 use depthpilot_sim::quad::{Airframe, Motors, rotor_wrench};
 use depthpilot_sim::world::{BodyState, World};
 use depthpilot_sim::{FwSetpoint, StateEstimate};

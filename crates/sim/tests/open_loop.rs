@@ -4,7 +4,7 @@
 
 use depthpilot_control::ThrustMap;
 use depthpilot_crtp::RpytSetpoint;
-use depthpilot_sim::firmware::{Firmware, ImuSample, Watchdog};
+use depthpilot_firmware::{Firmware, ImuSample, Watchdog};
 use depthpilot_sim::quad::{Airframe, Motors, rotor_wrench};
 use depthpilot_sim::world::{BodyState, World};
 use depthpilot_types::scene::{FirmwareGains, QuadConfig, WorldConfig};

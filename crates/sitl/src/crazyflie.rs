@@ -16,8 +16,8 @@ use depthpilot_crtp::{
     Downlink, GenericSetpoint, LinkReply, LinkRequest, LocalizationPacket, LogReply, Packet,
     PlatformReply, PlatformRequest, SupervisorCommand, SupervisorReply, SupervisorState, Uplink,
 };
-use depthpilot_sim::firmware::FwSetpoint;
-use depthpilot_sim::firmware::Lockout;
+use depthpilot_firmware::FwSetpoint;
+use depthpilot_firmware::Lockout;
 use depthpilot_sim::{NoProbe, Plant};
 use depthpilot_types::scene::Scene;
 use std::collections::BTreeMap;

@@ -144,8 +144,7 @@ impl SimCrazyflie {
             return Err(format!("parameter `{full_name}` is read-only"));
         }
         if p.firmware {
-            depthpilot_sim::firmware::Firmware::writable(full_name, value)
-                .map_err(|e| e.to_string())?;
+            depthpilot_firmware::Firmware::writable(full_name, value).map_err(|e| e.to_string())?;
         } else if !fits(p.ty, value) {
             return Err(format!(
                 "parameter `{full_name}` ({}) cannot hold {value}",

@@ -4,7 +4,7 @@
 //! param TOC low nibble 0x08 u8, 0x09 u16, 0x0A u32, 0x00 i8, 0x01 i16, 0x02 i32, 0x06 float, flag
 //! 0x40 read-only (cflib `crazyflie/log.py: LogTocElement.types`, `param.py: ParamTocElement`).
 
-use depthpilot_sim::firmware::{ParamType, firmware_params};
+use depthpilot_firmware::{ParamType, firmware_params};
 use std::sync::LazyLock;
 
 /// A value type with its byte encoding (little-endian).
@@ -241,7 +241,7 @@ pub struct ParamDecl {
     pub ty: Ty,
     pub read_only: bool,
     pub default: f64,
-    /// The value lives in the firmware model (`depthpilot_sim::firmware::firmware_params`):
+    /// The value lives in the firmware model (`depthpilot_firmware::firmware_params`):
     /// reads and writes go there. Otherwise it belongs to the simulated Crazyflie itself.
     pub firmware: bool,
 }

@@ -8,7 +8,11 @@ use crate::Vec3;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+mod realism;
 mod validate;
+pub use realism::{
+    BATTERY_FULL_V, BATTERY_MIN_START_V, ITEM_NAMES as REALISM_ITEMS, Realism, RealismPreset,
+};
 use validate::*;
 pub use validate::{FIRMWARE_PARAMS, FirmwareParamKind, firmware_param_problem};
 
@@ -96,7 +100,7 @@ pub struct Scene {
     #[serde(default)]
     pub script: Vec<ScriptEntry>,
     /// Parameters of the simulated firmware set at boot, by `group.name`, e.g.
-    /// `[("flightmode.stabModeRoll", 0.0)]` (names and types: `depthpilot_sim::firmware::firmware_params`).
+    /// `[("flightmode.stabModeRoll", 0.0)]` (names and types: `depthpilot_firmware::firmware_params`).
     #[serde(default)]
     pub firmware_params: Vec<(String, f64)>,
     /// Parameter writes during the flight, as a client's param write would make them (e.g. the
@@ -107,6 +111,10 @@ pub struct Scene {
     /// that die and come back. (Camera faults are the camera's: `sensing`.)
     #[serde(default)]
     pub faults: Faults,
+    /// The realism layer: `Ideal` (default), `Bench`, or a preset with per-item overrides
+    /// (see [`Realism`]).
+    #[serde(default)]
+    pub realism: Realism,
 }
 
 /// Scripted faults of the running system (DESIGN §3).

@@ -152,7 +152,7 @@ pub enum FirmwareParamKind {
 }
 
 /// The writable parameters of the simulated firmware and their C types. The firmware model
-/// (`depthpilot_sim::firmware::firmware_params`) owns them; this copy lets a scene be checked
+/// (`depthpilot_firmware::firmware_params`) owns them; this copy lets a scene be checked
 /// when it is loaded, and a test in the sim crate keeps the two equal.
 pub const FIRMWARE_PARAMS: &[(&str, FirmwareParamKind)] = {
     use FirmwareParamKind::*;

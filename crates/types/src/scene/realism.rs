@@ -1,0 +1,314 @@
+//! The realism layer's switches (`realism:` in a scene): which of a real Crazyflie's and a real
+//! Kinect v2's imperfections a flight has. The models themselves, each parameter cited at its
+//! datasheet or paper, live in `depthpilot-sim` (`realism`) and in the synthetic Kinect.
+//!
+//! In a scene:
+//! ```ron
+//! realism: Bench,                                       // every item on
+//! realism: (preset: Bench, turbulence: false),          // every item but one
+//! realism: (preset: Ideal, battery: true, battery_start_v: 3.9),  // one item on
+//! ```
+//! With no `realism` the flight is `Ideal`: the simulation as it was before the layer existed.
+
+use serde::{Deserialize, Serialize};
+
+/// A starting point for [`Realism`]: every item off (`Ideal`) or on (`Bench`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RealismPreset {
+    /// A perfect IMU and estimator, a battery that never sags, four identical motors, still air,
+    /// and a Kinect with only random noise.
+    #[default]
+    Ideal,
+    /// Everything this simulator knows of a real bench flight: the preset scenes meant to rehearse
+    /// a bench flight and every rig in `hil/` use it.
+    Bench,
+}
+
+/// Fully charged LiPo cell at rest (the Crazyflie's 250 mAh 1S pack: 4.2 V charged).
+pub const BATTERY_FULL_V: f64 = 4.2;
+/// The lowest rest voltage a flight may start at (the firmware's low-battery warning is at
+/// 3.2 V, `pm_stm32f4.c` `PM_BAT_LOW_VOLTAGE`).
+pub const BATTERY_MIN_START_V: f64 = 3.3;
+
+/// The realism items of a flight. Build it from a preset with [`Realism::preset`]; a scene's
+/// overrides replace single items.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Realism {
+    pub preset: RealismPreset,
+    /// BMI088 gyro and accelerometer noise, bias and bias drift; the firmware flies on its own
+    /// attitude estimate (the complementary filter) from them, not on the truth.
+    pub imu: bool,
+    /// A 1S LiPo that discharges over the flight and sags under load; the firmware's battery
+    /// compensation acts on the voltage it measures.
+    pub battery: bool,
+    /// Motor-to-motor thrust spread and a slightly bent arm.
+    pub motor_spread: bool,
+    /// Dryden turbulence in the room's air.
+    pub turbulence: bool,
+    /// The quad's own downwash coming back from the floor and walls.
+    pub downwash: bool,
+    /// The Kinect v2's distance-dependent depth bias ("wiggling").
+    pub kinect_wiggling: bool,
+    /// Multipath near surfaces (depth pulled long near walls and the floor).
+    pub kinect_multipath: bool,
+    /// Mixed pixels at the quad's silhouette.
+    pub kinect_mixed_pixels: bool,
+    /// The spinning propellers' motion artefacts.
+    pub kinect_props: bool,
+    /// The depth drift of a camera still warming up.
+    pub kinect_warmup: bool,
+    /// Rest voltage of the battery at t = 0 (4.2 V: charged).
+    pub battery_start_v: f64,
+    /// How long the Kinect had been on at t = 0 (its drift settles over about half an hour).
+    pub kinect_on_s: f64,
+}
+
+impl Realism {
+    /// Every item as the preset has it.
+    pub fn preset(preset: RealismPreset) -> Self {
+        let on = preset == RealismPreset::Bench;
+        Self {
+            preset,
+            imu: on,
+            battery: on,
+            motor_spread: on,
+            turbulence: on,
+            downwash: on,
+            kinect_wiggling: on,
+            kinect_multipath: on,
+            kinect_mixed_pixels: on,
+            kinect_props: on,
+            kinect_warmup: on,
+            battery_start_v: BATTERY_FULL_V,
+            // A bench session: the camera was switched on five minutes before the flight.
+            kinect_on_s: 300.0,
+        }
+    }
+
+    /// Whether any item is on.
+    pub fn any(&self) -> bool {
+        self.imu
+            || self.battery
+            || self.motor_spread
+            || self.turbulence
+            || self.downwash
+            || self.kinect_any()
+    }
+
+    /// Whether any Kinect item is on.
+    pub fn kinect_any(&self) -> bool {
+        self.kinect_wiggling
+            || self.kinect_multipath
+            || self.kinect_mixed_pixels
+            || self.kinect_props
+            || self.kinect_warmup
+    }
+
+    /// The items as (name, on) pairs, in the order the README's table lists them.
+    pub fn items(&self) -> [(&'static str, bool); 10] {
+        [
+            ("imu", self.imu),
+            ("battery", self.battery),
+            ("motor_spread", self.motor_spread),
+            ("turbulence", self.turbulence),
+            ("downwash", self.downwash),
+            ("kinect_wiggling", self.kinect_wiggling),
+            ("kinect_multipath", self.kinect_multipath),
+            ("kinect_mixed_pixels", self.kinect_mixed_pixels),
+            ("kinect_props", self.kinect_props),
+            ("kinect_warmup", self.kinect_warmup),
+        ]
+    }
+
+    /// Turns one item on or off by its name (see [`Realism::items`]).
+    pub fn set_item(&mut self, name: &str, on: bool) -> Result<(), String> {
+        let slot = match name {
+            "imu" => &mut self.imu,
+            "battery" => &mut self.battery,
+            "motor_spread" => &mut self.motor_spread,
+            "turbulence" => &mut self.turbulence,
+            "downwash" => &mut self.downwash,
+            "kinect_wiggling" => &mut self.kinect_wiggling,
+            "kinect_multipath" => &mut self.kinect_multipath,
+            "kinect_mixed_pixels" => &mut self.kinect_mixed_pixels,
+            "kinect_props" => &mut self.kinect_props,
+            "kinect_warmup" => &mut self.kinect_warmup,
+            other => {
+                return Err(format!(
+                    "unknown realism item `{other}`; the items are {}",
+                    ITEM_NAMES.join(", ")
+                ));
+            }
+        };
+        *slot = on;
+        Ok(())
+    }
+}
+
+/// The names of the on/off items.
+pub const ITEM_NAMES: [&str; 10] = [
+    "imu",
+    "battery",
+    "motor_spread",
+    "turbulence",
+    "downwash",
+    "kinect_wiggling",
+    "kinect_multipath",
+    "kinect_mixed_pixels",
+    "kinect_props",
+    "kinect_warmup",
+];
+
+impl Default for Realism {
+    fn default() -> Self {
+        Self::preset(RealismPreset::Ideal)
+    }
+}
+
+/// [`Realism`] as a scene writes it: a preset alone, or a preset with overrides.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`Ideal`, `Bench`, or `(preset: Bench, <item>: false, ...)` with the items imu, \
+                 battery, motor_spread, turbulence, downwash, kinect_wiggling, kinect_multipath, \
+                 kinect_mixed_pixels, kinect_props, kinect_warmup, and the values \
+                 battery_start_v (3.3..4.2 V) and kinect_on_s (s, >= 0)"
+)]
+enum RealismSpec {
+    Preset(RealismPreset),
+    Fields(RealismFields),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RealismFields {
+    #[serde(default)]
+    preset: RealismPreset,
+    #[serde(default)]
+    imu: Option<bool>,
+    #[serde(default)]
+    battery: Option<bool>,
+    #[serde(default)]
+    motor_spread: Option<bool>,
+    #[serde(default)]
+    turbulence: Option<bool>,
+    #[serde(default)]
+    downwash: Option<bool>,
+    #[serde(default)]
+    kinect_wiggling: Option<bool>,
+    #[serde(default)]
+    kinect_multipath: Option<bool>,
+    #[serde(default)]
+    kinect_mixed_pixels: Option<bool>,
+    #[serde(default)]
+    kinect_props: Option<bool>,
+    #[serde(default)]
+    kinect_warmup: Option<bool>,
+    #[serde(default)]
+    battery_start_v: Option<f64>,
+    #[serde(default)]
+    kinect_on_s: Option<f64>,
+}
+
+impl<'de> Deserialize<'de> for Realism {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let f = match RealismSpec::deserialize(d)? {
+            RealismSpec::Preset(p) => return Ok(Self::preset(p)),
+            RealismSpec::Fields(f) => f,
+        };
+        let mut r = Self::preset(f.preset);
+        let items = [
+            (&mut r.imu, f.imu),
+            (&mut r.battery, f.battery),
+            (&mut r.motor_spread, f.motor_spread),
+            (&mut r.turbulence, f.turbulence),
+            (&mut r.downwash, f.downwash),
+            (&mut r.kinect_wiggling, f.kinect_wiggling),
+            (&mut r.kinect_multipath, f.kinect_multipath),
+            (&mut r.kinect_mixed_pixels, f.kinect_mixed_pixels),
+            (&mut r.kinect_props, f.kinect_props),
+            (&mut r.kinect_warmup, f.kinect_warmup),
+        ];
+        for (slot, given) in items {
+            if let Some(on) = given {
+                *slot = on;
+            }
+        }
+        if let Some(v) = f.battery_start_v {
+            if !(BATTERY_MIN_START_V..=BATTERY_FULL_V).contains(&v) {
+                return Err(D::Error::custom(format!(
+                    "battery_start_v must be within {BATTERY_MIN_START_V}..{BATTERY_FULL_V} V \
+                     (a 1S LiPo at rest, above the firmware's low-battery level), got {v}"
+                )));
+            }
+            r.battery_start_v = v;
+        }
+        if let Some(s) = f.kinect_on_s {
+            if !(s.is_finite() && s >= 0.0) {
+                return Err(D::Error::custom(format!(
+                    "kinect_on_s must be a time >= 0 s, got {s}"
+                )));
+            }
+            r.kinect_on_s = s;
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Holder {
+        realism: Realism,
+    }
+
+    fn parse(text: &str) -> Result<Realism, String> {
+        ron::from_str::<Holder>(&format!("(realism: {text})"))
+            .map(|h| h.realism)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_preset_alone_sets_every_item() {
+        let bench = parse("Bench").expect("Bench parses");
+        assert!(bench.items().iter().all(|(_, on)| *on));
+        let ideal = parse("Ideal").expect("Ideal parses");
+        assert!(!ideal.any());
+        assert_eq!(Realism::default(), ideal);
+    }
+
+    #[test]
+    fn overrides_replace_single_items() {
+        let r = parse("(preset: Bench, turbulence: false, battery_start_v: 3.8)").expect("parses");
+        assert!(!r.turbulence && r.imu && r.kinect_props);
+        assert_eq!(r.battery_start_v, 3.8);
+        let r = parse("(battery: true)").expect("parses");
+        assert_eq!(r.preset, RealismPreset::Ideal);
+        assert!(r.battery && !r.imu);
+    }
+
+    #[test]
+    fn garbage_is_named() {
+        for bad in ["Foo", "(preset: Bench, bogus: true)", "3", "(imu: 2)"] {
+            let e = parse(bad).expect_err(bad);
+            assert!(e.contains("`Ideal`, `Bench`"), "{bad}: {e}");
+        }
+        let e = parse("(battery_start_v: 5.0)").expect_err("5 V");
+        assert!(e.contains("battery_start_v must be within"), "{e}");
+        let e = parse("(kinect_on_s: -1.0)").expect_err("negative");
+        assert!(e.contains("kinect_on_s"), "{e}");
+    }
+
+    #[test]
+    fn items_switch_by_name() {
+        let mut r = Realism::default();
+        for name in ITEM_NAMES {
+            r.set_item(name, true).expect(name);
+        }
+        assert!(r.items().iter().all(|(_, on)| *on));
+        assert!(r.set_item("wind", true).is_err());
+    }
+}
