@@ -15,9 +15,10 @@ use super::{Firmware, ImuSample, Watchdog, saturate_i16, wrap_180};
 
 impl Firmware {
     /// `controllerResetAllPids`: position, attitude and rate PIDs; attitude setpoint to the state.
-    fn reset_all_pids(&mut self, imu: &ImuSample, pos_m: [f64; 3]) {
+    /// (`controllerPidReinitialize`, controller_pid.c:43 @2a18fc29.)
+    pub(super) fn reset_all_pids(&mut self, imu: &ImuSample, pos_m: [f64; 3]) {
         self.pos_ctl.reset(pos_m);
-        self.reset_pids();
+        self.reset_pids(imu);
         self.attitude_desired_deg = [imu.roll_deg, imu.pitch_deg];
     }
 
@@ -91,15 +92,9 @@ impl Firmware {
             }
             let [roll_d, pitch_d] = self.attitude_desired_deg;
             self.rate_desired = [
-                self.roll
-                    .update(roll_d - imu.roll_deg, imu.roll_deg, att_dt),
-                self.pitch
-                    .update(pitch_d - imu.pitch_deg, imu.pitch_deg, att_dt),
-                self.yaw.update(
-                    wrap_180(self.yaw_desired_deg - imu.yaw_deg),
-                    imu.yaw_deg,
-                    att_dt,
-                ),
+                self.roll.update(roll_d, imu.roll_deg),
+                self.pitch.update(pitch_d, imu.pitch_deg),
+                self.yaw.update(self.yaw_desired_deg, imu.yaw_deg),
             ];
             if sp.mode.roll == Mode::Velocity {
                 self.rate_desired[0] = sp.attitude_rate_deg_s[0];
@@ -109,30 +104,17 @@ impl Firmware {
             }
         }
         let thrust = self.actuator_thrust;
-        let (mut roll_out, mut pitch_out, mut yaw_out) = (0.0, 0.0, 0.0);
+        let [gx, gy, gz] = imu.gyro_deg_s;
+        // Legacy frame: the pitch rate is -gyro.y (controller_pid.c:142).
+        let rates = [gx, -gy, gz];
+        let mut roll_out = saturate_i16(self.roll_rate.update(self.rate_desired[0], rates[0]));
+        let mut pitch_out = saturate_i16(self.pitch_rate.update(self.rate_desired[1], rates[1]));
+        let mut yaw_out = -saturate_i16(self.yaw_rate.update(self.rate_desired[2], rates[2]));
         if thrust == 0.0 {
+            // controller_pid.c:163-179: outputs 0, every PID reset, yaw setpoint to the estimate.
+            (roll_out, pitch_out, yaw_out) = (0.0, 0.0, 0.0);
             self.reset_all_pids(imu, est.pos_m);
             self.yaw_desired_deg = imu.yaw_deg;
-            self.rate_desired = [0.0; 3];
-        } else {
-            let [gx, gy, gz] = imu.gyro_deg_s;
-            // Legacy frame: the pitch rate is -gyro.y.
-            let rates = [gx, -gy, gz];
-            roll_out = saturate_i16(self.roll_rate.update(
-                self.rate_desired[0] - rates[0],
-                rates[0],
-                dt,
-            ));
-            pitch_out = saturate_i16(self.pitch_rate.update(
-                self.rate_desired[1] - rates[1],
-                rates[1],
-                dt,
-            ));
-            yaw_out = -saturate_i16(self.yaw_rate.update(
-                self.rate_desired[2] - rates[2],
-                rates[2],
-                dt,
-            ));
         }
         self.tick += 1;
         self.control_thrust = thrust;
@@ -299,7 +281,11 @@ mod tests {
             thrust: 30000,
             rate: false,
         };
-        assert_eq!(fly(&mut fw, &mut t, &sp, &at([0.0; 3]), 1), [30000; 4]);
+        // The raw thrust goes to the power distribution as it is (then the default build's
+        // battery compensation, `power`).
+        let raw = crate::power::PowerDistribution::for_build(FirmwareGains::Current, 500.0, 0)
+            .distribute(30000.0, 0.0, 0.0, 0.0);
+        assert_eq!(fly(&mut fw, &mut t, &sp, &at([0.0; 3]), 1), raw);
         // Rate mode: a roll rate of 100 deg/s commands the right side down (M1, M2 slower).
         let sp = FwSetpoint::Manual {
             roll: 100.0,

@@ -1,18 +1,22 @@
 //! A model of the Crazyflie firmware's path from a setpoint to four motor commands:
 //! commander (`crtp_commander_rpyt.c`: thrust lock, clamps, inverted yaw rate; the generic
-//! setpoints of `crtp_commander_generic.c`, see [`setpoint`]), setpoint watchdog
-//! (`supervisor.c`/`commander.c`: level after 500 ms, motors off after 2 s), tumble detection,
-//! the supervisor's emergency stop, the state estimate with external positions ([`estimator`]),
+//! setpoints of `crtp_commander_generic.c`, see [`setpoint`]), the supervisor's state machine
+//! ([`supervisor`]: arming, level-out after 500 ms without setpoints, "Locked" after 2 s in
+//! flight, tumble → crashed and the client's recovery, emergency stop; in the 2016.02 era the
+//! commander's watchdog instead, which cuts and re-locks the thrust), the state estimate with external positions ([`estimator`]),
 //! the on-board position controller (`position_controller_pid.c`, see [`position`]), the PID
-//! attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`, `pid.c`) and the
+//! attitude and rate cascade (`controller_pid.c`, `attitude_pid_controller.c`, `pid.c`; the 2016
+//! `pid.c`/`controller.c` for the `Era2015` gains, see `pid.rs`) and the
 //! legacy X mixer with its saturation cap (`power_distribution_quadrotor.c`); the `flightmode`
 //! stabilisation and yaw modes of the RPYT decoder ([`modes`]); situation awareness with the 2015
 //! barometric alt-hold and automatic take-off ([`sitaw`]); and the parameters that switch and
 //! tune all of it ([`params`]).
 //!
-//! The legacy RPYT path ([`Firmware::receive`]) is kept exactly as it was before the other
-//! setpoint types were added (same operations in the same order); the generic setpoints take a
-//! separate path through [`Firmware::step`] that follows `controller_pid.c`.
+//! The legacy RPYT path ([`Firmware::receive`]) keeps the commander operations it had before the
+//! other setpoint types were added; its PIDs follow `controllerPid` (mode-change and thrust-0
+//! resets, D on measurement with the yaw delta wrapped) or, with the `Era2015` gains, the 2016
+//! stabiliser loop. The generic setpoints take a separate path through [`Firmware::step`] that
+//! follows `controller_pid.c`.
 //!
 //! It works in the firmware's own units and frames so that its gains are the firmware's: degrees,
 //! deg/s, int16 actuator counts, and the legacy attitude in which pitch is inverted (positive =
@@ -28,39 +32,35 @@ pub mod estimator;
 mod generic;
 pub mod modes;
 pub mod params;
+mod pid;
 pub mod position;
+pub mod power;
+pub mod sensfusion;
+pub mod sensors;
 pub mod setpoint;
 pub mod sitaw;
+pub mod supervisor;
 
 pub use estimator::StateEstimate;
 pub use params::{ParamError, ParamSpec, ParamType, firmware_param, firmware_params};
+pub use pid::{GainSet, PidForm, PidGains};
 pub use setpoint::{FwSetpoint, Mode, Modes, Setpoint, manual_thrust_from_pct};
 pub use sitaw::Situation;
+pub use supervisor::{Lockout, Supervisor, SupervisorState};
 
 use modes::{FlightModes, LegacyDemand};
 use sitaw::{AltHoldInput, SitAw};
 
 use estimator::Estimator;
+use pid::{Pid, saturate_i16};
 use position::PositionController;
+use power::PowerDistribution;
 
 const MIN_THRUST: u16 = 1000;
 const MAX_THRUST: u16 = 60000;
-const WDT_STABILIZE_NS: u64 = 500_000_000;
-const WDT_SHUTDOWN_NS: u64 = 2_000_000_000;
-/// Tumble detection (`supervisor.c` @0714e40, `isTumbledCheck`; thresholds
-/// `SUPERVISOR_TUMBLE_CHECK_ACCEPTED_*` of `platform_defaults.h`): tilted (acc.z < 0.5 g) for
-/// 1 s, or upside down (acc.z < -0.2 g) after 0.1 s of being tilted, unless free falling
-/// (|acc| < 0.1 g on every axis). The supervisor runs at `RATE_SUPERVISOR` = 25 Hz
-/// (`stabilizer_types.h`). The lock is for good here (a reboot); the 2023+ state machine calls
-/// it "crashed" and lets a client recover once the quad is upright again (not modelled).
-const TILT_ACC_Z_G: f64 = 0.5;
-const TILT_MAX_NS: u64 = 1_000_000_000;
-const UPSIDE_DOWN_ACC_Z_G: f64 = -0.2;
-const UPSIDE_DOWN_MAX_NS: u64 = 100_000_000;
-const FREE_FALL_G: f64 = 0.1;
+use supervisor::{Inputs as SupervisorInputs, Override, WDT_SHUTDOWN_NS, WDT_STABILIZE_NS};
 /// `POSITION_RATE` = `RATE_100_HZ` (`stabilizer_types.h`).
 const POSITION_RATE_HZ: f64 = 100.0;
-const SUPERVISOR_RATE_HZ: f64 = 25.0;
 /// `IS_FLYING_HYSTERESIS_THRESHOLD` (`supervisor.c`): flying while a motor ran above idle within
 /// the last 2 s.
 const IS_FLYING_HYSTERESIS_NS: u64 = 2_000_000_000;
@@ -115,128 +115,11 @@ impl ImuSample {
     }
 }
 
-/// Gains of one firmware PID (`pid.c`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct PidGains {
-    pub kp: f64,
-    pub ki: f64,
-    pub kd: f64,
-    /// Limit on the integrated error (not on the output).
-    pub i_limit: f64,
-}
-
-const fn g(kp: f64, ki: f64, kd: f64, i_limit: f64) -> PidGains {
-    PidGains {
-        kp,
-        ki,
-        kd,
-        i_limit,
-    }
-}
-
-/// The six attitude/rate PIDs of a gain set.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GainSet {
-    pub roll: PidGains,
-    pub pitch: PidGains,
-    pub yaw: PidGains,
-    pub roll_rate: PidGains,
-    pub pitch_rate: PidGains,
-    pub yaw_rate: PidGains,
-    /// The attitude loop runs every `attitude_divider`-th rate-loop tick.
-    pub attitude_divider: u32,
-}
-
-impl GainSet {
-    pub fn of(kind: FirmwareGains) -> Self {
-        match kind {
-            // platform_defaults_cf2.h (current master).
-            FirmwareGains::Current => Self {
-                roll: g(6.0, 3.0, 0.0, 20.0),
-                pitch: g(6.0, 3.0, 0.0, 20.0),
-                yaw: g(6.0, 1.0, 0.35, 360.0),
-                roll_rate: g(250.0, 500.0, 2.5, 33.3),
-                pitch_rate: g(250.0, 500.0, 2.5, 33.3),
-                yaw_rate: g(120.0, 16.7, 0.0, 166.7),
-                attitude_divider: 1,
-            },
-            // platform_defaults_cf21bl.h (current master): rate roll/pitch 200/400/2.5.
-            FirmwareGains::Cf21Brushless => Self {
-                roll: g(6.0, 3.0, 0.0, 20.0),
-                pitch: g(6.0, 3.0, 0.0, 20.0),
-                yaw: g(6.0, 1.0, 0.35, 360.0),
-                roll_rate: g(200.0, 400.0, 2.5, 33.3),
-                pitch_rate: g(200.0, 400.0, 2.5, 33.3),
-                yaw_rate: g(120.0, 16.7, 0.0, 166.7),
-                attitude_divider: 1,
-            },
-            // pid.h @ bfab2077 (2016-03), attitude loop at 250 Hz.
-            FirmwareGains::Era2015 => Self {
-                roll: g(3.5, 2.0, 0.0, 20.0),
-                pitch: g(3.5, 2.0, 0.0, 20.0),
-                yaw: g(10.0, 1.0, 0.35, 360.0),
-                roll_rate: g(70.0, 0.0, 0.0, 33.3),
-                pitch_rate: g(70.0, 0.0, 0.0, 33.3),
-                yaw_rate: g(70.0, 16.7, 0.0, 166.7),
-                attitude_divider: 2,
-            },
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Pid {
-    g: PidGains,
-    integ: f64,
-    prev_measured: Option<f64>,
-}
-
-impl Pid {
-    fn new(g: PidGains) -> Self {
-        Self {
-            g,
-            integ: 0.0,
-            prev_measured: None,
-        }
-    }
-
-    /// `pidUpdate` with the error given (so yaw can be wrapped), D on measurement.
-    fn update(&mut self, error: f64, measured: f64, dt: f64) -> f64 {
-        let deriv = match self.prev_measured {
-            Some(prev) => -(measured - prev) / dt,
-            None => 0.0,
-        };
-        self.prev_measured = Some(measured);
-        self.integ = (self.integ + error * dt).clamp(-self.g.i_limit, self.g.i_limit);
-        self.g.kp * error + self.g.ki * self.integ + self.g.kd * deriv
-    }
-
-    fn reset(&mut self) {
-        self.integ = 0.0;
-        self.prev_measured = None;
-    }
-
-    /// `pidReset(pid, actual)` of the current `pid.c`.
-    fn reset_to(&mut self, measured: f64) {
-        self.integ = 0.0;
-        self.prev_measured = Some(measured);
-    }
-}
-
-/// Why the motors are stopped for good (until the model is rebuilt, like a reboot). The first
-/// cause is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub enum Lockout {
-    Tumbled,
-    /// The supervisor's emergency stop (`supervisor.c`: `SUPERVISOR_CB_EMERGENCY_STOP` →
-    /// "Exception, free fall" → "Locked, reboot required").
-    EmergencyStop,
-}
-
 /// State of the setpoint watchdog.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Watchdog {
-    /// No setpoint yet, or none for 2 s: null setpoint, motors off, thrust re-locks.
+    /// The null setpoint, motors off: 2016.02, no setpoint yet or none for 2 s (the thrust
+    /// re-locks); 2a18fc29, the supervisor cannot fly or substitutes the null setpoint.
     Disabled,
     Fresh,
     /// No setpoint for 500 ms: level out, keep thrust.
@@ -273,8 +156,13 @@ pub struct Firmware {
     yaw_rate: Pid,
     rate_desired: [f64; 3],
     tick: u64,
-    /// `initialTumbleTick` of the supervisor's tumble check.
-    tumble_since_ns: Option<u64>,
+    /// The supervisor ([`supervisor`]; disabled for the 2016.02 era).
+    supervisor: Supervisor,
+    /// Which firmware era: `Era2015` = 2016.02, the others = 2a18fc29.
+    era: FirmwareGains,
+    /// `now_ns` of the latest step.
+    now_ns: u64,
+    /// Mirrors [`Supervisor::lockout`] after each step (read by the setpoint paths).
     lockout: Option<Lockout>,
     motors: [u16; 4],
     thrust: u16,
@@ -308,14 +196,21 @@ pub struct Firmware {
     ticks: u64,
     sitaw_divider: u64,
     alt_hold_divider: u64,
-    supervisor_divider: u64,
     rate_hz: f64,
+    /// Mixer, battery compensation and cap of the build ([`power`]).
+    power: PowerDistribution,
+    /// Flying on the firmware's own attitude estimate ([`Firmware::set_attitude_estimation`]);
+    /// None: on the sample's (true) attitude.
+    attitude_estimation: Option<sensfusion::AttitudeEstimation>,
 }
 
 impl Firmware {
     /// `rate_hz` is the rate at which [`Firmware::step`] is called (500 Hz on a CF2.x).
     pub fn new(kind: FirmwareGains, rate_hz: f64, idle_thrust: u16) -> Self {
         let gains = GainSet::of(kind);
+        let dt_s = 1.0 / rate_hz;
+        let att_dt_s = dt_s * f64::from(gains.attitude_dt_ticks);
+        let pid = |g, dt, yaw| Pid::new(g, gains.form, dt, yaw);
         Self {
             dt_s: 1.0 / rate_hz,
             idle_thrust,
@@ -324,16 +219,23 @@ impl Firmware {
             thrust_locked: true,
             watchdog: Watchdog::Disabled,
             yaw_desired_deg: 0.0,
-            roll: Pid::new(gains.roll),
-            pitch: Pid::new(gains.pitch),
-            yaw: Pid::new(gains.yaw),
-            roll_rate: Pid::new(gains.roll_rate),
-            pitch_rate: Pid::new(gains.pitch_rate),
-            yaw_rate: Pid::new(gains.yaw_rate),
+            roll: pid(gains.roll, att_dt_s, false),
+            pitch: pid(gains.pitch, att_dt_s, false),
+            yaw: pid(gains.yaw, att_dt_s, true),
+            roll_rate: pid(gains.roll_rate, dt_s, false),
+            pitch_rate: pid(gains.pitch_rate, dt_s, false),
+            yaw_rate: pid(gains.yaw_rate, dt_s, false),
             gains,
             rate_desired: [0.0; 3],
             tick: 0,
-            tumble_since_ns: None,
+            supervisor: match kind {
+                FirmwareGains::Era2015 => Supervisor::disabled(),
+                // `AUTO_ARMING` unless `CONFIG_MOTORS_REQUIRE_ARMING` (cf21bl_defconfig:3).
+                FirmwareGains::Current => Supervisor::new(true),
+                FirmwareGains::Cf21Brushless => Supervisor::new(false),
+            },
+            era: kind,
+            now_ns: 0,
             lockout: None,
             motors: [0; 4],
             thrust: 0,
@@ -349,27 +251,68 @@ impl Firmware {
             last_thrust_over_idle_ns: None,
             is_flying: false,
             last_ext_pos_ns: None,
-            modes: FlightModes::default(),
+            modes: FlightModes {
+                era2015: kind == FirmwareGains::Era2015,
+                ..FlightModes::default()
+            },
             legacy_attitude_deg: [0.0; 2],
             sitaw: SitAw::default(),
             tumble_check_enabled: true,
             ticks: 0,
             sitaw_divider: (rate_hz / SITAW_RATE_HZ).round().max(1.0) as u64,
             alt_hold_divider: (rate_hz / ALT_HOLD_RATE_HZ).round().max(1.0) as u64,
-            supervisor_divider: (rate_hz / SUPERVISOR_RATE_HZ).round().max(1.0) as u64,
             rate_hz,
+            power: PowerDistribution::for_build(kind, rate_hz, idle_thrust),
+            attitude_estimation: None,
         }
     }
 
+    /// On: fly on the firmware's own attitude estimate (BMI088 sensor processing and the
+    /// complementary estimator, [`sensfusion`]), the samples given to [`Firmware::step`] then
+    /// carrying the chip's raw gyro and accelerometer; their roll/pitch/yaw are ignored. Off
+    /// (the default): fly on the sample's attitude (the truth). Switching on starts from
+    /// power-on (no bias, level, yaw 0).
+    pub fn set_attitude_estimation(&mut self, on: bool) {
+        self.attitude_estimation = on.then(|| sensfusion::AttitudeEstimation::new(self.rate_hz));
+    }
+
+    /// One sensor sample while the quad sits still between power-on and the flight: sensor
+    /// processing and estimator only, no stabiliser, no time passing for the rest of the
+    /// firmware. Does nothing unless [`Firmware::set_attitude_estimation`] is on.
+    pub fn feed_sensors(&mut self, raw: &ImuSample) {
+        if let Some(est) = self.attitude_estimation.as_mut() {
+            est.apply(raw);
+        }
+    }
+
+    /// The attitude estimation, when on.
+    pub fn attitude_estimation(&self) -> Option<&sensfusion::AttitudeEstimation> {
+        self.attitude_estimation.as_ref()
+    }
+
     /// A legacy setpoint packet arrived (the commander's CRTP callback).
+    /// The thrust lock re-engages, in 2016.02, when the watchdog cut the thrust after 2 s
+    /// without setpoints (`modules/src/commander.c:111-117` @2016.02); at 2a18fc29 only while
+    /// the commander's priority is still `COMMANDER_PRIORITY_DISABLE`, i.e. before the first
+    /// setpoint since boot (`crtp_commander_rpyt.c:125-127`, `commander.c:65`).
     pub fn receive(&mut self, now_ns: u64, sp: &RpytSetpoint) {
-        if self.watchdog == Watchdog::Disabled {
+        let relock = match self.era {
+            FirmwareGains::Era2015 => self.watchdog == Watchdog::Disabled,
+            FirmwareGains::Current | FirmwareGains::Cf21Brushless => self.last_rx_ns.is_none(),
+        };
+        if relock {
             self.thrust_locked = true;
         }
         if sp.thrust == 0 {
             self.thrust_locked = false;
         }
-        let thrust = if self.thrust_locked || sp.thrust < MIN_THRUST {
+        // 2016.02 passes `rawThrust > MIN_THRUST` (commander.c:192), 2a18fc29 fails
+        // `rawThrust < MIN_THRUST` (crtp_commander_rpyt.c:135): 1000 itself differs.
+        let below_min = match self.era {
+            FirmwareGains::Era2015 => sp.thrust <= MIN_THRUST,
+            FirmwareGains::Current | FirmwareGains::Cf21Brushless => sp.thrust < MIN_THRUST,
+        };
+        let thrust = if self.thrust_locked || below_min {
             0
         } else {
             sp.thrust.min(MAX_THRUST)
@@ -404,60 +347,99 @@ impl Firmware {
     }
 
     /// The supervisor's emergency stop (CRTP 9:1 command 0x03, or the deprecated localization
-    /// 6:1 type 3): motors off until the model is rebuilt, whatever arrives next.
+    /// 6:1 type 3): motors off until the model is rebuilt, whatever arrives next ("Locked"),
+    /// except on the ground after a landing, where "Landed" ignores it until its reset. The
+    /// 2016.02 firmware has no supervisor and ignores it.
     pub fn emergency_stop(&mut self) {
-        self.lockout.get_or_insert(Lockout::EmergencyStop);
+        self.supervisor.emergency_stop(self.now_ns);
+        self.lockout = self.supervisor.lockout();
     }
 
-    fn reset_pids(&mut self) {
-        for pid in [
-            &mut self.roll,
-            &mut self.pitch,
-            &mut self.yaw,
-            &mut self.roll_rate,
-            &mut self.pitch_rate,
-            &mut self.yaw_rate,
-        ] {
-            pid.reset();
-        }
+    /// A client's arming request (CRTP 9:1 `CMD_ARM_SYSTEM`, `supervisorRequestArming`): true
+    /// when done (or already so). Arming is possible in "Pre-flight checks passed" only; a CF2
+    /// arms itself, a CF2.1 Brushless waits for this.
+    pub fn request_arming(&mut self, arm: bool) -> bool {
+        self.supervisor.request_arming(arm)
     }
 
-    /// `isTumbledCheck` (`supervisor.c`), run at `RATE_SUPERVISOR` (25 Hz): one clock starts
-    /// when the quad is tilted (acc.z < 0.5 g) and stops when it is not; tumbled when it ran for
-    /// more than 1 s, or for more than 0.1 s while upside down (acc.z < −0.2 g). Free fall
-    /// (|acc| < 0.1 g on every axis) restarts the clock.
-    fn check_tumble(&mut self, now_ns: u64, acc_g: [f64; 3]) {
-        if !self.ticks.is_multiple_of(self.supervisor_divider) {
-            return;
-        }
-        if acc_g.iter().all(|a| a.abs() < FREE_FALL_G) {
-            self.tumble_since_ns = None;
-        }
-        if acc_g[2] >= TILT_ACC_Z_G {
-            self.tumble_since_ns = None;
-            return;
-        }
-        let tumbled_for = now_ns - *self.tumble_since_ns.get_or_insert(now_ns);
-        let upside_down = acc_g[2] < UPSIDE_DOWN_ACC_Z_G;
-        let tumbled =
-            (upside_down && tumbled_for > UPSIDE_DOWN_MAX_NS) || tumbled_for > TILT_MAX_NS;
-        // `if (isTumbled) { if (tumbleCheckEnabled) conditions |= SUPERVISOR_CB_IS_TUMBLED; }`
-        if tumbled && self.tumble_check_enabled {
-            self.lockout.get_or_insert(Lockout::Tumbled);
-        }
+    /// A client's crash-recovery request (CRTP 9:1 `CMD_RECOVER_SYSTEM`,
+    /// `supervisorRequestCrashRecovery(true)`): true when not crashed afterwards (refused while
+    /// still tumbled).
+    pub fn request_crash_recovery(&mut self) -> bool {
+        self.supervisor.request_crash_recovery()
+    }
+
+    /// The supervisor's state (see [`supervisor`]).
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// `attitudeControllerResetAllPID` (attitude_pid_controller.c:183 @2a18fc29): the angle
+    /// PIDs to the estimate, the rate PIDs to 0 (`controllerResetAllPID` @2016.02).
+    fn reset_pids(&mut self, imu: &ImuSample) {
+        self.roll.reset(imu.roll_deg);
+        self.pitch.reset(imu.pitch_deg);
+        self.yaw.reset(imu.yaw_deg);
+        self.roll_rate.reset(0.0);
+        self.pitch_rate.reset(0.0);
+        self.yaw_rate.reset(0.0);
+    }
+
+    /// The supervisor's ticks due by now ([`supervisor`]), then the setpoint watchdog: in
+    /// 2016.02 by the setpoint's age (`commanderWatchdog`: level after 500 ms, cut after 2 s);
+    /// at 2a18fc29 from the supervisor's state (`stabilizer.c:332-354`: zeroed when the quad
+    /// cannot fly, level-out in "Warning, level out", null outside the flying states).
+    fn supervise(&mut self, now_ns: u64, acc_g: [f64; 3]) {
+        self.now_ns = now_ns;
+        let could_fly = self.supervisor.can_fly();
+        self.supervisor.run(
+            now_ns,
+            SupervisorInputs {
+                acc_g,
+                setpoint_rx_ns: self.last_rx_ns.filter(|_| could_fly),
+                over_idle: self.motors.iter().any(|&m| m > self.idle_thrust),
+                tumble_check_enabled: self.tumble_check_enabled,
+            },
+        );
+        self.lockout = self.supervisor.lockout();
+        self.watchdog = if self.supervisor.enabled() {
+            // No setpoint since boot: the commander's initial null setpoint (commander.c:61).
+            match self
+                .supervisor
+                .override_for(could_fly && self.last_rx_ns.is_some())
+            {
+                Override::Keep => Watchdog::Fresh,
+                Override::LevelOut => Watchdog::Levelling,
+                Override::Null => Watchdog::Disabled,
+            }
+        } else {
+            match self.last_rx_ns.map(|t| now_ns.saturating_sub(t)) {
+                None => Watchdog::Disabled,
+                Some(a) if a > WDT_SHUTDOWN_NS => Watchdog::Disabled,
+                Some(a) if a > WDT_STABILIZE_NS => Watchdog::Levelling,
+                Some(_) => Watchdog::Fresh,
+            }
+        };
     }
 
     /// One tick of the stabiliser loop. Returns the four motor commands (M1..M4).
     pub fn step(&mut self, now_ns: u64, imu: &ImuSample) -> [u16; 4] {
-        self.check_tumble(now_ns, imu.acc_g);
-        // Setpoint watchdog.
-        let age = self.last_rx_ns.map(|t| now_ns.saturating_sub(t));
-        self.watchdog = match age {
-            None => Watchdog::Disabled,
-            Some(a) if a > WDT_SHUTDOWN_NS => Watchdog::Disabled,
-            Some(a) if a > WDT_STABILIZE_NS => Watchdog::Levelling,
-            Some(_) => Watchdog::Fresh,
+        // Flying on the estimate: the sample's gyro and accelerometer are the chip's readings,
+        // processed and fused here before anything else sees them ([`sensfusion`]). The
+        // stabiliser loop starts only once the gyro bias is found (`stabilizer.c:302`).
+        let estimated;
+        let imu = match self.attitude_estimation.as_mut() {
+            None => imu,
+            Some(est) => {
+                estimated = est.apply(imu);
+                if !est.calibrated() {
+                    self.motors = [0; 4];
+                    return self.motors;
+                }
+                &estimated
+            }
         };
+        self.supervise(now_ns, imu.acc_g);
         self.attitude_deg = [imu.roll_deg, imu.pitch_deg, imu.yaw_deg];
         let rpy_rad = [
             imu.roll_deg.to_radians(),
@@ -477,6 +459,10 @@ impl Firmware {
             None => self.step_legacy(imu),
             Some(sp) => self.step_generic(imu, sp),
         };
+        // "to be extra sure prevent motors from running" (stabilizer.c:360-367).
+        if !self.supervisor.motors_allowed() {
+            self.motors = [0; 4];
+        }
         self.update_is_flying(now_ns);
         self.motors
     }
@@ -516,68 +502,17 @@ impl Firmware {
         let demand = if levelling {
             LegacyDemand::LEVEL
         } else {
-            self.modes.decode(sp.roll_deg, sp.pitch_deg, imu.yaw_deg)
+            // The packet's yaw as sent (the setpoint holds it un-inverted).
+            self.modes
+                .decode(sp.roll_deg, sp.pitch_deg, -sp.yaw_rate_deg_s, imu.yaw_deg)
         };
         self.legacy_attitude_deg = [demand.roll_deg, demand.pitch_deg];
 
-        let dt = self.dt_s;
-        let (mut roll_out, mut pitch_out, mut yaw_out) = (0.0, 0.0, 0.0);
-        if sp.thrust == 0 {
-            self.reset_pids();
-            self.yaw_desired_deg = imu.yaw_deg;
-            self.rate_desired = [0.0; 3];
-        } else {
-            if self
-                .tick
-                .is_multiple_of(u64::from(self.gains.attitude_divider))
-            {
-                let att_dt = dt * f64::from(self.gains.attitude_divider);
-                self.yaw_desired_deg = wrap_180(self.yaw_desired_deg + sp.yaw_rate_deg_s * att_dt);
-                self.rate_desired = [
-                    self.roll
-                        .update(demand.roll_deg - imu.roll_deg, imu.roll_deg, att_dt),
-                    self.pitch
-                        .update(demand.pitch_deg - imu.pitch_deg, imu.pitch_deg, att_dt),
-                    self.yaw.update(
-                        wrap_180(self.yaw_desired_deg - imu.yaw_deg),
-                        imu.yaw_deg,
-                        att_dt,
-                    ),
-                ];
-            }
-            // controller_pid.c: "For roll and pitch, if velocity mode, overwrite rateDesired with
-            // the setpoint value. Also reset the PID to avoid error buildup".
-            if let Some(rate) = demand.roll_rate_deg_s {
-                self.rate_desired[0] = rate;
-                self.roll.reset_to(imu.roll_deg);
-            }
-            if let Some(rate) = demand.pitch_rate_deg_s {
-                self.rate_desired[1] = rate;
-                self.pitch.reset_to(imu.pitch_deg);
-            }
-            let [gx, gy, gz] = imu.gyro_deg_s;
-            // Legacy frame: the pitch rate is -gyro.y.
-            let rates = [gx, -gy, gz];
-            roll_out = saturate_i16(self.roll_rate.update(
-                self.rate_desired[0] - rates[0],
-                rates[0],
-                dt,
-            ));
-            pitch_out = saturate_i16(self.pitch_rate.update(
-                self.rate_desired[1] - rates[1],
-                rates[1],
-                dt,
-            ));
-            yaw_out = -saturate_i16(self.yaw_rate.update(
-                self.rate_desired[2] - rates[2],
-                rates[2],
-                dt,
-            ));
-        }
-        self.tick += 1;
-        // Bookkeeping for a later switch to generic setpoints (`controller_pid.c` keeps these
-        // across setpoints); none of it feeds back into this path.
-        self.prev_modes = if self.watchdog == Watchdog::Disabled || self.lockout.is_some() {
+        // The attitude and rate PIDs ([`pid`]): `controllerPid` (controller_pid.c:74 @2a18fc29)
+        // or the 2016 stabiliser loop (stabilizer.c:251-352 @2016.02), by the gain set's form.
+        let current = self.gains.form == PidForm::Measured;
+        let modes_now = if self.watchdog == Watchdog::Disabled || self.lockout.is_some() {
+            // The supervisor's (or the watchdog's) null setpoint.
             Modes::NULL
         } else {
             let axis = |rate: Option<f64>| match rate {
@@ -587,9 +522,62 @@ impl Firmware {
             Modes {
                 roll: axis(demand.roll_rate_deg_s),
                 pitch: axis(demand.pitch_rate_deg_s),
+                yaw: match demand.yaw_deg {
+                    Some(_) => Mode::Abs,
+                    None => Mode::Velocity,
+                },
                 ..Modes::LEGACY
             }
         };
+        // setpointModeChanged (controller_pid.c:81): a change of modes (e.g. a `flightmode`
+        // axis switched between rate and angle) reinitialises every PID. 2016 had no such reset.
+        if current && modes_now != self.prev_modes {
+            self.reset_all_pids(imu, self.estimator.estimate().pos_m);
+        }
+        self.prev_modes = modes_now;
+        let divider = u64::from(self.gains.attitude_divider);
+        let attitude_tick = self.tick.is_multiple_of(divider);
+        if attitude_tick {
+            // Both eras integrate the yaw rate at the rate-loop rate (2016: `eulerYawDesired/500`
+            // every tick; now every ATTITUDE_RATE tick), read here every `divider` ticks.
+            let att_dt = self.dt_s * divider as f64;
+            // `flightmode.stabModeYaw` angle: the packet's heading ([`modes`]).
+            self.yaw_desired_deg = match demand.yaw_deg {
+                Some(yaw) => yaw,
+                None => wrap_180(self.yaw_desired_deg + sp.yaw_rate_deg_s * att_dt),
+            };
+            self.rate_desired = [
+                self.roll.update(demand.roll_deg, imu.roll_deg),
+                self.pitch.update(demand.pitch_deg, imu.pitch_deg),
+                self.yaw.update(self.yaw_desired_deg, imu.yaw_deg),
+            ];
+        }
+        // "For roll and pitch, if velocity mode, overwrite rateDesired with the setpoint value"
+        // (controller_pid.c:133; stabilizer.c:304 @2016.02). Neither resets the angle PID here.
+        if let Some(rate) = demand.roll_rate_deg_s {
+            self.rate_desired[0] = rate;
+        }
+        if let Some(rate) = demand.pitch_rate_deg_s {
+            self.rate_desired[1] = rate;
+        }
+        let [gx, gy, gz] = imu.gyro_deg_s;
+        // Legacy frame: the pitch rate is -gyro.y (controller_pid.c:142).
+        let rates = [gx, -gy, gz];
+        let mut roll_out = saturate_i16(self.roll_rate.update(self.rate_desired[0], rates[0]));
+        let mut pitch_out = saturate_i16(self.pitch_rate.update(self.rate_desired[1], rates[1]));
+        let mut yaw_out = -saturate_i16(self.yaw_rate.update(self.rate_desired[2], rates[2]));
+        if sp.thrust == 0 {
+            // controller_pid.c:163-179 (stabilizer.c:345-352 @2016.02): outputs 0, every PID
+            // reset, the yaw setpoint to the estimate.
+            (roll_out, pitch_out, yaw_out) = (0.0, 0.0, 0.0);
+            if current {
+                self.reset_all_pids(imu, self.estimator.estimate().pos_m);
+            } else {
+                self.reset_pids(imu);
+            }
+            self.yaw_desired_deg = imu.yaw_deg;
+        }
+        self.tick += 1;
         self.actuator_thrust = f64::from(sp.thrust);
         self.attitude_desired_deg = [demand.roll_deg, demand.pitch_deg];
         self.control_thrust = f64::from(sp.thrust);
@@ -661,23 +649,25 @@ impl Firmware {
             .is_some_and(|t| now_ns.saturating_sub(t) < IS_FLYING_HYSTERESIS_NS);
     }
 
-    /// `powerDistributionLegacy` + `powerDistributionCap`.
-    fn mix(&self, thrust: f64, roll: f64, pitch: f64, yaw: f64) -> [u16; 4] {
+    /// `controlMotors`: mixer, battery compensation, cap ([`power`]). Locked out:
+    /// `motorsStop` (the compensation's low-pass does not run either).
+    fn mix(&mut self, thrust: f64, roll: f64, pitch: f64, yaw: f64) -> [u16; 4] {
         if self.lockout.is_some() {
             return [0; 4];
         }
-        let r = roll / 2.0;
-        let p = pitch / 2.0;
-        let m = [
-            thrust - r + p + yaw,
-            thrust - r - p - yaw,
-            thrust + r - p + yaw,
-            thrust + r + p - yaw,
-        ];
-        let highest = m.iter().cloned().fold(f64::MIN, f64::max);
-        let excess = (highest - 65535.0).max(0.0);
-        let floor = f64::from(self.idle_thrust);
-        m.map(|v| (v - excess).clamp(floor, 65535.0) as u16)
+        self.power.distribute(thrust, roll, pitch, yaw)
+    }
+
+    /// The battery voltage the firmware's power management measures (`pmGetBatteryVoltage`),
+    /// from now until the next call; the plant feeds it every firmware tick. The compensation
+    /// low-passes it itself ([`power`]). Not a finite voltage: ignored.
+    pub fn set_battery_voltage(&mut self, volts: f64) {
+        self.power.set_battery_voltage(volts);
+    }
+
+    /// Mixer, compensation and cap state (measured and filtered voltage, requests).
+    pub fn power(&self) -> &PowerDistribution {
+        &self.power
     }
 
     pub fn motors(&self) -> [u16; 4] {
@@ -692,13 +682,16 @@ impl Firmware {
         self.lockout
     }
 
-    /// One word for logs: `tumbled` (the supervisor's lock, or situation awareness cutting the
-    /// thrust), `estop`, or the watchdog state.
+    /// One word for logs: `tumbled` (the supervisor's tumble check, or situation awareness
+    /// cutting the thrust), `estop`, `locked` (link lost in flight), `crashed`, or the
+    /// watchdog state.
     pub fn state_name(&self) -> &'static str {
         match (self.lockout, self.watchdog) {
             (Some(Lockout::Tumbled), _) => "tumbled",
             (None, _) if self.sitaw.tu.released => "tumbled",
             (Some(Lockout::EmergencyStop), _) => "estop",
+            (Some(Lockout::LinkLost), _) => "locked",
+            (Some(Lockout::Crashed), _) => "crashed",
             (None, Watchdog::Fresh) => "fresh",
             (None, Watchdog::Levelling) => "levelling",
             (None, Watchdog::Disabled) => "disabled",
@@ -760,10 +753,11 @@ impl Firmware {
         self.control_thrust
     }
 
-    /// The supervisor's armed flag. A CF2 arms itself (`AUTO_ARMING`, supervisor.c) and disarms
-    /// when locked (tumble, emergency stop).
+    /// The supervisor's armed flag (`supervisorIsArmed`). A CF2 arms itself (`AUTO_ARMING`,
+    /// supervisor.c:61-65, 451-456), a CF2.1 Brushless on request; both disarm in any state but
+    /// arming, ready, flying, level-out and landed. Always true in 2016.02 (no supervisor).
     pub fn armed(&self) -> bool {
-        self.lockout.is_none()
+        self.supervisor.armed()
     }
 
     /// `isFlyingCheck`: a motor ran above the idle thrust within the last 2 s.
@@ -789,10 +783,6 @@ impl Firmware {
     }
 }
 
-fn saturate_i16(v: f64) -> f64 {
-    v.clamp(-32767.0, 32767.0)
-}
-
 fn wrap_180(deg: f64) -> f64 {
     let mut a = deg % 360.0;
     if a > 180.0 {
@@ -812,6 +802,17 @@ mod tests {
             acc_g: [0.0, 0.0, 1.0],
             ..Default::default()
         }
+    }
+
+    /// What the default build's battery compensation makes of a level `cmd` on a charged
+    /// battery ([`power`]).
+    fn compensated(cmd: u16) -> [u16; 4] {
+        PowerDistribution::for_build(FirmwareGains::Current, 500.0, 0).distribute(
+            f64::from(cmd),
+            0.0,
+            0.0,
+            0.0,
+        )
     }
 
     fn sp(thrust: u16) -> RpytSetpoint {
@@ -838,7 +839,7 @@ mod tests {
         fw.receive(6_000_000, &sp(40000));
         assert_eq!(
             fw.step(6_000_000, &level()),
-            [40000; 4],
+            compensated(40000),
             "unlocked by the zero packet"
         );
     }
@@ -850,7 +851,7 @@ mod tests {
         fw.receive(1, &sp(999));
         assert_eq!(fw.step(2, &level()), [0; 4]);
         fw.receive(3, &sp(65000));
-        assert_eq!(fw.step(4, &level()), [60000; 4]);
+        assert_eq!(fw.step(4, &level()), compensated(60000));
     }
 
     #[test]
@@ -865,16 +866,18 @@ mod tests {
         assert!(fw.attitude_setpoint_deg()[0] == 10.0);
         fw.step(499_000_000, &level());
         assert_eq!(fw.watchdog(), Watchdog::Fresh);
-        let m = fw.step(502_000_000, &level());
+        // The supervisor sees it at its next 25 Hz tick (520 ms).
+        let m = fw.step(522_000_000, &level());
         assert_eq!(fw.watchdog(), Watchdog::Levelling);
         assert!(m.iter().all(|&v| v > 0), "levelling keeps thrust: {m:?}");
-        let m = fw.step(2_002_000_000, &level());
+        let m = fw.step(2_042_000_000, &level());
         assert_eq!(fw.watchdog(), Watchdog::Disabled);
         assert_eq!(m, [0; 4]);
-        // After the cut the thrust is locked again until a zero packet.
-        fw.receive(2_010_000_000, &sp(40000));
-        assert_eq!(fw.step(2_010_000_000, &level()), [0; 4]);
-        assert!(fw.thrust_locked());
+        // Cut in flight: "Locked, reboot required" (2a18fc29), whatever arrives next.
+        fw.receive(2_050_000_000, &sp(0));
+        fw.receive(2_050_000_000, &sp(40000));
+        assert_eq!(fw.step(2_050_000_000, &level()), [0; 4]);
+        assert_eq!(fw.lockout(), Some(Lockout::LinkLost));
     }
 
     #[test]
@@ -891,7 +894,8 @@ mod tests {
 
     #[test]
     fn mixer_cap_sacrifices_thrust_not_attitude() {
-        let fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        let mut fw = Firmware::new(FirmwareGains::Current, 500.0, 0);
+        fw.power = fw.power.clone().with_compensation(power::Compensation::Off);
         let m = fw.mix(60000.0, 20000.0, 0.0, 0.0);
         assert_eq!(m[2], 65535);
         assert_eq!(i32::from(m[2]) - i32::from(m[1]), 20000);
@@ -910,7 +914,8 @@ mod tests {
             fw.receive(k * 2_000_000, &sp(40000));
             fw.step(k * 2_000_000, &flipped);
         }
-        assert_eq!(fw.lockout(), Some(Lockout::Tumbled));
+        // The motors ran for one supervisor tick: "Flying", then tumbled → "Crashed".
+        assert_eq!(fw.lockout(), Some(Lockout::Crashed));
         assert_eq!(fw.motors(), [0; 4]);
     }
 }

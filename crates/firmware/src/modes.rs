@@ -7,10 +7,13 @@
 //!   gets `mode = modeVelocity`, `attitudeRate = value` and `attitude = 0`; any other value is
 //!   treated as `ANGLE` (`if (stabilizationModeRoll == RATE) ... else ...`). The pitch rate is the
 //!   wire's pitch, i.e. already negated by cflib, in the legacy frame (positive = nose up).
-//! - `stabModeYaw`: declared (default `RATE`) but the decoder always sets yaw to
-//!   `modeVelocity` from the packet's yaw rate, so writing it changes nothing. (The 2015
-//!   `stabilizer.c` did honour an angle yaw; the current firmware does not, and neither does the
-//!   model.)
+//! - `stabModeYaw` (default `RATE`, crtp_commander_rpyt.c:73): any other value makes the
+//!   packet's yaw an absolute heading in degrees (`mode.yaw = modeAbs`,
+//!   `attitude.yaw = values->yaw`, not negated, crtp_commander_rpyt.c:212-224 @2a18fc29), and the
+//!   yaw mode's rotation below is then skipped (it sits in the rate branch). The 2016.02
+//!   stabiliser honoured it too but hands the attitude PID `-eulerYawDesired`
+//!   (`modules/src/stabilizer.c:264-290` @2016.02): the heading is the packet's yaw negated, and
+//!   the yaw mode's rotation still applies.
 //! - `yawMode`: `CAREFREE = 0`, `PLUSMODE = 1` ("M1 is defined as front"), `XMODE = 2` ("M1 & M4
 //!   are defined as front"), default `XMODE` (`DEFAULT_YAW_MODE`, commander.h); unknown values
 //!   act as X (`default:`). `yawModeUpdate` rotates only `setpoint->attitude.roll/pitch`, after
@@ -48,6 +51,8 @@ pub(super) struct FlightModes {
     pub stab_yaw: u8,
     /// `carefreeFrontAngle` (degrees); None until the first tick sets it to the boot heading.
     pub carefree_front_deg: Option<f64>,
+    /// The 2016.02 decoder (`FirmwareGains::Era2015`): see the module doc on `stabModeYaw`.
+    pub era2015: bool,
 }
 
 impl Default for FlightModes {
@@ -60,6 +65,7 @@ impl Default for FlightModes {
             stab_pitch: 1,
             stab_yaw: RATE,
             carefree_front_deg: None,
+            era2015: false,
         }
     }
 }
@@ -72,6 +78,9 @@ pub(super) struct LegacyDemand {
     pub pitch_deg: f64,
     pub roll_rate_deg_s: Option<f64>,
     pub pitch_rate_deg_s: Option<f64>,
+    /// The absolute heading (degrees, right-handed) when `stabModeYaw` is angle; None: yaw
+    /// rate from the packet.
+    pub yaw_deg: Option<f64>,
 }
 
 impl LegacyDemand {
@@ -81,6 +90,7 @@ impl LegacyDemand {
         pitch_deg: 0.0,
         roll_rate_deg_s: None,
         pitch_rate_deg_s: None,
+        yaw_deg: None,
     };
 }
 
@@ -97,8 +107,15 @@ impl FlightModes {
         self.carefree_front_deg.get_or_insert(yaw_deg);
     }
 
-    /// `crtpCommanderRpytDecodeSetpoint` for roll and pitch, then `yawModeUpdate`.
-    pub fn decode(&mut self, roll_deg: f64, pitch_deg: f64, yaw_now_deg: f64) -> LegacyDemand {
+    /// `crtpCommanderRpytDecodeSetpoint` for roll, pitch and the yaw mode, then `yawModeUpdate`.
+    /// `packet_yaw_deg` is the packet's yaw field as sent (cflib's sign).
+    pub fn decode(
+        &mut self,
+        roll_deg: f64,
+        pitch_deg: f64,
+        packet_yaw_deg: f64,
+        yaw_now_deg: f64,
+    ) -> LegacyDemand {
         let (mut roll, roll_rate) = if self.stab_roll == RATE {
             (0.0, Some(roll_deg))
         } else {
@@ -109,7 +126,14 @@ impl FlightModes {
         } else {
             (pitch_deg, None)
         };
+        let yaw_deg = (self.stab_yaw != RATE).then_some(if self.era2015 {
+            -packet_yaw_deg
+        } else {
+            packet_yaw_deg
+        });
+        let rotate = yaw_deg.is_none() || self.era2015;
         match self.yaw_mode {
+            _ if !rotate => {}
             CAREFREE => {
                 if self.yaw_rst != 0 || self.carefree_front_deg.is_none() {
                     self.carefree_front_deg = Some(yaw_now_deg);
@@ -126,6 +150,7 @@ impl FlightModes {
             pitch_deg: pitch,
             roll_rate_deg_s: roll_rate,
             pitch_rate_deg_s: pitch_rate,
+            yaw_deg,
         }
     }
 }
@@ -141,7 +166,7 @@ mod tests {
     #[test]
     fn defaults_pass_angles_through_untouched() {
         let mut m = FlightModes::default();
-        let d = m.decode(3.0, -4.0, 57.0);
+        let d = m.decode(3.0, -4.0, 0.0, 57.0);
         assert_eq!(d.roll_deg, 3.0);
         assert_eq!(d.pitch_deg, -4.0);
         assert_eq!((d.roll_rate_deg_s, d.pitch_rate_deg_s), (None, None));
@@ -153,11 +178,29 @@ mod tests {
             stab_roll: 0,
             ..Default::default()
         };
-        let d = m.decode(90.0, -5.0, 0.0);
+        let d = m.decode(90.0, -5.0, 0.0, 0.0);
         assert_eq!(d.roll_rate_deg_s, Some(90.0));
         assert_eq!(d.roll_deg, 0.0);
         assert_eq!(d.pitch_deg, -5.0);
         assert_eq!(d.pitch_rate_deg_s, None);
+    }
+
+    #[test]
+    fn yaw_angle_mode_takes_the_packet_yaw_as_a_heading_per_era() {
+        let mut m = FlightModes {
+            stab_yaw: 1,
+            yaw_mode: PLUSMODE,
+            ..Default::default()
+        };
+        let d = m.decode(0.0, -10.0, 30.0, 0.0);
+        assert_eq!(d.yaw_deg, Some(30.0), "2a18fc29: not negated");
+        assert_eq!((d.roll_deg, d.pitch_deg), (0.0, -10.0), "no plus rotation");
+        m.era2015 = true;
+        let d = m.decode(0.0, -10.0, 30.0, 0.0);
+        assert_eq!(d.yaw_deg, Some(-30.0), "2016.02: negated");
+        assert!(close(d.pitch_deg, -10.0 * std::f64::consts::FRAC_1_SQRT_2));
+        m.stab_yaw = RATE;
+        assert_eq!(m.decode(0.0, 0.0, 30.0, 0.0).yaw_deg, None);
     }
 
     #[test]
@@ -167,7 +210,7 @@ mod tests {
             ..Default::default()
         };
         // Forward: pitch −10 (nose down).
-        let d = m.decode(0.0, -10.0, 0.0);
+        let d = m.decode(0.0, -10.0, 0.0, 0.0);
         let s = 10.0 * std::f64::consts::FRAC_1_SQRT_2;
         assert!(close(d.roll_deg, s), "right side down: {d:?}");
         assert!(close(d.pitch_deg, -s), "nose down: {d:?}");
@@ -180,15 +223,15 @@ mod tests {
             ..Default::default()
         };
         m.boot(0.0);
-        let d = m.decode(0.0, -10.0, 90.0);
+        let d = m.decode(0.0, -10.0, 0.0, 90.0);
         assert!(close(d.roll_deg, 10.0), "{d:?}");
         assert!(close(d.pitch_deg, 0.0), "{d:?}");
         // yawRst makes the current heading the front.
         m.yaw_rst = 1;
-        let d = m.decode(0.0, -10.0, 90.0);
+        let d = m.decode(0.0, -10.0, 0.0, 90.0);
         assert!(close(d.roll_deg, 0.0) && close(d.pitch_deg, -10.0), "{d:?}");
         m.yaw_rst = 0;
-        let d = m.decode(0.0, -10.0, 180.0);
+        let d = m.decode(0.0, -10.0, 0.0, 180.0);
         assert!(close(d.roll_deg, 10.0), "front stays at 90: {d:?}");
     }
 }

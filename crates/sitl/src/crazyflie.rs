@@ -17,7 +17,6 @@ use depthpilot_crtp::{
     PlatformReply, PlatformRequest, SupervisorCommand, SupervisorReply, SupervisorState, Uplink,
 };
 use depthpilot_firmware::FwSetpoint;
-use depthpilot_firmware::Lockout;
 use depthpilot_sim::{NoProbe, Plant};
 use depthpilot_types::scene::Scene;
 use std::collections::BTreeMap;
@@ -229,9 +228,9 @@ impl SimCrazyflie {
             acc_g: [0.0, 0.0, 1.0],
             gyro_deg_s: truth.body_rates_rad_s.to_array().map(f64::to_degrees),
             vbat_v: self.battery.volts(&motors),
-            can_fly: fw.lockout().is_none(),
-            is_flying: motors.iter().any(|&m| m > 0),
-            is_tumbled: fw.state_name() == "tumbled",
+            can_fly: fw.supervisor().can_fly(),
+            is_flying: fw.supervisor().is_flying(),
+            is_tumbled: fw.supervisor().is_tumbled(),
             true_pos_m: truth.pos_m.to_array(),
             true_rpy_deg: rpy,
         }
@@ -299,21 +298,19 @@ impl SimCrazyflie {
         }
     }
 
-    /// The supervisor's state bits (`supervisor.c`), from the firmware model.
+    /// The supervisor's state bits (`supervisor.c:540-586`, `updateLogData`), from the model.
     fn supervisor_state(&self, state: SupervisorState) -> bool {
-        let fw = self.plant.firmware();
-        let locked = fw.lockout().is_some();
+        let sup = self.plant.firmware().supervisor();
         match state {
-            // CF2.x auto-arms (`arming.md`): always armed unless locked.
-            SupervisorState::CanBeArmed | SupervisorState::IsArmed => !locked,
-            SupervisorState::IsAutoArmed => true,
-            SupervisorState::CanFly => !locked,
-            SupervisorState::IsFlying => fw.is_flying(),
-            SupervisorState::IsTumbled => fw.lockout() == Some(Lockout::Tumbled),
-            SupervisorState::IsLocked => locked,
-            SupervisorState::IsCrashed
-            | SupervisorState::HlControlActive
-            | SupervisorState::HlTrajFinished => false,
+            SupervisorState::CanBeArmed => sup.can_arm(),
+            SupervisorState::IsArmed => self.plant.firmware().armed(),
+            SupervisorState::IsAutoArmed => sup.auto_arming(),
+            SupervisorState::CanFly => sup.can_fly(),
+            SupervisorState::IsFlying => sup.is_flying(),
+            SupervisorState::IsTumbled => sup.is_tumbled(),
+            SupervisorState::IsLocked => sup.is_locked(),
+            SupervisorState::IsCrashed => sup.is_crashed(),
+            SupervisorState::HlControlActive | SupervisorState::HlTrajFinished => false,
             SupervisorState::HlControlDisabled => true,
         }
     }
@@ -339,13 +336,12 @@ impl SimCrazyflie {
                 value: self.supervisor_state(state),
             },
             SupervisorCommand::Arm(arm) => SupervisorReply::Arm {
-                // Auto-arming platform: an arm request changes nothing; disarming is refused.
-                success: arm,
-                is_armed: self.supervisor_state(SupervisorState::IsArmed),
+                success: self.plant.firmware_mut().request_arming(arm),
+                is_armed: self.plant.firmware().armed(),
             },
             SupervisorCommand::Recover => SupervisorReply::Recover {
-                success: false,
-                recovered: false,
+                success: self.plant.firmware_mut().request_crash_recovery(),
+                recovered: !self.plant.firmware().supervisor().is_crashed(),
             },
         };
         vec![Downlink::Supervisor(reply)]
