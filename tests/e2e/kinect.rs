@@ -154,3 +154,78 @@ fn a_dropped_frame_rate_collapse_is_survived() {
     let v = s.vision.expect("kinect stats");
     assert!(v.frames_dropped > 100, "{v:?}");
 }
+
+/// The Kinect items of the realism layer, all on.
+fn every_kinect_item(scene: &mut Scene) {
+    for item in [
+        "kinect_wiggling",
+        "kinect_multipath",
+        "kinect_mixed_pixels",
+        "kinect_props",
+        "kinect_warmup",
+    ] {
+        scene.realism.set_item(item, true).expect("item");
+    }
+}
+
+#[test]
+fn hover_kinect_is_tracked_with_every_kinect_error_on() {
+    let mut scene = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+    every_kinect_item(&mut scene);
+    let s = depthpilot_sim::fly(&scene, &mut NoLog).expect("flight runs");
+    assert!(!s.crashed, "{:?}", s.crash);
+    let v = s.vision.as_ref().expect("kinect stats");
+    println!(
+        "hover_kinect, every Kinect item on: rms {:.2} mm, max {:.2} mm, {} detections",
+        s.rms_error_m * 1e3,
+        s.max_error_m * 1e3,
+        v.detections
+    );
+    assert!(v.detections > 300, "{v:?}");
+    assert_eq!(s.final_safety_state, "tracking");
+    // The spinning propellers hide most of their discs, which the vision's surface-to-centre
+    // offset assumes it sees: a centimetre-scale height bias, not a loss of track.
+    assert!(s.rms_error_m <= 0.05, "rms {}", s.rms_error_m);
+}
+
+#[test]
+fn kinect_errors_are_deterministic_per_seed_and_off_changes_nothing() {
+    let mut on = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+    every_kinect_item(&mut on);
+    let a =
+        serde_json::to_string(&depthpilot_sim::fly(&on, &mut NoLog).expect("runs")).expect("json");
+    let b =
+        serde_json::to_string(&depthpilot_sim::fly(&on, &mut NoLog).expect("runs")).expect("json");
+    assert_eq!(a, b, "same seed, same flight");
+    on.seed += 1;
+    let c =
+        serde_json::to_string(&depthpilot_sim::fly(&on, &mut NoLog).expect("runs")).expect("json");
+    assert_ne!(a, c, "another seed, another camera unit");
+    // Every item off (explicitly Ideal) flies the flight of a scene without `realism`.
+    let plain = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+    let mut ideal = plain.clone();
+    ideal.realism = depthpilot_types::scene::Realism::default();
+    let p = serde_json::to_string(&depthpilot_sim::fly(&plain, &mut NoLog).expect("runs"))
+        .expect("json");
+    let i = serde_json::to_string(&depthpilot_sim::fly(&ideal, &mut NoLog).expect("runs"))
+        .expect("json");
+    assert_eq!(p, i);
+}
+
+#[test]
+fn a_cold_camera_reads_the_hover_lower_than_a_warm_one() {
+    // The warm-up drift reads depth long; the camera looks up, so the quad seems higher and the
+    // controller holds it lower, by about the drift (5 mm at switch-on, < 0.3 mm after 30 min).
+    let fly_on = |on_s: f64| {
+        let mut scene = Scene::load(&scene_path("hover_kinect.ron")).expect("loads");
+        scene.realism.set_item("kinect_warmup", true).expect("item");
+        scene.realism.kinect_on_s = on_s;
+        let s = depthpilot_sim::fly(&scene, &mut NoLog).expect("flight runs");
+        assert!(!s.crashed, "{:?}", s.crash);
+        s.final_position_m[2]
+    };
+    let (cold, warm) = (fly_on(0.0), fly_on(1800.0));
+    let shift_mm = (warm - cold) * 1e3;
+    println!("cold camera holds the hover {shift_mm:.2} mm lower");
+    assert!((3.0..7.0).contains(&shift_mm), "{shift_mm} mm");
+}

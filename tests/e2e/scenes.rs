@@ -76,7 +76,7 @@ fn lost_link_levels_then_cuts_and_the_quad_comes_down() {
     };
     assert_eq!(at(5.4).firmware, "fresh");
     assert_eq!(at(5.6).firmware, "levelling");
-    assert_eq!(at(7.1).firmware, "disabled");
+    assert_eq!(at(7.1).firmware, "locked"); // "Locked, reboot required" (supervisor.c)
     assert_eq!(at(7.1).motors_pwm, [0; 4]);
     assert!(
         s.final_position_m[2] < 0.1,

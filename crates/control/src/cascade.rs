@@ -142,7 +142,8 @@ impl Cascade {
         let est = Estimator::new(gains.est_accel_sigma_m_s2, gains.est_meas_sigma_m);
         Self {
             gains,
-            map: ThrustMap::FORSTER,
+            // The default firmware build's compensated law (see `thrust`).
+            map: ThrustMap::CF21_COMPENSATED,
             est,
             integral: Vec3::ZERO,
             last_cmd_ns: None,
@@ -586,7 +587,7 @@ mod tests {
         let cmd = c.command(10_000_000, &sp);
         assert_eq!(c.safety(), SafetyState::Tracking);
         // At the setpoint, at rest: about hover thrust, level.
-        let hover = ThrustMap::FORSTER.frac_for_collective(0.027 * GRAVITY_M_S2);
+        let hover = ThrustMap::CF21_COMPENSATED.frac_for_collective(0.027 * GRAVITY_M_S2);
         assert!((cmd.thrust_frac - hover).abs() < 0.01, "{cmd:?}");
         assert!(cmd.roll_rad.abs() < 1e-9 && cmd.pitch_rad.abs() < 1e-9);
     }

@@ -403,5 +403,6 @@ pub fn fly_remote_with(
         steps: Vec::new(),
         vision: if bridge.is_some() { None } else { off.vision() },
         safety_events: safety.events,
+        realism: scene.realism.items_on(),
     })
 }

@@ -1,11 +1,12 @@
 //! Costs of the synthetic Kinect and the vision stage (issue: camera and vision):
-//! render one depth + IR frame, detect the quad in the full frame and in the region of interest,
-//! and fly `scenes/hover_kinect.ron` end to end.
+//! render one depth + IR frame (ideal, and with every Kinect item of the realism layer on),
+//! detect the quad in the full frame and in the region of interest, and fly
+//! `scenes/hover_kinect.ron` end to end (ideal, and with every Kinect item on).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use depthpilot_sim::kinect::KinectSensor;
 use depthpilot_sim::{NoLog, fly};
-use depthpilot_types::scene::{KinectConfig, WorldConfig};
+use depthpilot_types::scene::{KinectConfig, Realism, WorldConfig};
 use depthpilot_types::{Rot, Scene, Vec3};
 use depthpilot_vision::{Detector, DetectorConfig};
 use std::hint::black_box;
@@ -13,6 +14,21 @@ use std::path::Path;
 
 fn setup() -> KinectSensor {
     KinectSensor::new(&KinectConfig::default(), &WorldConfig::default(), 0.046, 1).expect("camera")
+}
+
+/// Every Kinect item of the realism layer on (the rest off).
+fn kinect_items() -> Realism {
+    let mut r = Realism::default();
+    for item in [
+        "kinect_wiggling",
+        "kinect_multipath",
+        "kinect_mixed_pixels",
+        "kinect_props",
+        "kinect_warmup",
+    ] {
+        r.set_item(item, true).expect("item");
+    }
+    r
 }
 
 fn bench(c: &mut Criterion) {
@@ -25,6 +41,23 @@ fn bench(c: &mut Criterion) {
             k.render(0, black_box(pos), &rot);
         })
     });
+
+    let mut k = KinectSensor::with_realism(
+        &KinectConfig::default(),
+        &WorldConfig::default(),
+        0.046,
+        1,
+        &kinect_items(),
+    )
+    .expect("camera");
+    c.bench_function(
+        "render depth+IR frame, every Kinect item on (quad at 1 m)",
+        |b| {
+            b.iter(|| {
+                k.render(0, black_box(pos), &rot);
+            })
+        },
+    );
 
     let mut k = setup();
     let frame = k.render(0, pos, &rot).clone();
@@ -51,6 +84,11 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("fly hover_kinect.ron (12 s simulated)", |b| {
         b.iter(|| black_box(fly(&scene, &mut NoLog).expect("flies").rms_error_m))
+    });
+    let mut real = scene.clone();
+    real.realism = kinect_items();
+    group.bench_function("fly hover_kinect.ron, every Kinect item on", |b| {
+        b.iter(|| black_box(fly(&real, &mut NoLog).expect("flies").rms_error_m))
     });
     group.finish();
 }

@@ -14,6 +14,7 @@ pub mod delay;
 pub mod disturbance;
 pub mod faults;
 pub mod kinect;
+pub mod kinect_errors;
 pub mod link;
 pub mod noise;
 pub mod offboard;

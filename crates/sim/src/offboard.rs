@@ -244,11 +244,12 @@ impl Sensing {
         let seed = scene.seed;
         let sensor = match &scene.sensing {
             SensingConfig::Oracle(o) => SensorSource::Oracle(Box::new(OracleSensor::new(o, seed))),
-            SensingConfig::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::new(
+            SensingConfig::Kinect(k) => SensorSource::Kinect(Box::new(KinectSensor::with_realism(
                 k,
                 &scene.world,
                 scene.quad.arm_m,
                 seed,
+                &scene.realism,
             )?)),
         };
         Ok(Self {

@@ -11,6 +11,10 @@
 
 use crate::disturbance::DisturbanceModel;
 use crate::quad::{Airframe, Motors, rotor_wrench};
+use crate::realism::airflow::{Downwash, Dryden};
+use crate::realism::battery::Battery;
+use crate::realism::imu::Bmi088;
+use crate::realism::motors::MotorSpread;
 use crate::runner::{Probe, Stage};
 use crate::world::{BodyState, Impact, World};
 use depthpilot_firmware::{Firmware, ImuSample, ParamError, ParamSpec};
@@ -23,6 +27,8 @@ const GRAVITY_M_S2: f64 = 9.81;
 /// See the module doc.
 pub struct Plant {
     af: Airframe,
+    /// The battery (realism `battery`; off: an ideal source).
+    battery: Battery,
     world: World,
     fw: Firmware,
     motors: Motors,
@@ -39,6 +45,11 @@ pub struct Plant {
     writes_done: usize,
     /// Writes queued through `&self` (see the module doc), applied at the next step.
     queued_params: Mutex<Vec<(&'static ParamSpec, f64)>>,
+    /// Realism (`scene.realism`): the BMI088 the firmware reads, the room's turbulence, the
+    /// wake's return from surfaces. None: off, nothing drawn.
+    imu: Option<Bmi088>,
+    turbulence: Option<Dryden>,
+    downwash: Option<Downwash>,
 }
 
 /// Nanoseconds of one period at `hz`.
@@ -73,7 +84,9 @@ impl Plant {
     fn booted(scene: &Scene) -> Self {
         let dt_ns = period_ns(scene.rates.physics_hz);
         let dt_s = dt_ns as f64 * 1e-9;
-        let af = Airframe::from_config(&scene.quad, scene.world.ground_effect);
+        let af = Airframe::from_config(&scene.quad, scene.world.ground_effect)
+            .with_spread(MotorSpread::for_flight(&scene.realism, scene.seed));
+        let battery = Battery::for_flight(&scene.realism, scene.quad.variant);
         let att = scene.quad.initial_attitude_deg;
         let world = World::with_attitude(
             &scene.world,
@@ -87,7 +100,20 @@ impl Plant {
             ],
         );
         let truth = world.state();
-        Self {
+        let mut plant = Self {
+            imu: scene
+                .realism
+                .imu
+                .then(|| Bmi088::new(scene.seed, scene.rates.firmware_hz)),
+            turbulence: scene.realism.turbulence.then(|| Dryden::new(scene.seed)),
+            downwash: scene.realism.downwash.then(|| {
+                Downwash::new(
+                    scene.seed,
+                    &scene.world,
+                    scene.quad.arm_m,
+                    scene.quad.prop_radius_m,
+                )
+            }),
             param_writes: scene.param_writes.clone(),
             writes_done: 0,
             queued_params: Mutex::new(Vec::new()),
@@ -103,13 +129,25 @@ impl Plant {
             truth,
             world,
             af,
+            battery,
             dt_ns,
             dt_s,
             fw_div: (scene.rates.physics_hz / scene.rates.firmware_hz)
                 .round()
                 .max(1.0) as u64,
             steps: 0,
+        };
+        // A CF2.1 Brushless must be armed by its client (`CONFIG_MOTORS_REQUIRE_ARMING`): the
+        // scene's client has pressed "Arm" before the flight starts. A CF2 arms itself.
+        plant.fw.request_arming(true);
+        if let Some(chip) = plant.imu.as_mut() {
+            plant.fw.set_attitude_estimation(true);
+            let acc_g = truth
+                .world_from_body
+                .inverse_apply(Vec3::new(0.0, 0.0, 1.0));
+            crate::realism::imu::sit_still_before_flight(chip, &mut plant.fw, acc_g.to_array());
         }
+        plant
     }
 
     /// Time of the next step's start.
@@ -142,6 +180,11 @@ impl Plant {
     /// The motor commands of the last firmware tick.
     pub fn motor_cmd(&self) -> [u16; 4] {
         self.motor_cmd
+    }
+
+    /// The battery: terminal and rest voltage, current, charge.
+    pub fn battery(&self) -> &Battery {
+        &self.battery
     }
 
     pub fn motors(&self) -> &Motors {
@@ -218,30 +261,49 @@ impl Plant {
             let acc_world =
                 (truth.vel_m_s - self.prev_vel) * (1.0 / dt_s) + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
             let acc_g = truth.world_from_body.inverse_apply(acc_world) * (1.0 / GRAVITY_M_S2);
-            let imu = ImuSample::from_truth(
+            let mut imu = ImuSample::from_truth(
                 truth.world_from_body.rpy(),
                 truth.body_rates_rad_s.to_array(),
                 acc_g.to_array(),
             )
             .with_nav(truth.pos_m.to_array(), truth.vel_m_s.to_array());
+            if let Some(chip) = self.imu.as_mut() {
+                (imu.gyro_deg_s, imu.acc_g) = chip.read(imu.gyro_deg_s, imu.acc_g);
+            }
+            // pmGetBatteryVoltage: the loaded terminal voltage of this instant.
+            self.fw.set_battery_voltage(self.battery.terminal_v());
             self.motor_cmd = self.fw.step(t_ns, &imu);
         }
         self.prev_vel = truth.vel_m_s;
         probe.done(Stage::Firmware);
 
         self.motors.step(self.motor_cmd, dt_s, &self.af);
+        self.af.supply_v = self.battery.terminal_v();
+        if self.battery.state_of_charge().is_some() {
+            self.battery
+                .step(self.motors.thrust_n(&self.af).iter().sum(), dt_s);
+        }
         let height = self.world.has_floor().then_some(truth.pos_m.z);
+        let mut wind = self.dist.wind_at(t_s);
+        if let Some(air) = self.turbulence.as_mut() {
+            wind += air.step(truth.pos_m.z, (truth.vel_m_s - wind).norm(), dt_s);
+        }
         let wrench = rotor_wrench(
             &self.af,
             &self.motors,
             &truth.world_from_body,
             truth.vel_m_s,
-            self.dist.wind_at(t_s),
+            wind,
             height,
         );
         let impulse = self.dist.take_impulses(t_s);
+        let mut force_n = wrench.force_world_n + self.dist.force_n();
+        if let Some(dw) = self.downwash.as_mut() {
+            let thrust_n = self.motors.thrust_n(&self.af).iter().sum();
+            force_n += dw.force_n(truth.pos_m, thrust_n, dt_s);
+        }
         self.world.set_wrench(
-            wrench.force_world_n + self.dist.force_n(),
+            force_n,
             truth.world_from_body.apply(wrench.torque_body_n_m),
             impulse,
         );

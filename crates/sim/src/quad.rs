@@ -1,9 +1,16 @@
 //! The Crazyflie 2.x airframe: motor layout, first-order motor lag, the PWM → thrust,
-//! PWM → rotor speed and thrust → torque maps of the scene's quad (Förster's for the brushed
-//! CF2.x, the firmware's voltage curve for the 2.1 Brushless; see
-//! [`QuadConfig::preset`](depthpilot_types::scene::QuadConfig::preset)), rotor drag and ground
+//! PWM → rotor speed and thrust → torque maps of the scene's quad, rotor drag and ground
 //! effect (`reference/sim_vision.md` §1, §7). Pure functions of the state; the rigid body itself
 //! lives in [`crate::world`].
+//!
+//! The thrust law is the firmware's own identified one for the build
+//! ([`QuadConfig::preset`](depthpilot_types::scene::QuadConfig::preset)): per motor
+//! F = VMOTOR2THRUST cubic of v_motor = v_supply · PWM / 65535, with v_supply the battery's
+//! loaded terminal voltage at that instant ([`Airframe::supply_v`], set by the plant from
+//! [`crate::realism::battery`]). The firmware inverts the same cubic, so the default flight's
+//! per-motor thrust is `cmd / 65535 · 0.12 N`. Förster's PWM quadratic (voltage-blind) stays
+//! available as `ThrustCurve::FORSTER`. With the realism item `motor_spread` each motor's thrust
+//! is scaled and one arm's thrust axis is tilted ([`crate::realism::motors`]).
 //!
 //! Motor layout (body frame x forward, y left, seen from above):
 //! ```text
@@ -15,6 +22,7 @@
 //!    M3 (CCW)  M2 (CW)
 //! ```
 
+use crate::realism::motors::MotorSpread;
 use depthpilot_control::ThrustMap;
 use depthpilot_types::Rot;
 use depthpilot_types::Vec3;
@@ -30,35 +38,29 @@ const GROUND_EFFECT_CLIP_M: f64 = 0.0378;
 /// Per-motor thrust for a PWM value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum MotorThrust {
-    /// a·PWM² + b·PWM + c (Förster).
+    /// a·PWM² + b·PWM + c (Förster): blind to the supply voltage.
     Pwm(ThrustMap),
-    /// c0 + c1·v + c2·v² + c3·v³, v = battery_v · PWM / 65535.
-    Voltage { c: [f64; 4], battery_v: f64 },
+    /// c0 + c1·v + c2·v² + c3·v³, v = v_supply · PWM / 65535.
+    Voltage { c: [f64; 4] },
 }
 
 impl MotorThrust {
     pub fn from_curve(curve: ThrustCurve) -> Self {
         match curve {
             ThrustCurve::PwmQuadratic { a, b, c } => Self::Pwm(ThrustMap { a, b, c }),
-            ThrustCurve::VoltageCubic {
-                c0,
-                c1,
-                c2,
-                c3,
-                battery_v,
-            } => Self::Voltage {
+            ThrustCurve::VoltageCubic { c0, c1, c2, c3 } => Self::Voltage {
                 c: [c0, c1, c2, c3],
-                battery_v,
             },
         }
     }
 
-    /// Thrust of one motor at an effective PWM (never negative).
-    pub fn thrust_n(&self, pwm: f64) -> f64 {
+    /// Thrust of one motor at an effective PWM with `supply_v` across the motor driver (never
+    /// negative for the voltage law).
+    pub fn thrust_n(&self, pwm: f64, supply_v: f64) -> f64 {
         match self {
             Self::Pwm(map) => map.thrust_n(pwm),
-            Self::Voltage { c, battery_v } => {
-                let v = battery_v * pwm / 65535.0;
+            Self::Voltage { c } => {
+                let v = supply_v * pwm / 65535.0;
                 (c[0] + v * (c[1] + v * (c[2] + v * c[3]))).max(0.0)
             }
         }
@@ -86,6 +88,11 @@ pub struct Airframe {
     pub omega_per_pwm_rad_s: f64,
     pub prop_radius_m: f64,
     pub ground_effect: bool,
+    /// The battery's loaded terminal voltage now (the plant sets it every step; 4.2 V, a
+    /// charged cell, until then).
+    pub supply_v: f64,
+    /// Per-motor thrust scale and a bent arm (none unless the realism item is on).
+    pub spread: MotorSpread,
 }
 
 impl Airframe {
@@ -103,7 +110,14 @@ impl Airframe {
             omega_per_pwm_rad_s: q.rotor_speed_per_pwm_rad_s,
             prop_radius_m: q.prop_radius_m,
             ground_effect,
+            supply_v: depthpilot_types::scene::BATTERY_FULL_V,
+            spread: MotorSpread::NONE,
         }
+    }
+
+    /// The same airframe with motor spread and a bent arm.
+    pub fn with_spread(self, spread: MotorSpread) -> Self {
+        Self { spread, ..self }
     }
 }
 
@@ -128,10 +142,21 @@ impl Motors {
         }
     }
 
-    /// Per-motor thrust. A stopped motor (effective PWM < 1) gives none.
+    /// Per-motor thrust at the airframe's supply voltage. A stopped motor (effective PWM < 1)
+    /// gives none.
     pub fn thrust_n(&self, af: &Airframe) -> [f64; 4] {
-        self.pwm
-            .map(|p| if p < 1.0 { 0.0 } else { af.thrust.thrust_n(p) })
+        let mut f = self.pwm.map(|p| {
+            if p < 1.0 {
+                0.0
+            } else {
+                af.thrust.thrust_n(p, af.supply_v)
+            }
+        });
+        // × 1.0 when there is no spread: exact, so an Ideal flight is unchanged.
+        for (f, scale) in f.iter_mut().zip(af.spread.thrust_scale) {
+            *f *= scale;
+        }
+        f
     }
 
     /// Per-motor rotor speed; the offset fades in over the first 1000 PWM so a stopped rotor
@@ -182,6 +207,14 @@ pub fn rotor_wrench(
         torque += Vec3::new(p.y * thrust[i], -p.x * thrust[i], 0.0);
         torque.z += SPIN_REACTION[i] * af.torque_per_thrust_m * thrust[i];
     }
+    // A bent arm: that rotor's thrust leans off the body z axis; the lean's force and its moment.
+    let mut lean_force = Vec3::ZERO;
+    if let Some(bent) = af.spread.bent_arm {
+        let i = bent.motor;
+        let lean = (bent.axis_body() - Vec3::new(0.0, 0.0, 1.0)) * thrust[i];
+        lean_force = lean;
+        torque += af.motor_pos_m[i].cross(lean);
+    }
     // Rotor drag: proportional to the sum of rotor speeds and the body-frame air-relative velocity.
     let omega_sum: f64 = motors.omega_rad_s(af).iter().sum();
     let rel_body = world_from_body.inverse_apply(vel_world_m_s - air_vel_world_m_s);
@@ -190,7 +223,10 @@ pub fn rotor_wrench(
         -DRAG_K[1] * omega_sum * rel_body.y,
         -DRAG_K[2] * omega_sum * rel_body.z,
     );
-    let force_body = Vec3::new(0.0, 0.0, total) + drag_body;
+    let mut force_body = Vec3::new(0.0, 0.0, total) + drag_body;
+    if af.spread.bent_arm.is_some() {
+        force_body += lean_force;
+    }
     Wrench {
         force_world_n: world_from_body.apply(force_body),
         torque_body_n_m: torque,
@@ -205,13 +241,80 @@ mod tests {
         Airframe::from_config(&QuadConfig::default(), false)
     }
 
+    /// Was `full_thrust_gives_thrust_to_weight_2_4` (Förster's quadratic at PWM 65535). The
+    /// default plant is now the firmware's 2.1+ curve; what the firmware can ask of it is
+    /// `THRUST_MAX` = 0.12 N per motor (T/W 1.81 for 27 g), reached at a motor voltage of
+    /// 3.08 V, below a 4.2 V battery.
     #[test]
-    fn full_thrust_gives_thrust_to_weight_2_4() {
+    fn the_firmware_ceiling_is_reachable_on_a_charged_battery() {
         let a = af();
-        let m = Motors { pwm: [65535.0; 4] };
+        // Motor voltage for 0.12 N by bisection on the plant's curve.
+        let (mut lo, mut hi) = (0.0, 65535.0);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if a.thrust.thrust_n(mid, 4.2) < 0.12 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let motor_v = 4.2 * lo / 65535.0;
+        assert!((motor_v - 3.08).abs() < 0.01, "{motor_v} V");
+        let m = Motors { pwm: [lo; 4] };
         let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
         let tw = w.force_world_n.z / (a.mass_kg * 9.81);
-        assert!((tw - 2.41).abs() < 0.03, "T/W = {tw}");
+        assert!((tw - 1.81).abs() < 0.01, "T/W = {tw}");
+    }
+
+    #[test]
+    fn the_thrust_follows_the_supply_voltage() {
+        let mut a = af();
+        let m = Motors { pwm: [36000.0; 4] };
+        let at_4v2 = m.thrust_n(&a)[0];
+        a.supply_v = 3.7;
+        let at_3v7 = m.thrust_n(&a)[0];
+        // v_motor 2.31 V → 2.03 V: about a fifth less thrust.
+        assert!(at_3v7 < 0.85 * at_4v2, "{at_4v2} → {at_3v7}");
+        // Förster's map does not see the voltage.
+        a.thrust = MotorThrust::from_curve(ThrustCurve::FORSTER);
+        assert_eq!(m.thrust_n(&a)[0], a.thrust.thrust_n(36000.0, 4.2));
+    }
+
+    #[test]
+    fn spread_scales_the_motors_and_a_bent_arm_twists_the_body() {
+        use crate::realism::motors::{BentArm, MotorSpread};
+        let m = Motors { pwm: [36000.0; 4] };
+        let straight = af();
+        let f0 = m.thrust_n(&straight)[0];
+        let spread = MotorSpread {
+            thrust_scale: [1.05, 1.0, 1.0, 1.0],
+            bent_arm: Some(BentArm {
+                motor: 1,
+                tilt_rad: 1f64.to_radians(),
+                // Leaning tangentially (M2 sits at (−x, −y)): a yaw torque.
+                azimuth_rad: -45f64.to_radians(),
+            }),
+        };
+        let a = af().with_spread(spread);
+        assert!((m.thrust_n(&a)[0] / f0 - 1.05).abs() < 1e-12);
+        let w = rotor_wrench(&a, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
+        // The same scales on straight arms, to isolate the lean.
+        let scaled = af().with_spread(MotorSpread {
+            bent_arm: None,
+            ..spread
+        });
+        let w0 = rotor_wrench(&scaled, &m, &Rot::IDENTITY, Vec3::ZERO, Vec3::ZERO, None);
+        // M1 (front right, y < 0) 5 % stronger: torque.x = y·ΔF < 0 (right side up).
+        assert!(w.torque_body_n_m.x < -1e-5, "{:?}", w.torque_body_n_m);
+        // The lean: F·sin 1° ≈ 1.16 mN sideways, and a yaw torque r·F·sin 1° ≈ 5.3e-5 N·m
+        // (r = 0.046 m, F = 0.066 N).
+        let side = w.force_world_n - w0.force_world_n;
+        assert!(
+            side.norm_xy() > 1.0e-3 && side.norm_xy() < 1.3e-3,
+            "{side:?}"
+        );
+        let dyaw = w.torque_body_n_m.z - w0.torque_body_n_m.z;
+        assert!(dyaw.abs() > 5.0e-5 && dyaw.abs() < 5.6e-5, "{dyaw}");
     }
 
     #[test]
@@ -223,7 +326,7 @@ mod tests {
         let (mut lo, mut hi) = (0.0, 65535.0);
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
-            if 4.0 * a.thrust.thrust_n(mid) < weight {
+            if 4.0 * a.thrust.thrust_n(mid, 3.8) < weight {
                 lo = mid;
             } else {
                 hi = mid;
@@ -231,9 +334,9 @@ mod tests {
         }
         assert!((lo - 34_800.0).abs() < 300.0, "hover PWM {lo}");
         // More thrust in reserve than the brushed CF2 (T/W 2.4): about 3 at 3.8 V.
-        let tw = 4.0 * a.thrust.thrust_n(65535.0) / weight;
+        let tw = 4.0 * a.thrust.thrust_n(65535.0, 3.8) / weight;
         assert!(tw > 2.8 && tw < 3.2, "T/W {tw}");
-        assert_eq!(a.thrust.thrust_n(0.0), 0.0, "clamped at zero");
+        assert_eq!(a.thrust.thrust_n(0.0, 3.8), 0.0, "clamped at zero");
     }
 
     #[test]
@@ -280,7 +383,7 @@ mod tests {
                 .force_world_n
                 .z
         };
-        let free = 4.0 * a.thrust.thrust_n(36000.0);
+        let free = 4.0 * a.thrust.thrust_n(36000.0, a.supply_v);
         assert!(f(0.02) > free * 1.2);
         assert!((f(1.0) - free) / free < 0.001);
     }

@@ -138,6 +138,8 @@ pub struct Summary {
     /// Every change of the controller's safety state (tracking, holding, landing, cut, …), as
     /// the log rows saw it.
     pub safety_events: Vec<SafetyEvent>,
+    /// The realism items the flight had on (`scene.realism`; empty: `Ideal`).
+    pub realism: Vec<&'static str>,
 }
 
 /// The controller's safety state changed.
@@ -380,6 +382,7 @@ impl SimWorld {
             steps: step_responses(&self.setpoints, &self.track),
             vision: off.vision,
             safety_events: off.safety_events,
+            realism: scene.realism.items_on(),
         }
     }
 }

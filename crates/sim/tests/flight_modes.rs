@@ -140,21 +140,15 @@ fn plus_mode_tilts_about_the_m2_m4_arm_and_x_mode_between_arms() {
     // Layout: M1 front right, M2 back right, M3 back left, M4 front left.
     let [m1, m2, m3, m4] = first_tick_motors(1.0);
     println!("plus mode, forward: motors {:?}", [m1, m2, m3, m4]);
-    assert!(
-        m1 < 30_000 && m3 > 30_000,
-        "front motor M1 slows, M3 speeds up"
-    );
-    assert_eq!(m2, 30_000, "the M2–M4 arm is the tilt axis");
-    assert_eq!(m4, 30_000);
-    assert!(
-        (m1 + m3 - 60_000).abs() <= 1,
-        "symmetric (u16 truncation aside)"
-    );
+    // The commands are battery-compensated (the firmware's power distribution), so compare
+    // them with the untouched M2–M4 pair rather than with the 30000 sent.
+    assert_eq!(m2, m4, "the M2–M4 arm is the tilt axis");
+    assert!(m1 < m2 && m3 > m2, "front motor M1 slows, M3 speeds up");
 
     let [m1, m2, m3, m4] = first_tick_motors(2.0);
     println!("X mode, forward: motors {:?}", [m1, m2, m3, m4]);
     assert!(m1 == m4 && m2 == m3, "front pair and back pair");
-    assert!(m1 < 30_000 && m2 > 30_000, "front pair slows");
+    assert!(m1 < m2, "front pair slows");
 }
 
 /// Where the thrust axis leans after 0.6 s of forward command: its horizontal direction
@@ -215,4 +209,45 @@ fn carefree_forward_stays_the_boot_front_after_a_quarter_turn() {
         (dir - heading).abs() < 10.0,
         "X mode follows the nose: {dir:.1}"
     );
+}
+
+/// `flightmode.stabModeYaw` 1: the packet's yaw field is a heading (crtp_commander_rpyt.c:219-222
+/// @2a18fc29, not negated, counter-clockwise positive as the state's yaw): 45 turns the quad to
+/// 45° and holds it.
+#[test]
+fn yaw_angle_mode_turns_the_quad_to_the_packet_heading() {
+    let mut plant = Plant::new(&scene("(\"flightmode.stabModeYaw\", 1.0)"));
+    take_off(&mut plant);
+    fly(&mut plant, cflib(0.0, 0.0, 45.0, HOVER), 3.0, |_| {});
+    let yaw = plant.truth().world_from_body.rpy()[2].to_degrees();
+    println!("stabModeYaw 1, yaw field 45: heading after 3 s {yaw:.2}°");
+    assert!((yaw - 45.0).abs() < 2.0, "heading {yaw}");
+}
+
+/// The supervisor's lock after a link loss in flight, with the physics: hovering at 3 m (no
+/// floor), the setpoints stop for 2.5 s: level-out, then "Locked" at 2 s; the link comes back
+/// with a zero packet and hover thrust, and the quad keeps falling with its motors stopped.
+#[test]
+fn a_link_loss_in_flight_drops_the_quad_and_it_stays_locked() {
+    let mut plant = Plant::new(&scene(""));
+    take_off(&mut plant);
+    fly(&mut plant, cflib(0.0, 0.0, 0.0, HOVER), 1.0, |_| {});
+    let end = plant.now_ns() + 2_500_000_000;
+    while plant.now_ns() < end {
+        plant.step(&mut NoProbe);
+    }
+    fly(&mut plant, cflib(0.0, 0.0, 0.0, 0), 0.05, |_| {});
+    let mut max_motor = 0;
+    fly(&mut plant, cflib(0.0, 0.0, 0.0, HOVER), 1.0, |p| {
+        max_motor = max_motor.max(p.motor_cmd().into_iter().max().unwrap_or(0));
+    });
+    let vz = plant.truth().vel_m_s.z;
+    println!(
+        "link lost 2.5 s in flight, back for 1 s: firmware {}, highest motor {max_motor}, \
+         vz {vz:.2} m/s",
+        plant.firmware().state_name()
+    );
+    assert_eq!(max_motor, 0, "locked: motors stay stopped");
+    assert_eq!(plant.firmware().state_name(), "locked");
+    assert!(vz < -5.0, "still falling: {vz}");
 }

@@ -4,6 +4,7 @@
 
 use depthpilot_control::ThrustMap;
 use depthpilot_crtp::RpytSetpoint;
+use depthpilot_firmware::power::PowerDistribution;
 use depthpilot_firmware::{Firmware, ImuSample, Watchdog};
 use depthpilot_sim::quad::{Airframe, Motors, rotor_wrench};
 use depthpilot_sim::world::{BodyState, World};
@@ -48,9 +49,21 @@ fn vertical_acceleration(pwm: f64, n: u32) -> f64 {
     (world.state().vel_m_s.z - v0) / (f64::from(n) * DT)
 }
 
+/// The PWM the default firmware build sends for a thrust command on a charged battery (its
+/// battery compensation, `depthpilot_firmware::power`).
+fn firmware_pwm(cmd: f64) -> f64 {
+    f64::from(
+        PowerDistribution::for_build(FirmwareGains::Current, 500.0, 0)
+            .distribute(cmd, 0.0, 0.0, 0.0)[0],
+    )
+}
+
+/// Was `hover_pwm_from_the_forster_map_holds_altitude`: the plant's law is now the firmware's
+/// (compensated, linear in the command), so the hover command comes from that law.
 #[test]
-fn hover_pwm_from_the_forster_map_holds_altitude() {
-    let pwm = ThrustMap::FORSTER.pwm_for(0.027 * G / 4.0);
+fn hover_command_from_the_compensated_law_holds_altitude() {
+    let cmd = ThrustMap::CF21_COMPENSATED.pwm_for(0.027 * G / 4.0);
+    let pwm = firmware_pwm(cmd);
     let a = vertical_acceleration(pwm, 200);
     println!(
         "hover PWM {pwm:.0}: vertical acceleration {a:+.4} m/s² ({:+.2} % of g)",
@@ -62,12 +75,14 @@ fn hover_pwm_from_the_forster_map_holds_altitude() {
     );
 }
 
+/// Was `full_thrust_gives_thrust_to_weight_of_2_4` (Förster's map at PWM 65535). The default
+/// build's full command is `THRUST_MAX` = 0.12 N per motor: T/W 1.81 for 27 g.
 #[test]
-fn full_thrust_gives_thrust_to_weight_of_2_4() {
-    let a = vertical_acceleration(65535.0, 100);
+fn full_command_gives_thrust_to_weight_of_1_8() {
+    let a = vertical_acceleration(firmware_pwm(65535.0), 100);
     let tw = a / G + 1.0;
-    println!("full thrust: T/W = {tw:.3}");
-    assert!((tw - 2.41).abs() < 0.05, "T/W = {tw:.3}");
+    println!("full command: T/W = {tw:.3}");
+    assert!((tw - 1.81).abs() < 0.05, "T/W = {tw:.3}");
 }
 
 /// A closed firmware + physics loop driven by raw CRTP packets.
@@ -143,7 +158,7 @@ impl Bench {
 
 fn hover_cmd() -> AttitudeCommand {
     AttitudeCommand {
-        thrust_frac: ThrustMap::FORSTER.frac_for_collective(0.027 * G),
+        thrust_frac: ThrustMap::CF21_COMPENSATED.frac_for_collective(0.027 * G),
         ..AttitudeCommand::ZERO
     }
 }

@@ -64,6 +64,11 @@ pub struct Rig {
     /// computes.
     #[serde(default)]
     pub shadow: bool,
+    /// The realism layer for every simulated part of the rig (the simulated Crazyflie behind
+    /// `sim://` or `depthpilot sitl`, the synthetic camera, a shadow flight); replaces the scene's
+    /// `realism`. Every rig in `hil/` says `Bench`: a bench rehearsal should meet the bench.
+    #[serde(default)]
+    pub realism: Option<crate::scene::Realism>,
 }
 
 impl Rig {
@@ -76,7 +81,10 @@ impl Rig {
         let rig: Rig = parse_ron(&text, path)?;
         rig.check(path)?;
         let scene_path = path.parent().unwrap_or(Path::new(".")).join(&rig.scene);
-        let scene = Scene::load(&scene_path)?;
+        let mut scene = Scene::load(&scene_path)?;
+        if let Some(realism) = &rig.realism {
+            scene.realism = realism.clone();
+        }
         Ok((rig, scene))
     }
 

@@ -313,16 +313,23 @@ pub enum QuadVariant {
     Cf21Brushless,
 }
 
-/// Firmware attitude/rate gain sets.
+/// The firmware build the model behaves as: its era (which release of
+/// bitcraze/crazyflie-firmware) and platform, hence its gains and its commander and supervisor
+/// behaviour (see `docs/firmware-audit/`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FirmwareGains {
-    /// Current `platform_defaults_cf2.h` gains, attitude and rate loops at 500 Hz.
+    /// The pinned commit 2a18fc29 built for a CF2: `platform_defaults_cf2.h` gains, attitude and
+    /// rate loops at 500 Hz; the supervisor state machine, auto-arming.
     #[default]
     Current,
-    /// 2016-03 `pid.h` gains (the 2015 demo's firmware), attitude loop at 250 Hz.
+    /// Release 2016.02 (the 2015 demo's firmware): 2016-03 `pid.h` gains, attitude loop at
+    /// 250 Hz; no supervisor: the commander's watchdog cuts and re-locks the thrust after 2 s,
+    /// no tumble detection.
     Era2015,
-    /// Current `platform_defaults_cf21bl.h` gains (Crazyflie 2.1 Brushless): softer roll/pitch
-    /// rate loops, position controller base thrust 30000.
+    /// The pinned commit 2a18fc29 built for the Crazyflie 2.1 Brushless:
+    /// `platform_defaults_cf21bl.h` gains (softer roll/pitch rate loops, position controller
+    /// base thrust 30000); the supervisor requires an arming request
+    /// (`CONFIG_MOTORS_REQUIRE_ARMING`).
     Cf21Brushless,
 }
 
@@ -331,15 +338,44 @@ pub enum FirmwareGains {
 pub enum ThrustCurve {
     /// F [N] = a·PWM² + b·PWM + c (Förster 2015, brushed CF2.0).
     PwmQuadratic { a: f64, b: f64, c: f64 },
-    /// F [N] = c0 + c1·v + c2·v² + c3·v³ with the motor voltage v = battery_v · PWM / 65535
-    /// (the firmware's `VMOTOR2THRUST0..3` curves).
-    VoltageCubic {
-        c0: f64,
-        c1: f64,
-        c2: f64,
-        c3: f64,
-        battery_v: f64,
-    },
+    /// F [N] = c0 + c1·v + c2·v² + c3·v³ with the motor voltage v = v_battery · PWM / 65535
+    /// (the firmware's `VMOTOR2THRUST0..3` curves); v_battery is the battery's loaded terminal
+    /// voltage at that instant (the realism item `battery`; off: an ideal source at
+    /// `realism.battery_start_v`).
+    VoltageCubic { c0: f64, c1: f64, c2: f64, c3: f64 },
+}
+
+impl ThrustCurve {
+    /// Förster, "System Identification of the Crazyflie 2.0", 2015 (`reference/sim_vision.md`
+    /// §1.2): thrust vs the motor command of a CF2.0 with the legacy propellers. Blind to the
+    /// battery voltage; a scene may still choose it.
+    pub const FORSTER: Self = Self::PwmQuadratic {
+        a: 2.130295e-11,
+        b: 1.032633e-6,
+        c: 5.484560e-4,
+    };
+    /// CF2.1 with the 2.1+ propellers: `VMOTOR2THRUST0..3` of the default `CRAZYFLIE_21_PLUS`
+    /// setup (`src/platform/interface/platform_defaults_cf2.h:69-72 @2a18fc29`).
+    pub const CF21_PLUS_PROPS: Self = Self::VoltageCubic {
+        c0: -0.02476537915958403,
+        c1: 0.06523793527519485,
+        c2: -0.026792504967750107,
+        c3: 0.006776789303971145,
+    };
+    /// CF2.x with the legacy propellers (`platform_defaults_cf2.h:85-88 @2a18fc29`).
+    pub const CF2_LEGACY_PROPS: Self = Self::VoltageCubic {
+        c0: -0.014830744918356092,
+        c1: 0.04724465241828281,
+        c2: -0.01847364358025878,
+        c3: 0.005960923942142,
+    };
+    /// Crazyflie 2.1 Brushless (`platform_defaults_cf21bl.h:68-71 @2a18fc29`).
+    pub const CF21_BRUSHLESS: Self = Self::VoltageCubic {
+        c0: -0.014058926705279723,
+        c1: 0.04265273261724981,
+        c2: 0.0018327760144017432,
+        c3: 0.0020576974784587178,
+    };
 }
 
 /// The airframe: mass, inertia, geometry, motors and the firmware build it runs. Start from
@@ -390,13 +426,10 @@ impl QuadConfig {
                 arm_m: 0.046,
                 motor_tau_up_s: 0.0125,
                 motor_tau_down_s: 0.025,
-                // Förster, "System Identification of the Crazyflie 2.0", 2015
-                // (`reference/sim_vision.md` §1.2).
-                thrust_curve: ThrustCurve::PwmQuadratic {
-                    a: 2.130295e-11,
-                    b: 1.032633e-6,
-                    c: 5.484560e-4,
-                },
+                // The firmware's own identified law for the default build (2.1+ propellers),
+                // the curve its battery compensation inverts. Förster's quadratic was the
+                // plant's law before; it is `ThrustCurve::FORSTER` now.
+                thrust_curve: ThrustCurve::CF21_PLUS_PROPS,
                 torque_per_thrust_m: 0.005964552,
                 rotor_speed_offset_rad_s: 380.8359,
                 rotor_speed_per_pwm_rad_s: 0.04076521,
@@ -421,16 +454,9 @@ impl QuadConfig {
                 // marked TODO); 30 ms, symmetric, is our estimate for an ESC-driven motor.
                 motor_tau_up_s: 0.03,
                 motor_tau_down_s: 0.03,
-                // `VMOTOR2THRUST0..3` (platform_defaults_cf21bl.h). The firmware compensates the
-                // battery voltage; we hold it at a nominal 3.8 V (UNVERIFIED reference). Hover of
-                // 39.3 g then needs PWM ≈ 34 800.
-                thrust_curve: ThrustCurve::VoltageCubic {
-                    c0: -0.014058926705279723,
-                    c1: 0.04265273261724981,
-                    c2: 0.0018327760144017432,
-                    c3: 0.0020576974784587178,
-                    battery_v: 3.8,
-                },
+                // `VMOTOR2THRUST0..3` (platform_defaults_cf21bl.h), at the battery's terminal
+                // voltage; the firmware compensates it.
+                thrust_curve: ThrustCurve::CF21_BRUSHLESS,
                 // `THRUST2TORQUE 0.00569278844371417f`.
                 torque_per_thrust_m: 0.00569278844371417,
                 // drone-models `vmotor2rpm = [4304.9, 3948.96]` (rpm = a0 + a1·v) at 3.8 V,
@@ -522,7 +548,16 @@ impl TryFrom<QuadConfigFields> for QuadConfig {
             arm_m: f.arm_m.unwrap_or(p.arm_m),
             motor_tau_up_s: f.motor_tau_up_s.unwrap_or(p.motor_tau_up_s),
             motor_tau_down_s: f.motor_tau_down_s.unwrap_or(p.motor_tau_down_s),
-            thrust_curve: f.thrust_curve.unwrap_or(p.thrust_curve),
+            // A CF2.x on the 2015 firmware flew the legacy propellers: their identified curve
+            // (with the 2016.02 compensation it gives Förster's thrust within 2 % at hover).
+            thrust_curve: f
+                .thrust_curve
+                .unwrap_or(match (f.variant, f.firmware_gains) {
+                    (QuadVariant::Cf2x, Some(FirmwareGains::Era2015)) => {
+                        ThrustCurve::CF2_LEGACY_PROPS
+                    }
+                    _ => p.thrust_curve,
+                }),
             torque_per_thrust_m: f.torque_per_thrust_m.unwrap_or(p.torque_per_thrust_m),
             rotor_speed_offset_rad_s: f
                 .rotor_speed_offset_rad_s

@@ -145,6 +145,79 @@ impl Realism {
     }
 }
 
+impl Realism {
+    /// The names of the items that are on, in the order of [`Realism::items`].
+    pub fn items_on(&self) -> Vec<&'static str> {
+        self.items()
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// Parses the command line's form: a preset, then comma-separated overrides, e.g.
+    /// `Bench,turbulence=off,battery_start_v=3.8` or `Ideal,imu=on`. Items take `on`/`off`
+    /// (or `true`/`false`); `battery_start_v` (V) and `kinect_on_s` (s) take numbers, with the
+    /// ranges a scene file has. The error names the part that is wrong.
+    pub fn parse_spec(spec: &str) -> Result<Realism, String> {
+        let mut parts = spec.split(',').map(str::trim);
+        let preset = match parts.next().unwrap_or_default() {
+            "Ideal" | "ideal" => RealismPreset::Ideal,
+            "Bench" | "bench" => RealismPreset::Bench,
+            other => {
+                return Err(format!(
+                    "`{other}`: the realism starts with a preset, `Ideal` or `Bench` \
+                     (e.g. `Bench,turbulence=off,battery_start_v=3.8`)"
+                ));
+            }
+        };
+        let mut r = Self::preset(preset);
+        for part in parts {
+            let (name, value) = part
+                .split_once('=')
+                .map(|(n, v)| (n.trim(), v.trim()))
+                .ok_or_else(|| format!("`{part}`: expected NAME=VALUE, e.g. turbulence=off"))?;
+            let number = || {
+                value
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{part}`: `{value}` is not a number"))
+            };
+            match name {
+                "battery_start_v" => {
+                    let v = number()?;
+                    if !(BATTERY_MIN_START_V..=BATTERY_FULL_V).contains(&v) {
+                        return Err(format!(
+                            "`{part}`: battery_start_v must be within \
+                             {BATTERY_MIN_START_V}..{BATTERY_FULL_V} V"
+                        ));
+                    }
+                    r.battery_start_v = v;
+                }
+                "kinect_on_s" => {
+                    let s = number()?;
+                    if !(s.is_finite() && s >= 0.0) {
+                        return Err(format!("`{part}`: kinect_on_s must be a time >= 0 s"));
+                    }
+                    r.kinect_on_s = s;
+                }
+                _ => {
+                    let on = match value {
+                        "on" | "true" => true,
+                        "off" | "false" => false,
+                        _ => {
+                            return Err(format!(
+                                "`{part}`: an item is `on` or `off`, not `{value}`"
+                            ));
+                        }
+                    };
+                    r.set_item(name, on).map_err(|e| format!("`{part}`: {e}"))?;
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
 /// The names of the on/off items.
 pub const ITEM_NAMES: [&str; 10] = [
     "imu",
@@ -300,6 +373,42 @@ mod tests {
         assert!(e.contains("battery_start_v must be within"), "{e}");
         let e = parse("(kinect_on_s: -1.0)").expect_err("negative");
         assert!(e.contains("kinect_on_s"), "{e}");
+    }
+
+    #[test]
+    fn cli_spec_sets_preset_and_overrides() {
+        let r = Realism::parse_spec("Bench,turbulence=off,battery_start_v=3.8").expect("parses");
+        assert_eq!(r.preset, RealismPreset::Bench);
+        assert!(!r.turbulence && r.imu && r.kinect_warmup);
+        assert_eq!(r.battery_start_v, 3.8);
+        let r = Realism::parse_spec("Ideal, imu=on").expect("parses");
+        assert_eq!(r.items_on(), vec!["imu"]);
+        assert_eq!(Realism::parse_spec("Ideal"), Ok(Realism::default()));
+        assert_eq!(
+            Realism::parse_spec("Bench").map(|r| r.items_on().len()),
+            Ok(ITEM_NAMES.len())
+        );
+    }
+
+    #[test]
+    fn cli_spec_garbage_names_the_bad_part() {
+        for (bad, named) in [
+            ("", "``"),
+            ("Realistic", "`Realistic`"),
+            ("Bench,wind=on", "`wind=on`"),
+            ("Bench,imu", "`imu`"),
+            ("Bench,imu=maybe", "`imu=maybe`"),
+            ("Bench,battery_start_v=5", "`battery_start_v=5`"),
+            ("Bench,battery_start_v=x", "`battery_start_v=x`"),
+            ("Ideal,kinect_on_s=-3", "`kinect_on_s=-3`"),
+            ("Ideal,,imu=on", "``"),
+            ("\u{0}\u{ff}garbage", "garbage"),
+        ] {
+            let e = Realism::parse_spec(bad).expect_err(bad);
+            assert!(e.contains(named), "{bad:?}: {e}");
+        }
+        let e = Realism::parse_spec("Bench,wind=on").expect_err("wind");
+        assert!(e.contains("unknown realism item"), "{e}");
     }
 
     #[test]

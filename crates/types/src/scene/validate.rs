@@ -125,19 +125,15 @@ pub fn present_thrust_curve<'de, D: Deserializer<'de>>(
     let curve = ThrustCurve::deserialize(d)?;
     let ok = match curve {
         ThrustCurve::PwmQuadratic { a, b, c } => [a, b, c].iter().all(|v| v.is_finite()),
-        ThrustCurve::VoltageCubic {
-            c0,
-            c1,
-            c2,
-            c3,
-            battery_v,
-        } => [c0, c1, c2, c3].iter().all(|v| v.is_finite()) && battery_v > 0.0,
+        ThrustCurve::VoltageCubic { c0, c1, c2, c3 } => {
+            [c0, c1, c2, c3].iter().all(|v| v.is_finite())
+        }
     };
     if ok {
         Ok(Some(curve))
     } else {
         Err(D::Error::custom(
-            "every coefficient must be finite and battery_v > 0",
+            "every thrust_curve coefficient must be finite",
         ))
     }
 }
