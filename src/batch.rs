@@ -5,6 +5,7 @@ use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_sim::batch::{FlightRecord, Report, fly_seed};
+use depthpilot_types::scene::{ControllerConfig, Realism, parse_ron};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -39,6 +40,14 @@ pub struct BatchArgs {
     /// Print only the report (no progress).
     #[arg(long, short)]
     pub quiet: bool,
+    /// The realism layer for every flight, replacing the scene's `realism`: `Ideal`, `Bench`, or
+    /// a preset with overrides, e.g. `Bench,turbulence=off,battery_start_v=3.8`.
+    #[arg(long, value_name = "SPEC", value_parser = Realism::parse_spec)]
+    pub realism: Option<Realism>,
+    /// Fly with the controller in this file (e.g. from `depthpilot tune`) instead of the
+    /// scene's: with `--realism Bench --seeds 1000..1050`, the held-out score of tuned gains.
+    #[arg(long, value_name = "FILE")]
+    pub controller_file: Option<PathBuf>,
 }
 
 fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
@@ -122,7 +131,15 @@ pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
         .scene
         .as_ref()
         .ok_or_else(|| bad("a scene file is needed"))?;
-    let scene = load_inline_scene(path)?;
+    let mut scene = load_inline_scene(path)?;
+    if let Some(r) = &args.realism {
+        scene.realism = r.clone();
+    }
+    if let Some(file) = &args.controller_file {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| bad(format!("{}: cannot read: {e}", file.display())))?;
+        scene.controller = parse_ron::<ControllerConfig>(&text, file).map_err(bad)?;
+    }
     let shard = shard_from_env(args.shard).map_err(bad)?;
     let seeds: Vec<u64> = (args.seeds.0..args.seeds.1)
         .filter(|s| shard.is_none_or(|(k, n)| (*s % n as u64) as usize == k))
@@ -293,6 +310,7 @@ fn finish(
         report.worst_rms_error_m * 1e3,
         report.worst_seed
     );
+    let _ = writeln!(out, "  realism     {}", realism_text(&report.realism));
     let _ = writeln!(
         out,
         "  crash rate  {:.1} %   detection rate {:.1} %",
@@ -307,6 +325,19 @@ fn finish(
         );
     }
     Ok(())
+}
+
+/// The realism items that were on, for a report line.
+pub(crate) fn realism_text<S: AsRef<str>>(items: &[S]) -> String {
+    if items.is_empty() {
+        "Ideal (every item off)".to_string()
+    } else {
+        items
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[cfg(test)]

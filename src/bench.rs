@@ -42,8 +42,15 @@ const STAGE_NAMES: [&str; 6] = [
     "metrics + log",
 ];
 
-pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
-    let scene = load_inline_scene(path)?;
+pub fn bench(
+    path: &Path,
+    repeat: u32,
+    realism: Option<&depthpilot_types::scene::Realism>,
+) -> Result<(), Failure> {
+    let mut scene = load_inline_scene(path)?;
+    if let Some(r) = realism {
+        scene.realism = r.clone();
+    }
     let repeat = repeat.max(1);
     let dt_s = 1.0 / scene.rates.physics_hz;
 
@@ -93,8 +100,9 @@ pub fn bench(path: &Path, repeat: u32) -> Result<(), Failure> {
 
     let sim_s = steps as f64 * dt_s;
     println!(
-        "depthpilot bench — scene `{}`, {steps} physics steps ({sim_s:.1} s simulated), best of {repeat}",
-        scene.name
+        "depthpilot bench — scene `{}`, {steps} physics steps ({sim_s:.1} s simulated), best of {repeat}; realism {}",
+        scene.name,
+        crate::batch::realism_text(&scene.realism.items_on())
     );
     let row = |name: &str, d: Duration, what: &str| {
         println!(

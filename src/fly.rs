@@ -6,7 +6,7 @@ use anyhow::Context;
 use depthpilot_runtime::{ClockMode, FlightExtras, RealtimeReport, VisionSource};
 use depthpilot_sim::{NoLog, Summary};
 use depthpilot_types::Scene;
-use depthpilot_types::scene::{ControllerKind, LinkTransport};
+use depthpilot_types::scene::{ControllerKind, LinkTransport, Realism};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,6 +58,10 @@ pub struct FlyArgs {
     /// time.
     #[arg(long, value_name = "ENDPOINT")]
     pub teacher_in: Option<String>,
+    /// The realism layer, replacing the scene's `realism`: `Ideal`, `Bench`, or a preset with
+    /// overrides, e.g. `Bench,turbulence=off,battery_start_v=3.8` or `Ideal,imu=on`.
+    #[arg(long, value_name = "SPEC", value_parser = Realism::parse_spec)]
+    pub realism: Option<Realism>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -159,6 +163,9 @@ pub fn load_inline_scene(path: &Path) -> Result<Scene, Failure> {
 
 pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     let mut scene = load_scene(&args.scene, args.seed, args.controller)?;
+    if let Some(r) = &args.realism {
+        scene.realism = r.clone();
+    }
     if let Some(l) = &args.link {
         scene.link.transport = link_transport(l)?;
     }
@@ -349,6 +356,7 @@ fn print_report(s: &Summary, wall_seconds: f64, realtime_factor: f64) {
             s.sim_seconds, wall_seconds, realtime_factor, s.physics_steps
         );
     }
+    println!("  realism     {}", crate::batch::realism_text(&s.realism));
     println!(
         "  sensing     {} frames, {} measurements delivered",
         s.frames, s.detections

@@ -82,6 +82,10 @@ enum Command {
         /// Flights to time (the best is reported).
         #[arg(long, default_value_t = 5)]
         repeat: u32,
+        /// The realism layer, replacing the scene's `realism`: `Ideal`, `Bench`, or a preset
+        /// with overrides, e.g. `Bench,turbulence=off`.
+        #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
+        realism: Option<depthpilot_types::scene::Realism>,
     },
 }
 
@@ -116,7 +120,11 @@ fn main() -> ExitCode {
         Command::Record(args) => camera::record(&args),
         Command::Replay(args) => camera::replay(&args),
         Command::Bridge(args) => bridge::bridge(&args),
-        Command::Bench { scene, repeat } => bench::bench(&scene, repeat),
+        Command::Bench {
+            scene,
+            repeat,
+            realism,
+        } => bench::bench(&scene, repeat, realism.as_ref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

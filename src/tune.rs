@@ -5,8 +5,10 @@ use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
 use depthpilot_control::tune::{Cem, PARAMETERS, gains_at};
+use depthpilot_sim::batch::{Randomisation, domain_seed, randomised_scene, varied_scene};
 use depthpilot_types::Scene;
-use depthpilot_types::scene::{CascadeGains, ControllerConfig, ControllerKind};
+use depthpilot_types::scene::{CascadeGains, ControllerConfig, ControllerKind, Realism};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +53,20 @@ pub struct TuneArgs {
     /// Merge the shards' flights of the current generation in DIR and advance the state.
     #[arg(long, value_name = "DIR")]
     pub merge: Option<PathBuf>,
+    /// The realism layer for every flight, replacing the scenes' `realism`: `Ideal`, `Bench`, or
+    /// a preset with overrides, e.g. `Bench,turbulence=off,battery_start_v=3.8`.
+    #[arg(long, value_name = "SPEC", value_parser = Realism::parse_spec)]
+    pub realism: Option<Realism>,
+    /// Domain randomisation: each training flight draws its mass, extra camera latency, camera
+    /// noise and battery voltage (battery and motor spread on) from the search's seed and the
+    /// flight's training seed (ranges and their sources: `depthpilot_sim::batch::Randomisation`).
+    /// The held-out flights are not randomised.
+    #[arg(long)]
+    pub randomise: bool,
+    /// The realism of the held-out flights (default: as training, `--realism` or the scenes'),
+    /// e.g. `Bench` to score gains tuned in the ideal simulator on the realistic one.
+    #[arg(long, value_name = "SPEC", value_parser = Realism::parse_spec)]
+    pub holdout_realism: Option<Realism>,
 }
 
 fn bad(msg: impl std::fmt::Display) -> Failure {
@@ -78,8 +94,41 @@ fn seeds(s: &str) -> Result<Vec<u64>, Failure> {
 #[derive(Clone, Debug)]
 struct Score {
     p95_rms_m: Vec<f64>,
+    mean_rms_m: Vec<f64>,
+    max_rms_m: Vec<f64>,
+    crashes: Vec<usize>,
     crash_rate: Vec<f64>,
     overshoot_excess_pct: Vec<f64>,
+}
+
+/// The realism items each flight of the first candidate flew with, by (scene, seed), as its
+/// summary reported them.
+type FlownRealism = BTreeMap<(usize, u64), Vec<&'static str>>;
+
+/// The scenes with the `--realism` override applied.
+fn with_realism(scenes: &[Scene], realism: Option<&Realism>) -> Vec<Scene> {
+    scenes
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            if let Some(r) = realism {
+                s.realism = r.clone();
+            }
+            s
+        })
+        .collect()
+}
+
+/// The scene a flight flies: the seed's variations, and with `randomise` (the search's seed)
+/// the flight's randomised domain.
+fn flight_scene(scene: &Scene, seed: u64, randomise: Option<u64>) -> Scene {
+    let varied = varied_scene(scene, seed);
+    match randomise {
+        Some(search) => {
+            randomised_scene(&varied, domain_seed(search, seed), &Randomisation::BENCH).0
+        }
+        None => varied,
+    }
 }
 
 fn with_gains(scene: &Scene, g: &CascadeGains) -> Scene {
@@ -108,15 +157,17 @@ fn work_items(n_gains: usize, n_scenes: usize, seeds: &[u64]) -> Vec<Item> {
         .collect()
 }
 
-/// Flies the items in parallel.
+/// Flies the items in parallel (randomised from the search's seed if `randomise` is given).
 fn fly_items(
     scenes: &[Scene],
     gains: &[CascadeGains],
     work: &[Item],
     jobs: usize,
-) -> Result<Vec<Flown>, Failure> {
+    randomise: Option<u64>,
+) -> Result<(Vec<Flown>, FlownRealism), Failure> {
     let next = AtomicUsize::new(0);
     let out: Mutex<Vec<Flown>> = Mutex::new(Vec::new());
+    let realism: Mutex<FlownRealism> = Mutex::new(BTreeMap::new());
     let err: Mutex<Option<String>> = Mutex::new(None);
     std::thread::scope(|sc| {
         for _ in 0..jobs {
@@ -126,10 +177,15 @@ fn fly_items(
                     let Some(&(c, s, k)) = work.get(i) else { break };
                     let scene = with_gains(&scenes[s], &gains[c]);
                     match depthpilot_sim::fly(
-                        &depthpilot_sim::batch::varied_scene(&scene, k),
+                        &flight_scene(&scene, k, randomise),
                         &mut depthpilot_sim::NoLog,
                     ) {
                         Ok(sum) => {
+                            if c == 0
+                                && let Ok(mut r) = realism.lock()
+                            {
+                                r.insert((s, k), sum.realism.clone());
+                            }
                             let over = sum
                                 .steps
                                 .iter()
@@ -156,7 +212,10 @@ fn fly_items(
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
     results.sort_by_key(|r| (r.0, r.1, r.2));
-    Ok(results)
+    let realism = realism
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
+    Ok((results, realism))
 }
 
 /// A score per candidate from its flights.
@@ -167,6 +226,15 @@ fn scores_from(results: &[Flown], n_gains: usize, n_scenes: usize, n_seeds: usiz
             Score {
                 p95_rms_m: (0..n_scenes)
                     .map(|s| p95(per_scene(s).map(|r| r.3).collect()))
+                    .collect(),
+                mean_rms_m: (0..n_scenes)
+                    .map(|s| per_scene(s).map(|r| r.3).sum::<f64>() / n_seeds.max(1) as f64)
+                    .collect(),
+                max_rms_m: (0..n_scenes)
+                    .map(|s| per_scene(s).map(|r| r.3).fold(0.0, f64::max))
+                    .collect(),
+                crashes: (0..n_scenes)
+                    .map(|s| per_scene(s).filter(|r| r.4).count())
                     .collect(),
                 crash_rate: (0..n_scenes)
                     .map(|s| per_scene(s).filter(|r| r.4).count() as f64 / n_seeds as f64)
@@ -179,21 +247,45 @@ fn scores_from(results: &[Flown], n_gains: usize, n_scenes: usize, n_seeds: usiz
         .collect()
 }
 
-/// Flies every (candidate, scene, seed) in parallel; returns a score per candidate.
+/// Flies every (candidate, scene, seed) in parallel; returns a score per candidate and the
+/// realism the first candidate's flights flew with.
 fn evaluate(
     scenes: &[Scene],
     gains: &[CascadeGains],
     seeds: &[u64],
     jobs: usize,
-) -> Result<Vec<Score>, Failure> {
+    randomise: Option<u64>,
+) -> Result<(Vec<Score>, FlownRealism), Failure> {
     let work = work_items(gains.len(), scenes.len(), seeds);
-    let results = fly_items(scenes, gains, &work, jobs)?;
-    Ok(scores_from(
-        &results,
-        gains.len(),
-        scenes.len(),
-        seeds.len(),
+    let (results, realism) = fly_items(scenes, gains, &work, jobs, randomise)?;
+    Ok((
+        scores_from(&results, gains.len(), scenes.len(), seeds.len()),
+        realism,
     ))
+}
+
+/// The search's seed when the training flights are randomised.
+fn randomise(args: &TuneArgs) -> Option<u64> {
+    args.randomise.then_some(args.seed)
+}
+
+/// Prints each training flight's randomised domain (from the scene it flies) and the realism
+/// items its summary says it flew with.
+fn print_domains(scenes: &[Scene], train: &[u64], search_seed: u64, flown: &FlownRealism) {
+    for (i, scene) in scenes.iter().enumerate() {
+        for &k in train {
+            let (_, draw) = randomised_scene(
+                &varied_scene(scene, k),
+                domain_seed(search_seed, k),
+                &Randomisation::BENCH,
+            );
+            let items = flown.get(&(i, k)).map_or("?".to_string(), |r| r.join(" "));
+            eprintln!(
+                "depthpilot tune: training flight `{}` seed {k}: {draw}; flew with realism [{items}]",
+                scene.name
+            );
+        }
+    }
 }
 
 /// The objective: p95 rms error relative to the starting gains, averaged over scenes, plus
@@ -210,11 +302,12 @@ fn cost(score: &Score, baseline: &Score) -> f64 {
 }
 
 pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
-    let scenes: Vec<Scene> = args
+    let loaded: Vec<Scene> = args
         .scenes
         .iter()
         .map(|p| load_inline_scene(p))
         .collect::<Result<_, _>>()?;
+    let scenes = with_realism(&loaded, args.realism.as_ref());
     let train = seeds(&args.train_seeds)?;
     let holdout = seeds(&args.holdout_seeds)?;
     if train.iter().any(|s| holdout.contains(s)) {
@@ -235,15 +328,35 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
     if let Some(shard) = crate::batch::shard_from_env(args.shard).map_err(bad)? {
         return run_shard(args, &scenes, &base, &train, shard, jobs);
     }
-    let baseline = evaluate(&scenes, std::slice::from_ref(&base), &train, jobs)?.remove(0);
+    let (mut baseline, flown) = evaluate(
+        &scenes,
+        std::slice::from_ref(&base),
+        &train,
+        jobs,
+        randomise(args),
+    )?;
+    let baseline = baseline.remove(0);
+    if let Some(search) = randomise(args) {
+        print_domains(&scenes, &train, search, &flown);
+    }
     let mut cem = load_state(args)?;
     while cem.generation < args.generations {
         let cands = cem.sample(args.population);
         let gains: Vec<CascadeGains> = cands.iter().map(|x| gains_at(&base, x)).collect();
-        let scores = evaluate(&scenes, &gains, &train, jobs)?;
+        let (scores, _) = evaluate(&scenes, &gains, &train, jobs, randomise(args))?;
         advance(args, &mut cem, &cands, &scores, &baseline, started)?;
     }
-    finish(args, &scenes, &base, &cem, &holdout, jobs, started)
+    let base_cost = cost(&baseline, &baseline);
+    finish(
+        args,
+        &scenes,
+        &base,
+        &cem,
+        Some(base_cost),
+        &holdout,
+        jobs,
+        started,
+    )
 }
 
 fn load_state(args: &TuneArgs) -> Result<Cem, Failure> {
@@ -277,11 +390,12 @@ fn advance(
     cem.update(cands, &costs);
     let gen_best = costs.iter().cloned().fold(f64::INFINITY, f64::min);
     eprintln!(
-        "depthpilot tune: generation {}/{}: best cost {:.3} (this generation {:.3}; 1.0 = the starting gains), {:.0} s",
+        "depthpilot tune: generation {}/{}: best cost {:.3} (this generation {:.3}; the starting gains {:.3}), {:.0} s",
         cem.generation,
         args.generations,
         cem.best_cost,
         gen_best,
+        cost(baseline, baseline),
         started.elapsed().as_secs_f64()
     );
     if let Some(p) = &args.state {
@@ -335,7 +449,7 @@ fn run_shard(
         .filter(|(i, _)| i % n == k)
         .map(|(_, w)| w)
         .collect();
-    let flown = fly_items(scenes, &gains, &work, jobs)?;
+    let (flown, _) = fly_items(scenes, &gains, &work, jobs, randomise(args))?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("gen-{}.shard-{k}-of-{n}.jsonl", cem.generation));
     let mut text = String::new();
@@ -373,7 +487,7 @@ fn merge(
     }
     let mut cem = load_state(args)?;
     if cem.generation >= args.generations {
-        return finish(args, scenes, base, &cem, holdout, jobs, started);
+        return finish(args, scenes, base, &cem, None, holdout, jobs, started);
     }
     let (cands, gains) = generation_gains(&cem, args, base);
     let prefix = format!("gen-{}.shard-", cem.generation);
@@ -432,33 +546,104 @@ fn merge(
     let baseline = scores.pop().ok_or_else(|| bad("no baseline"))?;
     advance(args, &mut cem, &cands, &scores, &baseline, started)?;
     if cem.generation >= args.generations {
-        return finish(args, scenes, base, &cem, holdout, jobs, started);
+        let base_cost = cost(&baseline, &baseline);
+        return finish(
+            args,
+            scenes,
+            base,
+            &cem,
+            Some(base_cost),
+            holdout,
+            jobs,
+            started,
+        );
     }
     Ok(())
 }
 
+/// The search's best gains, or the starting gains (and `true`) when no candidate's training
+/// cost beat theirs: a search that found nothing better must not return something worse.
+fn chosen_gains(base: &CascadeGains, cem: &Cem, base_cost: Option<f64>) -> (CascadeGains, bool) {
+    if base_cost.is_some_and(|b| cem.best_cost >= b) {
+        (base.clone(), true)
+    } else {
+        (gains_at(base, &cem.best_x), false)
+    }
+}
+
+/// Scores the best gains (or, when no candidate beat the starting gains' cost `base_cost` on
+/// the training flights, the starting gains themselves) on the held-out seeds and writes them.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     args: &TuneArgs,
     scenes: &[Scene],
     base: &CascadeGains,
     cem: &Cem,
+    base_cost: Option<f64>,
     holdout: &[u64],
     jobs: usize,
     started: Instant,
 ) -> Result<(), Failure> {
-    let tuned = gains_at(base, &cem.best_x);
-    let held = evaluate(scenes, &[base.clone(), tuned.clone()], holdout, jobs)?;
-    let mut report = String::new();
-    for (i, s) in scenes.iter().enumerate() {
+    let (tuned, kept_start) = chosen_gains(base, cem, base_cost);
+    let held_scenes = with_realism(scenes, args.holdout_realism.as_ref());
+    let (held, flown) = evaluate(
+        &held_scenes,
+        &[base.clone(), tuned.clone()],
+        holdout,
+        jobs,
+        None,
+    )?;
+    let mut report = format!(
+        "//   training: seeds {}{}; held out: seeds {} (none a training seed), not randomised\n",
+        args.train_seeds,
+        if args.randomise {
+            ", randomised (tune --randomise)"
+        } else {
+            ""
+        },
+        args.holdout_seeds,
+    );
+    if let (true, Some(b)) = (kept_start, base_cost) {
+        report.push_str(&format!(
+            "//   no candidate beat the starting gains on the training flights (best cost {:.3}, \
+             starting gains {b:.3}): these are the starting gains\n",
+            cem.best_cost
+        ));
+    }
+    for (i, s) in held_scenes.iter().enumerate() {
+        // The seeds and realism the held-out flights' summaries report.
+        let seeds: Vec<String> = flown
+            .keys()
+            .filter(|(scene, _)| *scene == i)
+            .map(|(_, k)| k.to_string())
+            .collect();
+        let mut items: Vec<String> = flown
+            .iter()
+            .filter(|((scene, _), _)| *scene == i)
+            .map(|(_, r)| r.join(" "))
+            .collect();
+        items.dedup();
+        report.push_str(&format!(
+            "//   {}: held-out flights on seeds {}, realism {:?} [{}]\n",
+            s.name,
+            seeds.join(" "),
+            s.realism.preset,
+            items.join(" | ")
+        ));
         let (b, t) = (held[0].p95_rms_m[i], held[1].p95_rms_m[i]);
         report.push_str(&format!(
-            "//   {}: held-out p95 rms {:.2} mm -> {:.2} mm ({:+.1} %), crash rate {:.0} % -> {:.0} %\n",
+            "//   {}: held-out p95 rms {:.2} mm -> {:.2} mm ({:+.1} %), mean {:.2} -> {:.2} mm, max {:.2} -> {:.2} mm, crashes {} -> {} of {}\n",
             s.name,
             b * 1e3,
             t * 1e3,
             100.0 * (t - b) / b.max(1e-9),
-            held[0].crash_rate[i] * 100.0,
-            held[1].crash_rate[i] * 100.0
+            held[0].mean_rms_m[i] * 1e3,
+            held[1].mean_rms_m[i] * 1e3,
+            held[0].max_rms_m[i] * 1e3,
+            held[1].max_rms_m[i] * 1e3,
+            held[0].crashes[i],
+            held[1].crashes[i],
+            holdout.len()
         ));
     }
     let cfg = ControllerConfig {
@@ -489,4 +674,22 @@ fn finish(
     );
     print!("{}", report.replace("//   ", "  "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_that_beat_nothing_keeps_the_starting_gains() {
+        let base = CascadeGains::default();
+        let mut cem = Cem::new(PARAMETERS.len(), 0.35, 1);
+        cem.best_x = vec![0.5; PARAMETERS.len()];
+        cem.best_cost = 1.2;
+        let moved = gains_at(&base, &cem.best_x);
+        assert_ne!(moved, base);
+        assert_eq!(chosen_gains(&base, &cem, Some(1.1)), (base.clone(), true));
+        assert_eq!(chosen_gains(&base, &cem, Some(1.3)), (moved.clone(), false));
+        assert_eq!(chosen_gains(&base, &cem, None), (moved, false));
+    }
 }

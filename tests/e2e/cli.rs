@@ -238,3 +238,60 @@ fn controller_flag_switches_the_controller() {
         serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
     assert_eq!(v["controller"], "bitcraze2015");
 }
+
+#[test]
+fn realism_flag_replaces_the_scenes_realism_and_the_summary_names_it() {
+    let dir = temp_dir("realism-flag");
+    let hover = scene_path("hover.ron");
+    let summary = |extra: &[&str], name: &str| {
+        let file = dir.join(name);
+        let mut args = vec!["fly", path_str(&hover), "--summary", path_str(&file)];
+        args.extend_from_slice(extra);
+        let out = depthpilot(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("summary")).expect("json");
+        (String::from_utf8_lossy(&out.stdout).into_owned(), v)
+    };
+    let (text, v) = summary(&[], "ideal.json");
+    assert_eq!(v["realism"], serde_json::json!([]), "hover.ron is Ideal");
+    assert!(text.contains("realism     Ideal"), "{text}");
+    let (text, v) = summary(&["--realism", "Ideal,imu=on,battery=on"], "two.json");
+    assert_eq!(v["realism"], serde_json::json!(["imu", "battery"]));
+    assert!(text.contains("realism     imu, battery"), "{text}");
+    let (_, v) = summary(&["--realism", "Bench,turbulence=off"], "bench.json");
+    let items = v["realism"].as_array().expect("list");
+    assert_eq!(items.len(), 9, "{v}");
+    assert!(!items.contains(&serde_json::json!("turbulence")));
+}
+
+#[test]
+fn garbage_realism_is_exit_2_naming_the_bad_part() {
+    let hover = scene_path("hover.ron");
+    let hover = path_str(&hover);
+    for (cmd, spec, named) in [
+        (vec!["fly", hover], "Realistic", "`Realistic`"),
+        (
+            vec!["batch", hover, "--seeds", "0..1"],
+            "Bench,wind=on",
+            "`wind=on`",
+        ),
+        (vec!["tune", hover], "Bench,imu=maybe", "`imu=maybe`"),
+        (
+            vec!["bench", hover],
+            "Ideal,battery_start_v=9",
+            "`battery_start_v=9`",
+        ),
+        (vec!["tune", hover, "--holdout-realism"], "\u{1}zz", "zz"),
+    ] {
+        let mut args = cmd.clone();
+        if args.last() != Some(&"--holdout-realism") {
+            args.push("--realism");
+        }
+        args.push(spec);
+        let out = depthpilot(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let e = stderr(&out);
+        assert!(e.contains("realism") && e.contains(named), "{args:?}: {e}");
+    }
+}

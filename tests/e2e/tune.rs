@@ -130,3 +130,111 @@ fn tune_sharded_over_a_scheduler_matches_the_local_search() {
     };
     assert_eq!(gains(&local), gains(&sharded));
 }
+
+/// Runs `tune --randomise` on hover with training seeds 0..3, held out 50..52 on Bench.
+fn randomised_tune(dir: &std::path::Path, out: &str, seed: &str) -> (String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("tune")
+        .arg(scene_path("hover.ron"))
+        .args(["--randomise", "--train-seeds", "0..3"])
+        .args(["--holdout-seeds", "50..52", "--holdout-realism", "Bench"])
+        .args(["--population", "4", "--generations", "1", "--jobs", "2"])
+        .args(["--seed", seed, "--out"])
+        .arg(dir.join(out))
+        .output()
+        .expect("run tune");
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{stderr}");
+    (String::from_utf8_lossy(&o.stdout).into_owned(), stderr)
+}
+
+/// The randomised training flights, as `tune --randomise` reports them: (seed, draw, realism).
+fn domains(stderr: &str) -> Vec<(u64, String, String)> {
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("depthpilot tune: training flight `hover` seed "))
+        .map(|l| {
+            let (seed, rest) = l.split_once(": ").expect("seed: draw");
+            let (draw, realism) = rest.split_once("; flew with realism ").expect("realism");
+            (
+                seed.parse().expect("seed"),
+                draw.to_string(),
+                realism.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn randomised_tune_draws_per_flight_flies_realism_and_holds_out_unseen_seeds() {
+    let dir = temp_dir("tune-randomise");
+    let (stdout, stderr) = randomised_tune(&dir, "a.ron", "3");
+    let a = domains(&stderr);
+    assert_eq!(
+        a.iter().map(|d| d.0).collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "{stderr}"
+    );
+    // Each training flight draws its own domain ...
+    assert_ne!(a[0].1, a[1].1);
+    assert_ne!(a[1].1, a[2].1);
+    assert!(
+        a[0].1.contains("mass") && a[0].1.contains("battery"),
+        "{stderr}"
+    );
+    // ... the same again for the same search seed, another for another seed.
+    let (_, again) = randomised_tune(&dir, "b.ron", "3");
+    assert_eq!(domains(&again), a);
+    let (_, other) = randomised_tune(&dir, "c.ron", "4");
+    assert_ne!(domains(&other)[0].1, a[0].1);
+    // The flights' own summaries say the battery and motor spread were on (hover.ron is Ideal).
+    for (_, _, realism) in &a {
+        assert_eq!(realism, "[battery motor_spread]", "{stderr}");
+    }
+    // The held-out flights: Bench, on seeds training never used, with the figures.
+    let held = stdout
+        .lines()
+        .find(|l| l.contains("hover: held-out flights on seeds"))
+        .unwrap_or_else(|| panic!("no held-out line: {stdout}"));
+    let (seeds, realism) = held
+        .split_once("seeds ")
+        .and_then(|(_, r)| r.split_once(", realism "))
+        .expect("seeds, realism");
+    let held_seeds: Vec<u64> = seeds.split(' ').map(|s| s.parse().expect("seed")).collect();
+    assert_eq!(held_seeds, vec![50, 51]);
+    assert!(held_seeds.iter().all(|s| a.iter().all(|d| d.0 != *s)));
+    assert!(
+        realism.starts_with("Bench [imu battery motor_spread turbulence"),
+        "{held}"
+    );
+    assert!(
+        stdout.contains("held-out p95 rms") && stdout.contains("max") && stdout.contains("crashes"),
+        "{stdout}"
+    );
+    // The standalone held-out score of the file: batch with the controller file on Bench.
+    let o = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("batch")
+        .arg(scene_path("hover.ron"))
+        .args(["--realism", "Bench", "--seeds", "50..52", "--quiet"])
+        .arg("--controller-file")
+        .arg(dir.join("a.ron"))
+        .output()
+        .expect("batch");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        text.contains("p95") && text.contains("realism     imu, battery"),
+        "{text}"
+    );
+    // A garbage controller file is a clear error naming it.
+    std::fs::write(dir.join("junk.ron"), "(kind: Nope)").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .arg("batch")
+        .arg(scene_path("hover.ron"))
+        .args(["--seeds", "0..1", "--controller-file"])
+        .arg(dir.join("junk.ron"))
+        .output()
+        .expect("batch");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("junk.ron"));
+}
