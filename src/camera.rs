@@ -55,6 +55,10 @@ pub struct FakeBridgeArgs {
     /// Send N frames with the depth image cut short from AT s on (repeatable), e.g. `8:10`.
     #[arg(long, value_name = "AT:N")]
     pub wrong_size: Vec<String>,
+    /// The realism layer for the simulated parts, replacing the scene's: `Ideal`, `Bench`, or
+    /// a preset with overrides, e.g. `Bench,turbulence=off` (README "Realism").
+    #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
+    pub realism: Option<depthpilot_types::scene::Realism>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -85,7 +89,10 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
             "a scene (or --replay SESSION) is needed"
         )));
     };
-    let scene = crate::fly::load_inline_scene(scene_path)?;
+    let mut scene = crate::fly::load_inline_scene(scene_path)?;
+    if let Some(r) = &args.realism {
+        scene.realism = r.clone();
+    }
     if let Some(t) = &args.truth_endpoint {
         crate::run::check_endpoint("truth-endpoint", t)?;
     }

@@ -43,6 +43,10 @@ pub struct HilArgs {
     /// The mux mode for the live teacher.
     #[arg(long, value_enum, default_value_t = crate::teach::ModeArg::TeacherRpyt)]
     pub mux_mode: crate::teach::ModeArg,
+    /// The realism layer for the simulated parts (a shadow flight, a simulated camera),
+    /// replacing the rig's: `Ideal`, `Bench`, or a preset with overrides (README "Realism").
+    #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
+    pub realism: Option<depthpilot_types::scene::Realism>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -55,6 +59,9 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
     })?;
     // The rig chooses who closes the position loop.
     scene.architecture = rig.architecture;
+    if let Some(r) = &args.realism {
+        scene.realism = r.clone();
+    }
     eprintln!(
         "depthpilot hil: rig `{}`: link {}, {:?} control, camera {}, {}",
         rig.name,

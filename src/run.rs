@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// long (s); default: run until killed.
     #[arg(long, value_name = "S")]
     pub duration: Option<f64>,
+    /// The realism layer for the simulated parts, replacing the rig's: `Ideal`, `Bench`, or
+    /// a preset with overrides, e.g. `Bench,turbulence=off` (README "Realism").
+    #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
+    pub realism: Option<depthpilot_types::scene::Realism>,
     /// Write the flight summary as JSON to this file (control/all).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
@@ -103,6 +107,9 @@ pub(crate) fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let (rig, mut scene) = Rig::load(&args.rig).map_err(|e| bad(anyhow::Error::new(e)))?;
     scene.architecture = rig.architecture;
+    if let Some(r) = &args.realism {
+        scene.realism = r.clone();
+    }
     if rig.link_scheme() != "sim" {
         return Err(bad(anyhow::anyhow!(
             "rig `{}`: `depthpilot run` flies the simulated Crazyflie in the control process \

@@ -99,7 +99,14 @@ fn a_fake_bridge_flies_hover_kinect_like_the_direct_simulated_camera() {
         &["--summary", sum.to_str().expect("utf-8")],
         &err,
     );
-    let _fb = fake_bridge(&bridge, &truth, &["--quiet"], &dir.join("fb.err"));
+    // The rig (hil/bridge_sim.ron) flies with `realism: Bench`, like the direct run's
+    // hil/split.ron: the fake bridge renders the same Kinect, with its systematic errors.
+    let _fb = fake_bridge(
+        &bridge,
+        &truth,
+        &["--quiet", "--realism", "Bench"],
+        &dir.join("fb.err"),
+    );
     finish(ctl, &err);
     let s = summary(&sum);
     let cam = &s["realtime"]["camera"];
@@ -153,10 +160,16 @@ fn a_bridge_that_stalls_sends_the_wrong_size_and_dies_is_survived_and_recovered_
     let sum = dir.join("faults.json");
     let log = dir.join("faults.jsonl");
     let err = dir.join("control.err");
+    // The bridge's faults in still air with a perfect IMU (`--realism Ideal`): under the rig's
+    // Bench realism the open-loop landing after the kill drifts out of the camera's view (3 m
+    // in one run) and nothing can find the quad again. That is the safety path's limit under
+    // degraded sensing (README "Realism"), not the bridge client's, which this test is about.
     let ctl = control(
         &truth,
         &bridge,
         &[
+            "--realism",
+            "Ideal",
             "--duration",
             "16",
             "--summary",
