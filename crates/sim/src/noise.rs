@@ -27,13 +27,15 @@ pub enum Stream {
 #[derive(Clone, Debug)]
 pub struct Noise {
     rng: ChaCha8Rng,
+    /// The second normal of the last Box–Muller pair ([`Noise::normal`]).
+    spare: Option<f64>,
 }
 
 impl Noise {
     pub fn new(seed: u64, stream: Stream) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(stream as u64);
-        Self { rng }
+        Self { rng, spare: None }
     }
 
     /// Uniform in [0, 1).
@@ -46,6 +48,21 @@ impl Noise {
         let u1 = 1.0 - self.uniform(); // (0, 1]
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Standard normal, using both outputs of each Box–Muller pair: half the logarithms, roots
+    /// and sines of [`Noise::gaussian`] per draw. The realism layer's per-step processes use it;
+    /// the older streams keep `gaussian`, so their flights stay bit-identical.
+    pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
+        let u1 = 1.0 - self.uniform(); // (0, 1]
+        let u2 = self.uniform();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+        self.spare = Some(r * s);
+        r * c
     }
 
     pub fn chance(&mut self, p: f64) -> bool {

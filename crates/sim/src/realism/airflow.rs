@@ -99,7 +99,7 @@ impl Dryden {
         let p = DrydenParams::at_height(height_m);
         let v = airspeed_m_s.max(ROOM_MEAN_AIR_SPEED_M_S);
         for i in 0..3 {
-            let n = self.noise.gaussian();
+            let n = self.noise.normal();
             if self.started {
                 let a = (-v * dt_s / p.scale_m[i]).exp();
                 self.state[i] = a * self.state[i] + p.sigma_m_s[i] * (1.0 - a * a).sqrt() * n;
@@ -171,11 +171,11 @@ impl Downwash {
         }
     }
 
-    /// Nearest surface: (distance from the rotors, unit direction from the quad toward it).
-    fn surfaces(&self, pos_m: Vec3) -> Vec<(f64, Vec3)> {
-        let mut out = Vec::new();
+    /// Every surface near enough to matter: `visit(distance from the rotors, unit direction from
+    /// the quad toward it)`. No allocation: it runs every physics step.
+    fn surfaces(&self, pos_m: Vec3, mut visit: impl FnMut(f64, Vec3)) {
         if self.floor {
-            out.push((pos_m.z, Vec3::new(0.0, 0.0, -1.0)));
+            visit(pos_m.z, Vec3::new(0.0, 0.0, -1.0));
         }
         for (c, h) in &self.boxes {
             let closest = Vec3::new(
@@ -192,9 +192,8 @@ impl Downwash {
             // Below the quad a box's top is a floor (the rotor plane's distance); beside it a
             // wall (from the rotor disks' outer edge).
             let clear = if dir.z < -0.7 { d } else { d - self.reach_m };
-            out.push((clear, dir));
+            visit(clear, dir);
         }
-        out
     }
 
     /// The wake's force on the quad this step (world, N): `thrust_n` the rotors' total thrust,
@@ -209,19 +208,19 @@ impl Downwash {
         let a = (-dt_s / tau_s).exp();
         let drive = (1.0 - a * a).sqrt();
         for x in &mut self.state {
-            *x = a * *x + drive * self.noise.gaussian();
+            *x = a * *x + drive * self.noise.normal();
         }
         if thrust_n <= 0.0 {
             return Vec3::ZERO;
         }
         let mut buffet: f64 = 0.0;
         let mut pull = Vec3::ZERO;
-        for (d, dir) in self.surfaces(pos_m) {
+        self.surfaces(pos_m, |d, dir| {
             let f = self.falloff(d);
             buffet = buffet.max(f);
             let horizontal = Vec3::new(dir.x, dir.y, 0.0);
             pull += horizontal * (WALL_PULL_FRACTION * thrust_n * f);
-        }
+        });
         let s = BUFFET_FRACTION * thrust_n * buffet;
         pull + Vec3::new(self.state[0] * s, self.state[1] * s, self.state[2] * s)
     }

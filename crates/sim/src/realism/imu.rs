@@ -62,9 +62,9 @@ impl Markov3 {
         Self {
             // Started from its stationary distribution: the board has been on for a while.
             x: [
-                noise.gaussian() * sd,
-                noise.gaussian() * sd,
-                noise.gaussian() * sd,
+                noise.normal() * sd,
+                noise.normal() * sd,
+                noise.normal() * sd,
             ],
             a,
             drive: sd * (1.0 - a * a).sqrt(),
@@ -73,7 +73,7 @@ impl Markov3 {
 
     fn step(&mut self, noise: &mut Noise) -> [f64; 3] {
         for x in &mut self.x {
-            *x = self.a * *x + self.drive * noise.gaussian();
+            *x = self.a * *x + self.drive * noise.normal();
         }
         self.x
     }
@@ -98,8 +98,8 @@ impl Bmi088 {
         let mut noise = Noise::new(seed, Stream::Imu);
         let dt_s = 1.0 / rate_hz;
         let gyro_offset_deg_s =
-            [0.0; 3].map(|_: f64| noise.gaussian() * GYRO_TURN_ON_OFFSET_SD_DEG_S);
-        let acc_offset_g = [0.0; 3].map(|_: f64| noise.gaussian() * ACC_TURN_ON_OFFSET_SD_G);
+            [0.0; 3].map(|_: f64| noise.normal() * GYRO_TURN_ON_OFFSET_SD_DEG_S);
+        let acc_offset_g = [0.0; 3].map(|_: f64| noise.normal() * ACC_TURN_ON_OFFSET_SD_G);
         let gyro_drift = Markov3::new(
             GYRO_TCO_DEG_S_K * TEMPERATURE_WANDER_SD_K,
             DRIFT_TAU_S,
@@ -146,9 +146,9 @@ impl Bmi088 {
             let gv = gyro_deg_s[i]
                 + self.gyro_offset_deg_s[i]
                 + gd[i]
-                + self.gyro_sd_deg_s * self.noise.gaussian();
+                + self.gyro_sd_deg_s * self.noise.normal();
             let av =
-                acc_g[i] + self.acc_offset_g[i] + ad[i] + self.acc_sd_g[i] * self.noise.gaussian();
+                acc_g[i] + self.acc_offset_g[i] + ad[i] + self.acc_sd_g[i] * self.noise.normal();
             g[i] = quantise(gv, GYRO_DEG_S_PER_LSB, 2000.0);
             a[i] = quantise(av, ACC_G_PER_LSB, 24.0);
         }
@@ -159,8 +159,11 @@ impl Bmi088 {
 /// UNVERIFIED: how long the quad sits still between power-on and take-off. The firmware finds
 /// the gyro bias after at least 1 s (`sensors_bmi088_bmp3xx.c:80`, `:858` @2a18fc29) and the
 /// complementary filter's attitude settles with a time constant of 1/Kp = 2.5 s
-/// (`sensfusion6.c:38`); connecting a client takes longer than both. 10 s chosen.
-pub const SIT_STILL_S: f64 = 10.0;
+/// (`sensfusion6.c:38`), and the accelerometer scale takes 200 samples more. 3 s chosen: the
+/// bias is found (at ~1 s), the scale too, and the estimate has moved most of the way to what the
+/// chip's offsets tell it (a client connecting and taking off at once; a longer wait changes
+/// only how far the estimate has settled).
+pub const SIT_STILL_S: f64 = 3.0;
 
 /// Power-on on the floor: the chip read at rest (`acc_g` the specific force at rest, body
 /// frame, g) for [`SIT_STILL_S`], fed to the firmware's sensor processing and estimator
