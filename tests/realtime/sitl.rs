@@ -194,7 +194,11 @@ fn fly_summary(args: &[&str], tag: &str) -> serde_json::Value {
 #[test]
 fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
     let _slot = crate::realtime_slot();
-    let scene = crate::scene_path("hover_kinect.ron");
+    // A figure-8, not the hover: hovering, the rms is the camera's noise floor (0.9 mm), and a
+    // real-time flight's measurements arriving a millisecond later than in virtual time moved it
+    // by 25–38 % in full-suite runs (1.11–1.23 mm; 0.92 mm alone); the figure-8's rms is the
+    // tracking's, which is what "flies like the in-process link" means (as `split` compares).
+    let scene = crate::scene_path("figure8_kinect.ron");
     let scene = scene.to_str().expect("utf-8 path");
     let sitl = start_sitl(free_udp_port(), &["--scene", scene]);
     let uri = format!("udp://127.0.0.1:{}", sitl.port);
@@ -203,7 +207,7 @@ fn fly_through_crtp_udp_to_sitl_matches_the_in_process_link() {
     let rms_remote = remote["rms_error_m"].as_f64().expect("rms");
     let rms_local = local["rms_error_m"].as_f64().expect("rms");
     eprintln!(
-        "hover_kinect rms error: in-process {:.2} mm, through CRTP/UDP to depthpilot sitl {:.2} mm \
+        "figure8_kinect rms error: in-process {:.2} mm, through CRTP/UDP to depthpilot sitl {:.2} mm \
          ({} setpoint packets, {} detections)",
         rms_local * 1e3,
         rms_remote * 1e3,
