@@ -842,17 +842,15 @@ impl KinectSensor {
                 let (c, r) = (x0 + kc, y0 + k / w);
                 let i = r * WIDTH + c;
                 let bg = f64::from(self.frame.depth_mm[i]);
-                let (coverage, z) = if bg > 0.0 {
-                    self.coverage(&geo, &mut corners, c, r, None)
-                } else {
-                    // Without a background return any coverage reads the quad: the first
-                    // corner that sees it is enough.
-                    [(c, r), (c + 1, r), (c, r + 1), (c + 1, r + 1)]
-                        .into_iter()
-                        .map(|(cx, cy)| self.corner(&geo, &mut corners, cx, cy))
-                        .find(|t| t.is_finite())
-                        .map_or((0.0, 0.0), |t| (COVERAGE_CORNER_WEIGHT, f64::from(t)))
-                };
+                // Without a background return, a pixel the quad covers less than half of (its
+                // centre misses) returns only a weak edge signal, which libfreenect2's edge-aware
+                // filter, on by default ("Remove pixels on edges because ToF cameras produce
+                // noisy edges", src/libfreenect2.cpp `Config::Config` @fd64c5d,
+                // `reference/sim_vision.md` §4.1), takes out: it stays invalid, no corner rays.
+                if bg <= 0.0 {
+                    continue;
+                }
+                let (coverage, z) = self.coverage(&geo, &mut corners, c, r, None);
                 if coverage <= 0.0 || z < self.cfg.min_depth_m || z > self.cfg.max_depth_m {
                     continue;
                 }
