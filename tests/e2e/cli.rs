@@ -269,6 +269,13 @@ fn realism_flag_replaces_the_scenes_realism_and_the_summary_names_it() {
 fn garbage_realism_is_exit_2_naming_the_bad_part() {
     let hover = scene_path("hover.ron");
     let hover = path_str(&hover);
+    let kinect = scene_path("hover_kinect.ron");
+    let kinect = path_str(&kinect);
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let split = root.join("hil").join("split.ron");
+    let split = path_str(&split);
+    let bench_rig = root.join("hil").join("bench.ron");
+    let bench_rig = path_str(&bench_rig);
     for (cmd, spec, named) in [
         (vec!["fly", hover], "Realistic", "`Realistic`"),
         (
@@ -283,6 +290,13 @@ fn garbage_realism_is_exit_2_naming_the_bad_part() {
             "`battery_start_v=9`",
         ),
         (vec!["tune", hover, "--holdout-realism"], "\u{1}zz", "zz"),
+        (vec!["run", split], "Bench,props=on", "`props=on`"),
+        (vec!["hil", bench_rig], "Ideal,imu=yes", "`imu=yes`"),
+        (
+            vec!["fake-bridge", kinect],
+            "Bench,kinect_on_s=-3",
+            "`kinect_on_s=-3`",
+        ),
     ] {
         let mut args = cmd.clone();
         if args.last() != Some(&"--holdout-realism") {

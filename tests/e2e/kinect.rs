@@ -157,13 +157,7 @@ fn a_dropped_frame_rate_collapse_is_survived() {
 
 /// The Kinect items of the realism layer, all on.
 fn every_kinect_item(scene: &mut Scene) {
-    for item in [
-        "kinect_wiggling",
-        "kinect_multipath",
-        "kinect_mixed_pixels",
-        "kinect_props",
-        "kinect_warmup",
-    ] {
+    for item in depthpilot_types::scene::KINECT_REALISM_ITEMS {
         scene.realism.set_item(item, true).expect("item");
     }
 }

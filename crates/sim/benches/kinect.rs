@@ -19,13 +19,7 @@ fn setup() -> KinectSensor {
 /// Every Kinect item of the realism layer on (the rest off).
 fn kinect_items() -> Realism {
     let mut r = Realism::default();
-    for item in [
-        "kinect_wiggling",
-        "kinect_multipath",
-        "kinect_mixed_pixels",
-        "kinect_props",
-        "kinect_warmup",
-    ] {
+    for item in depthpilot_types::scene::KINECT_REALISM_ITEMS {
         r.set_item(item, true).expect("item");
     }
     r

@@ -207,4 +207,23 @@ mod tests {
             assert!(e.contains(field), "{text}: {e}");
         }
     }
+
+    #[test]
+    fn a_rigs_realism_parses_and_garbage_is_named() {
+        let r =
+            rig(r#"(name: "b", scene: "s.ron", link: "udp://127.0.0.1:1", realism: Some(Bench))"#)
+                .expect("valid rig");
+        assert!(r.realism.as_ref().is_some_and(|x| x.imu && x.kinect_props));
+        let r = rig(
+            r#"(name: "b", scene: "s.ron", link: "udp://127.0.0.1:1", realism: Some((preset: Bench, imu: false)))"#,
+        )
+        .expect("valid rig");
+        assert!(r.realism.as_ref().is_some_and(|x| !x.imu && x.battery));
+        let e = rig(
+            r#"(name: "b", scene: "s.ron", link: "udp://127.0.0.1:1", realism: Some(Realistic))"#,
+        )
+        .expect_err("garbage")
+        .to_string();
+        assert!(e.contains("realism") && e.contains("`Bench`"), "{e}");
+    }
 }

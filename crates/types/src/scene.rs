@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 mod realism;
 mod validate;
 pub use realism::{
-    BATTERY_FULL_V, BATTERY_MIN_START_V, ITEM_NAMES as REALISM_ITEMS, Realism, RealismPreset,
+    BATTERY_FULL_V, BATTERY_MIN_START_V, ITEM_NAMES as REALISM_ITEMS,
+    KINECT_ITEMS as KINECT_REALISM_ITEMS, Realism, RealismPreset,
 };
 use validate::*;
 pub use validate::{FIRMWARE_PARAMS, FirmwareParamKind, firmware_param_problem};

@@ -218,6 +218,15 @@ impl Realism {
     }
 }
 
+/// The Kinect's items (the last five of [`ITEM_NAMES`]).
+pub const KINECT_ITEMS: [&str; 5] = [
+    "kinect_wiggling",
+    "kinect_multipath",
+    "kinect_mixed_pixels",
+    "kinect_props",
+    "kinect_warmup",
+];
+
 /// The names of the on/off items.
 pub const ITEM_NAMES: [&str; 10] = [
     "imu",
