@@ -244,10 +244,10 @@ fn the_blind_take_off_reaches_the_camera_across_the_published_masses() {
             );
             assert!(!s.crashed, "{name}, {mass_kg} kg: {:?}", s.crash);
             assert_eq!(s.final_safety_state, "tracking", "{name}, {mass_kg} kg");
-            // Tracked after the settle time: within a decimetre even where the default
-            // integrator limit (2 m/s²) cannot hold all of a 26 % mass error.
+            // Tracked after the settle time, the mass error integrated out (the default
+            // integrator limit, 3 m/s², holds +30 %; at 2 m/s² a 34 g quad hung 5 cm low).
             assert!(
-                s.rms_error_m < 0.1,
+                s.rms_error_m < 0.03,
                 "{name}, {mass_kg} kg: rms {}",
                 s.rms_error_m
             );
