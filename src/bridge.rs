@@ -22,6 +22,11 @@ pub struct BridgeArgs {
     /// Stop after this many seconds (default: run until killed).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
@@ -42,11 +47,15 @@ pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
         code: 3,
         error: anyhow::Error::new(e).context(format!("cannot connect to {}", args.uri)),
     })?;
-    let mut servers =
-        ClientServers::bind(Some(&args.zmq_param), Some(&args.zmq_led)).map_err(|e| Failure {
-            code: 1,
-            error: anyhow::Error::new(e),
-        })?;
+    let mut servers = ClientServers::bind_with(
+        Some(&args.zmq_param),
+        Some(&args.zmq_led),
+        depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
+    )
+    .map_err(|e| Failure {
+        code: 1,
+        error: anyhow::Error::new(e),
+    })?;
     eprintln!(
         "depthpilot bridge: {} — parameters on {}, LED ring on {}",
         args.uri, args.zmq_param, args.zmq_led

@@ -4,6 +4,7 @@
 
 use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_runtime::fake_bridge::{FakeBridge, run_fake_bridge};
+use depthpilot_runtime::netpolicy::BindPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,6 +60,11 @@ pub struct FakeBridgeArgs {
     /// a preset with overrides, e.g. `Bench,turbulence=off` (README "Realism").
     #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
     pub realism: Option<depthpilot_types::scene::Realism>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -72,9 +78,13 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
         Duration::from_secs(2)
     };
     if let Some(path) = &args.replay {
-        let report =
-            depthpilot_runtime::fake_bridge::replay_session(path, &args.bind, status_every)
-                .map_err(|e| bad(anyhow::Error::new(e)))?;
+        let report = depthpilot_runtime::fake_bridge::replay_session(
+            path,
+            &args.bind,
+            BindPolicy::from_insecure(args.insecure),
+            status_every,
+        )
+        .map_err(|e| bad(anyhow::Error::new(e)))?;
         if !args.quiet {
             println!(
                 "depthpilot fake-bridge — replay of {}: {} frames sent",
@@ -115,6 +125,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let opts = FakeBridge {
         bind: args.bind.clone(),
+        bind_policy: BindPolicy::from_insecure(args.insecure),
         truth: args.truth_endpoint.clone(),
         duration: args.duration.map(Duration::from_secs_f64),
         stalls,

@@ -62,6 +62,11 @@ pub struct FlyArgs {
     /// overrides, e.g. `Bench,turbulence=off,battery_start_v=3.8` or `Ideal,imu=on`.
     #[arg(long, value_name = "SPEC", value_parser = Realism::parse_spec)]
     pub realism: Option<Realism>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -212,6 +217,7 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         shadow: None,
         state_out: state_out.clone(),
         teacher_in: teacher_in.clone(),
+        bind_policy: depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
     };
     // The viewer, started before the flight so that it sees it from the start.
     let _viewer = match (&state_out, args.view) {

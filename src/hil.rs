@@ -4,6 +4,7 @@
 use crate::fly::write_summary;
 use crate::log_file::FlightLog;
 use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_runtime::netpolicy::BindPolicy;
 use depthpilot_runtime::{ClockMode, FlightExtras, RemoteCamera, VisionSource};
 use depthpilot_sim::NoLog;
 use depthpilot_types::Rig;
@@ -47,6 +48,11 @@ pub struct HilArgs {
     /// replacing the rig's: `Ideal`, `Bench`, or a preset with overrides (README "Realism").
     #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
     pub realism: Option<depthpilot_types::scene::Realism>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -179,6 +185,7 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
                 zmq.as_deref()
                     .unwrap_or(depthpilot_runtime::zmq_teacher::DEFAULT_ENDPOINT),
                 pad.as_deref(),
+                BindPolicy::from_insecure(args.insecure),
             )?;
             let mux = depthpilot_types::scene::MuxConfig {
                 mode: crate::teach::mux_mode(args.mux_mode),
@@ -201,6 +208,7 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
         camera,
         truth_from_link: !rig.link_is_real(),
         teacher,
+        bind_policy: BindPolicy::from_insecure(args.insecure),
     };
     let fly = |log: &mut dyn depthpilot_sim::LogSink| {
         depthpilot_runtime::fly_remote_with(&scene, controller, link, opts, log).map_err(|e| {

@@ -4,6 +4,7 @@
 use crate::fly::write_summary;
 use crate::log_file::FlightLog;
 use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_runtime::netpolicy::BindPolicy;
 use depthpilot_runtime::split::{
     BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
 };
@@ -64,6 +65,11 @@ pub struct RunArgs {
     /// a preset with overrides, e.g. `Bench,turbulence=off` (README "Realism").
     #[arg(long, value_name = "SPEC", value_parser = depthpilot_types::scene::Realism::parse_spec)]
     pub realism: Option<depthpilot_types::scene::Realism>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
     /// Write the flight summary as JSON to this file (control/all).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
@@ -164,6 +170,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         shadow: None,
         state_out: None,
         teacher_in: None,
+        bind_policy: BindPolicy::from_insecure(args.insecure),
     };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
@@ -175,6 +182,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     let endpoints = BusEndpoints {
         truth: args.truth_endpoint.clone(),
         measurements: args.measurement_endpoint.clone(),
+        policy: BindPolicy::from_insecure(args.insecure),
     };
     match args.role {
         Role::Vision => {
@@ -295,7 +303,9 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
 
 fn runtime(e: RuntimeError) -> Failure {
     let code = match e {
-        RuntimeError::Bind { .. } | RuntimeError::Connect { .. } => EXIT_BAD_INPUT,
+        RuntimeError::Bind { .. } | RuntimeError::Connect { .. } | RuntimeError::Policy(_) => {
+            EXIT_BAD_INPUT
+        }
         _ => 1,
     };
     Failure {

@@ -44,7 +44,7 @@ pub struct SitlArgs {
     #[arg(long, default_value_t = 5.0)]
     pub status_every: f64,
     /// Serve the client's ZMQ parameter protocol (REP) in front of the first quad, as cfclient
-    /// does on port 1213 (loopback by default; give an endpoint such as tcp://*:1213 for others).
+    /// does on port 1213 (loopback by default; give an endpoint such as tcp://*:1213, with --insecure, for others).
     #[arg(long, value_name = "ENDPOINT", num_args = 0..=1, default_missing_value = DEFAULT_PARAM_ENDPOINT)]
     pub zmq_param: Option<String>,
     /// Serve the client's ZMQ LED-ring protocol (PULL) in front of the first quad, as cfclient
@@ -55,6 +55,11 @@ pub struct SitlArgs {
     /// LED ring's colours) to this file.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// The simulated Crazyflie as the client's ZMQ servers see it.
@@ -206,12 +211,15 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
         sockets.push((addr, socket));
     }
     let mut servers = if args.zmq_param.is_some() || args.zmq_led.is_some() {
-        let s = ClientServers::bind(args.zmq_param.as_deref(), args.zmq_led.as_deref()).map_err(
-            |e| Failure {
-                code: 1,
-                error: anyhow::Error::new(e),
-            },
-        )?;
+        let s = ClientServers::bind_with(
+            args.zmq_param.as_deref(),
+            args.zmq_led.as_deref(),
+            depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
+        )
+        .map_err(|e| Failure {
+            code: 1,
+            error: anyhow::Error::new(e),
+        })?;
         for (what, ep) in [("parameters", &args.zmq_param), ("LED ring", &args.zmq_led)] {
             if let Some(ep) = ep {
                 eprintln!("depthpilot sitl: client ZMQ {what} server on {ep} (Crazyflie 0)");

@@ -6,6 +6,7 @@ use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_mux::{GamepadMapping, InputFrame};
 use depthpilot_mux::{Mux, Source};
 use depthpilot_runtime::LiveTeacher;
+use depthpilot_runtime::netpolicy::BindPolicy;
 use depthpilot_runtime::{GamepadTeacher, ZmqTeacher};
 use depthpilot_types::scene::{MuxConfig, MuxMode};
 use std::io::Write;
@@ -41,6 +42,11 @@ pub struct TeachArgs {
     /// Stop after this many 10 ms ticks (default: run until interrupted).
     #[arg(long)]
     pub ticks: Option<u64>,
+    /// Allow binding a non-loopback endpoint (e.g. `tcp://*:PORT`): no authentication, no
+    /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
+    /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Where the teacher's input comes from.
@@ -51,7 +57,11 @@ enum Teacher {
 
 fn open_teacher(args: &TeachArgs) -> Result<Teacher, Failure> {
     Ok(
-        match open_live_teacher(&args.bind, args.gamepad.as_deref())? {
+        match open_live_teacher(
+            &args.bind,
+            args.gamepad.as_deref(),
+            BindPolicy::from_insecure(args.insecure),
+        )? {
             LiveTeacher::Zmq(z) => Teacher::Zmq(z),
             LiveTeacher::Gamepad(g) => Teacher::Gamepad(g),
         },
@@ -72,13 +82,14 @@ pub(crate) fn mux_mode(m: ModeArg) -> MuxMode {
 pub(crate) fn open_live_teacher(
     bind: &str,
     gamepad: Option<&std::path::Path>,
+    policy: BindPolicy,
 ) -> Result<LiveTeacher, Failure> {
     let bad_input = |error: anyhow::Error| Failure {
         code: EXIT_BAD_INPUT,
         error,
     };
     match gamepad {
-        None => ZmqTeacher::bind(bind)
+        None => ZmqTeacher::bind_with(bind, policy)
             .map(LiveTeacher::Zmq)
             .map_err(|e| bad_input(anyhow::Error::new(e))),
         Some(path) => {

@@ -29,7 +29,7 @@ def main() -> int:
     sock.send_string("{this is not json")
     send({"version": 1, "client_name": "no ctrl here"})
     send({"version": 1, "ctrl": {"roll": "fast", "thrust": 90.0}})
-    sock.send_string(json.dumps({"version": 1, "ctrl": {"roll": 1.0}, "pad": "x" * 70000}))
+    sock.send_string(json.dumps({"version": 1, "ctrl": {"roll": 1.0}, "pad": "x" * 20000}))
     time.sleep(0.2)
     send({"version": 1, "client_name": "depthpilot test", "ctrl": {"roll": -7.0, "thrust": 50.0, "unknown_key": 3}})
     time.sleep(0.5)

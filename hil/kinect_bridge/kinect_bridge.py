@@ -6,8 +6,13 @@ Reads a Kinect v2 with libfreenect2 (through pylibfreenect2) and publishes every
 intrinsics, on a ZMQ PUB socket: protocol version 1, hil/PROTOCOL.md. depthpilot connects to it
 (a rig's `camera: KinectBridge(endpoint: "tcp://127.0.0.1:7720")`).
 
-  kinect_bridge.py [--bind tcp://*:7720] [--serial SERIAL]   stream a real Kinect v2
-  kinect_bridge.py --self-test ENDPOINT [--frames N]         synthetic frames: no device, no numpy
+  kinect_bridge.py [--bind tcp://127.0.0.1:7720] [--serial SERIAL]   stream a real Kinect v2
+  kinect_bridge.py --self-test ENDPOINT [--frames N]   synthetic frames: no device, no numpy
+
+Binds are loopback only (tcp://127.0.0.1, tcp://[::1], tcp://localhost, ipc://, inproc://):
+the socket has no authentication and no encryption, and publishes live depth and IR video of the
+room. From another host, tunnel (ssh -L 7720:127.0.0.1:7720 THIS_HOST), or pass --insecure to
+bind elsewhere (e.g. tcp://*:7720) and accept the risk; it prints a WARNING.
 
 The self-test binds ENDPOINT, waits for a subscriber, then publishes N frames of a flat plane at
 2000 mm with a 40 x 40 px square 200 mm nearer that moves 8 px right per frame, with the
@@ -61,7 +66,7 @@ WIDTH, HEIGHT = 512, 424
 PIXELS = WIDTH * HEIGHT
 IMAGE_BYTES = PIXELS * 2
 DEPTH_FORMAT = "u16_mm_le"
-DEFAULT_BIND = "tcp://*:7720"
+DEFAULT_BIND = "tcp://127.0.0.1:7720"
 INTRINSIC_KEYS = ("fx", "fy", "cx", "cy", "k1", "k2", "k3", "p1", "p2")
 # Factory intrinsics of a real device (libfreenect2 issue 41, device 2); depthpilot's
 # Intrinsics::KINECT_V2_DEVICE2.
@@ -203,11 +208,67 @@ def import_zmq():
     return zmq
 
 
+def endpoint_is_loopback(endpoint):
+    """True for a loopback endpoint, False for any other; ValueError for garbage. The same rule
+    as depthpilot's `depthpilot_types::netpolicy::classify`."""
+    import ipaddress
+    scheme, sep, rest = endpoint.partition("://")
+    if not sep:
+        raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: no `scheme://`")
+    if scheme in ("ipc", "inproc"):
+        if not rest:
+            raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: empty name")
+        return True
+    if scheme != "tcp":
+        raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: scheme `{scheme}` is not one we "
+                         "use (tcp, ipc, inproc)")
+    host, sep, port = rest.rpartition(":")
+    if not sep:
+        raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: no `:port`")
+    if port != "*" and not (port.isdigit() and int(port) <= 65535):
+        raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: the port is not `*` or a number "
+                         "0-65535")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: no host, or whitespace in it")
+    if host.startswith("["):
+        if not host.endswith("]"):
+            raise ValueError(f"`{endpoint}` is not a ZMQ endpoint: unclosed `[`")
+        host = host[1:-1]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # `*`, a host or an interface name
+
+
+def check_bind(endpoint, insecure):
+    """Refuses (RuntimeError) a non-loopback bind without --insecure; warns with it."""
+    try:
+        loopback = endpoint_is_loopback(endpoint)
+    except ValueError as e:
+        raise RuntimeError(str(e)) from e
+    if loopback:
+        return
+    if not insecure:
+        raise RuntimeError(
+            f"refusing to bind the Kinect bridge socket to `{endpoint}`: it is not loopback, and "
+            "the socket has no authentication or encryption (ZMQ NULL mechanism), so anyone who "
+            "reaches this host could watch live depth and IR video of the room. CURVE keys are "
+            "not built yet in this build: bind loopback (tcp://127.0.0.1:PORT) and tunnel from "
+            "the other host (`ssh -L PORT:127.0.0.1:PORT THIS_HOST`), or pass --insecure to "
+            "accept the risk")
+    log(f"WARNING: --insecure: the Kinect bridge socket is bound to `{endpoint}` without "
+        "authentication or encryption; anyone who reaches this host can watch live depth and IR "
+        "video of the room")
+
+
 class Publisher:
     """An XPUB (a PUB that also hears subscriptions, so that we can log them and the self-test
     can wait for its subscriber) bound at `endpoint`."""
 
-    def __init__(self, zmq, endpoint, linger_ms=0):
+    def __init__(self, zmq, endpoint, linger_ms=0, insecure=False):
+        check_bind(endpoint, insecure)
         self.zmq = zmq
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.XPUB)
@@ -319,7 +380,7 @@ def run_self_test(args, stop):
         log(f"self-test: {problem}")
         return EXIT_ERROR
     try:
-        publisher = Publisher(zmq, args.self_test, linger_ms=2000)
+        publisher = Publisher(zmq, args.self_test, linger_ms=2000, insecure=args.insecure)
     except RuntimeError as e:
         log(str(e))
         return EXIT_ERROR
@@ -441,7 +502,7 @@ def run_device(args, stop):
     if zmq is None:
         return EXIT_MISSING
     try:
-        publisher = Publisher(zmq, args.bind, linger_ms=500)
+        publisher = Publisher(zmq, args.bind, linger_ms=500, insecure=args.insecure)
     except RuntimeError as e:
         log(str(e))
         return EXIT_ERROR
@@ -551,6 +612,9 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bind", default=DEFAULT_BIND, metavar="ENDPOINT",
                         help=f"ZMQ endpoint to publish on (default {DEFAULT_BIND})")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow a non-loopback bind (no authentication, no encryption: "
+                        "anyone who reaches this host sees the video); prints a WARNING")
     parser.add_argument("--serial", help="the Kinect v2 to open (default: the first found)")
     parser.add_argument("--pipeline", choices=("auto", "opencl", "opengl", "cpu"), default="auto",
                         help="libfreenect2 depth decoder (default auto: OpenCL, then OpenGL if "

@@ -10,6 +10,7 @@ mod faults;
 mod firmware_modes;
 mod kinect;
 mod mux;
+mod netpolicy;
 mod pid_viz;
 mod plot;
 mod scenes;

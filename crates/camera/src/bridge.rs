@@ -14,6 +14,7 @@ use crate::protocol::{
     encode_frame, encode_status,
 };
 use crate::report::{BridgeReport, StaleWatch};
+use depthpilot_types::netpolicy::{BindPolicy, Role, check_bind};
 
 /// Three Kinect frames at 30 Hz.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_millis(100);
@@ -21,8 +22,9 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_millis(100);
 pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(50);
 /// Frames queued in the client before ZMQ drops new ones (each is ~0.4–0.9 MB).
 pub const DEFAULT_RECEIVE_HWM: i32 = 8;
-/// Largest part the client accepts; a peer sending more is disconnected by ZMQ (bytes).
-pub const MAX_PART_BYTES: i64 = 1 << 20;
+/// Largest part the client accepts; a peer sending more is disconnected by ZMQ (bytes). See
+/// [`MAX_BRIDGE_PART_BYTES`](depthpilot_types::netpolicy::MAX_BRIDGE_PART_BYTES) for why.
+pub const MAX_PART_BYTES: i64 = depthpilot_types::netpolicy::MAX_BRIDGE_PART_BYTES;
 /// Messages one [`BridgeClient::poll`] reads at most, so that a poll stays short.
 pub const MAX_MESSAGES_PER_POLL: usize = 64;
 
@@ -65,6 +67,9 @@ pub enum BridgeError {
         #[source]
         source: zmq::Error,
     },
+    /// A non-loopback bind without `--insecure`, or an endpoint that is not one.
+    #[error(transparent)]
+    Policy(#[from] depthpilot_types::netpolicy::NetPolicyError),
     #[error("Kinect bridge socket `{endpoint}`: {action} failed: {source}")]
     Socket {
         endpoint: String,
@@ -206,9 +211,22 @@ pub struct BridgePublisher {
 }
 
 impl BridgePublisher {
-    /// Binds `endpoint`; `tcp://127.0.0.1:*` picks a free port ([`endpoint`](Self::endpoint)
-    /// says which).
+    /// Binds `endpoint`, loopback only; `tcp://127.0.0.1:*` picks a free port
+    /// ([`endpoint`](Self::endpoint) says which).
     pub fn bind(ctx: &zmq::Context, endpoint: &str) -> Result<Self, BridgeError> {
+        Self::bind_with(ctx, endpoint, BindPolicy::LoopbackOnly)
+    }
+
+    /// Binds `endpoint` under `policy`: a non-loopback endpoint is refused unless the policy
+    /// allows it, and then a warning goes to stderr.
+    pub fn bind_with(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        policy: BindPolicy,
+    ) -> Result<Self, BridgeError> {
+        if let Some(warning) = check_bind(endpoint, Role::Bridge, policy)? {
+            eprintln!("{warning}");
+        }
         let socket = ctx
             .socket(zmq::PUB)
             .map_err(|source| socket_error(endpoint, "creating the PUB socket", source))?;

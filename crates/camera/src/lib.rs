@@ -2,7 +2,7 @@
 //!
 //! The Kinect v2 is read by a separate program, the bridge (`hil/kinect_bridge/kinect_bridge.py`,
 //! libfreenect2 through pylibfreenect2), which publishes every depth frame (512 × 424 u16 mm, plus
-//! the IR image) with the device's own intrinsics on a ZMQ PUB socket (default `tcp://*:7720`).
+//! the IR image) with the device's own intrinsics on a ZMQ PUB socket (default `tcp://127.0.0.1:7720`).
 //! This crate is the depthpilot end of that link.
 //!
 //! In scope: the frame protocol, version 1 ([`protocol`]: one encode and one decode entry point,

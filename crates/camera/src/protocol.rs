@@ -36,8 +36,9 @@ pub const TOPIC_FRAME: &str = "kinect/frame";
 pub const TOPIC_STATUS: &str = "kinect/status";
 /// The only depth encoding of version 1: little-endian u16 millimetres, 0 = invalid.
 pub const DEPTH_FORMAT: &str = "u16_mm_le";
-/// Where the bridge binds by default.
-pub const DEFAULT_BRIDGE_BIND: &str = "tcp://*:7720";
+/// Where the bridge binds by default: loopback (issue 20); another host tunnels, or the bridge
+/// binds elsewhere with `--insecure`.
+pub const DEFAULT_BRIDGE_BIND: &str = "tcp://127.0.0.1:7720";
 /// Where a receiver on the same machine connects by default.
 pub const DEFAULT_BRIDGE_CONNECT: &str = "tcp://127.0.0.1:7720";
 /// Bytes of one depth or IR image: 512 × 424 × 2.

@@ -175,3 +175,55 @@ fn the_python_bridge_self_test_decodes_in_rust() {
     assert_eq!(r.garbage.total, 0);
     assert_eq!(r.frames.received, frames.len() as u64);
 }
+
+/// Issue 20: the bridge binds loopback by default, refuses another interface without
+/// `--insecure` (naming the endpoint and the way out), and warns with it.
+#[test]
+fn the_python_bridge_binds_loopback_unless_insecure() {
+    require_pyzmq();
+    let source = std::fs::read_to_string(BRIDGE).expect("read kinect_bridge.py");
+    let default = source
+        .lines()
+        .find_map(|l| l.strip_prefix("DEFAULT_BIND = "))
+        .expect("kinect_bridge.py sets DEFAULT_BIND")
+        .trim_matches('"');
+    assert_eq!(
+        depthpilot_types::netpolicy::classify(default),
+        Ok(depthpilot_types::netpolicy::Scope::Loopback),
+        "DEFAULT_BIND = {default}"
+    );
+    assert_eq!(default, depthpilot_camera::DEFAULT_BRIDGE_BIND);
+
+    let run = |extra: &[&str]| {
+        let out = Command::new("python3")
+            .arg(BRIDGE)
+            .args(["--self-test", &format!("tcp://0.0.0.0:{}", free_port())])
+            .args(["--frames", "1", "--wait-s", "0.1"])
+            .args(extra)
+            .output()
+            .expect("run kinect_bridge.py");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    for part in [
+        "refusing to bind the Kinect bridge socket to `tcp://0.0.0.0:",
+        "live depth and IR video of the room",
+        "ssh -L",
+        "--insecure",
+    ] {
+        assert!(stderr.contains(part), "stderr lacks `{part}`:\n{stderr}");
+    }
+    assert!(!stderr.contains("self-test: bound"), "{stderr}");
+    // With --insecure it binds (and, with no subscriber in 0.1 s, gives up: exit 1).
+    let (_, stderr) = run(&["--insecure"]);
+    assert!(
+        stderr
+            .contains("WARNING: --insecure: the Kinect bridge socket is bound to `tcp://0.0.0.0:")
+            && stderr.contains("self-test: bound tcp://0.0.0.0:"),
+        "{stderr}"
+    );
+}

@@ -22,6 +22,7 @@ use crate::link::{Link, LinkStats, LogSample, ParamAccess};
 use crate::uri::LinkUri;
 use crate::{LinkError, check_finite};
 use depthpilot_crtp::RpytSetpoint;
+use depthpilot_types::netpolicy::Role;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -93,6 +94,7 @@ impl CfzmqLink {
             let s = context.socket(zmq::SUB)?;
             s.set_linger(0)?;
             s.set_subscribe(b"")?;
+            s.set_maxmsgsize(Role::CfZmq.max_message_bytes())?;
             s.connect(&log_endpoint)?;
             Ok(s)
         })()
@@ -248,6 +250,7 @@ fn new_req(
         s.set_linger(0)?;
         s.set_rcvtimeo(ms)?;
         s.set_sndtimeo(ms)?;
+        s.set_maxmsgsize(Role::CfZmq.max_message_bytes())?;
         s.connect(endpoint)?;
         Ok(s)
     })()

@@ -16,6 +16,7 @@
 use crate::RuntimeError;
 use crate::actors::{ReportVision, SenseRealtime, Timed, VisionReport};
 use crate::bus::{self, TOPIC_TRUTH, TruthMsg};
+use crate::netpolicy::{BindPolicy, Role, bind_checked};
 use actix::prelude::*;
 use depthpilot_camera::session::DetectionRecord;
 use depthpilot_camera::{
@@ -215,6 +216,7 @@ impl BridgeVisionActor {
         scene: &Scene,
         endpoint: &str,
         truth: Option<&str>,
+        policy: BindPolicy,
     ) -> Result<Self, RuntimeError> {
         let vision = BridgeVision::new(scene)?;
         let latency_ns = match &scene.sensing {
@@ -227,11 +229,7 @@ impl BridgeVisionActor {
             Some(e) => {
                 let s = ctx.socket(zmq::PUB)?;
                 s.set_linger(0)?;
-                s.bind(e).map_err(|source| RuntimeError::Bind {
-                    kind: "PUB",
-                    endpoint: e.to_string(),
-                    source,
-                })?;
+                bind_checked(&s, "PUB", Role::Truth, e, policy)?;
                 Some(s)
             }
             None => None,

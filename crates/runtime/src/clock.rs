@@ -6,6 +6,7 @@ use crate::RuntimeError;
 use crate::actors::*;
 use crate::bridge_vision::{BridgeVisionActor, CameraReport, TakeCameraReport, WAIT_FOR_FRAMES};
 use crate::bus::GarbageCounts;
+use crate::netpolicy::{BindPolicy, Role, bind_checked};
 use crate::split::{BusEndpoints, BusReport, BusVisionActor, SetPointsIn, TakeBusReport};
 use actix::prelude::*;
 use depthpilot_control::Controller;
@@ -127,6 +128,7 @@ impl Crew {
         zmq: &zmq::Context,
         shadow: Option<crate::radio_actor::Radio>,
         live_teacher: bool,
+        policy: BindPolicy,
     ) -> Result<Self, RuntimeError> {
         let vision = match source {
             VisionSource::Local => VisionSeam::Local(VisionActor::new(scene)?.start()),
@@ -137,7 +139,8 @@ impl Crew {
                 VisionSeam::Bus(bus.start())
             }
             VisionSource::Bridge { endpoint, truth } => {
-                let mut b = BridgeVisionActor::connect(zmq, scene, endpoint, truth.as_deref())?;
+                let mut b =
+                    BridgeVisionActor::connect(zmq, scene, endpoint, truth.as_deref(), policy)?;
                 let world = depthpilot_sim::runner::SimWorld::new(scene);
                 b.wait_for_frames(world.truth(), WAIT_FOR_FRAMES)?;
                 VisionSeam::Bridge(b.start())
@@ -188,6 +191,8 @@ pub struct FlightExtras {
     /// (what the live viewer's keyboard sends). Without a teacher in the scene, the mux is
     /// `TeacherRpyt` with its defaults.
     pub teacher_in: Option<String>,
+    /// Whether the binds above (and a bridge's truth output) may leave loopback (`--insecure`).
+    pub bind_policy: BindPolicy,
 }
 
 /// The flight's rows on the bus, for a live viewer.
@@ -199,14 +204,15 @@ struct StatePub {
 }
 
 impl StatePub {
-    fn bind(ctx: &zmq::Context, endpoint: &str, scene: &str) -> Result<Self, RuntimeError> {
+    fn bind(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        scene: &str,
+        policy: BindPolicy,
+    ) -> Result<Self, RuntimeError> {
         let socket = ctx.socket(zmq::PUB)?;
         socket.set_linger(0)?;
-        socket.bind(endpoint).map_err(|source| RuntimeError::Bind {
-            kind: "PUB",
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
+        bind_checked(&socket, "PUB", Role::State, endpoint, policy)?;
         Ok(Self {
             socket,
             scene: scene.to_string(),
@@ -359,7 +365,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         None => None,
     };
     let mut live_teacher = match &extras.teacher_in {
-        Some(e) => Some(crate::ZmqTeacher::bind(e)?),
+        Some(e) => Some(crate::ZmqTeacher::bind_with(e, extras.bind_policy)?),
         None => None,
     };
     let crew = Crew::start(
@@ -369,9 +375,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         &zmq,
         shadow,
         live_teacher.is_some(),
+        extras.bind_policy,
     )?;
     let mut state_pub = match &extras.state_out {
-        Some(e) => Some(StatePub::bind(&zmq, e, &scene.name)?),
+        Some(e) => Some(StatePub::bind(&zmq, e, &scene.name, extras.bind_policy)?),
         None => None,
     };
     let mut pid_viz = match &extras.pid_viz {

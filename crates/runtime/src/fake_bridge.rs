@@ -16,6 +16,7 @@
 use crate::RuntimeError;
 use crate::actors::{RealtimeSensing, sense_realtime_frames};
 use crate::bus::{self, TOPIC_TRUTH, TruthMsg};
+use crate::netpolicy::{BindPolicy, Role, limit_size};
 use depthpilot_camera::{
     BridgePublisher, BridgeState, FrameHeader, StatusMsg, encode_frame, encode_status,
 };
@@ -30,8 +31,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Options of `depthpilot fake-bridge`.
 #[derive(Clone, Debug)]
 pub struct FakeBridge {
-    /// Where to bind the PUB (the bridge's default: tcp://*:7720).
+    /// Where to bind the PUB (the bridge's default: tcp://127.0.0.1:7720).
     pub bind: String,
+    /// Whether `bind` may leave loopback (`--insecure`).
+    pub bind_policy: BindPolicy,
     /// Render the truth published here; None: open loop (the quad on its setpoints).
     pub truth: Option<String>,
     /// Stop after this long (wall clock); None: until killed (open loop: the scene's duration).
@@ -50,6 +53,7 @@ pub struct FakeBridge {
 pub fn replay_session(
     path: &std::path::Path,
     bind: &str,
+    bind_policy: BindPolicy,
     status_every: Duration,
 ) -> Result<FakeBridgeReport, RuntimeError> {
     let session = depthpilot_camera::session::read_session(path)
@@ -67,8 +71,8 @@ pub fn replay_session(
         )));
     }
     let ctx = zmq::Context::new();
-    let publisher =
-        BridgePublisher::bind(&ctx, bind).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let publisher = BridgePublisher::bind_with(&ctx, bind, bind_policy)
+        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
     eprintln!(
         "depthpilot fake-bridge: replaying {} frames of {} on {}",
         session.frames.len(),
@@ -163,12 +167,13 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
     let mut sensing = Sensing::new(scene)?;
     let mut realtime = RealtimeSensing::new(scene);
     let ctx = zmq::Context::new();
-    let publisher =
-        BridgePublisher::bind(&ctx, &opts.bind).map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let publisher = BridgePublisher::bind_with(&ctx, &opts.bind, opts.bind_policy)
+        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
     let truth_sub = match &opts.truth {
         Some(e) => {
             let s = ctx.socket(zmq::SUB)?;
             s.set_linger(0)?;
+            limit_size(&s, Role::Truth)?;
             s.set_subscribe(TOPIC_TRUTH.as_bytes())?;
             s.connect(e).map_err(|source| RuntimeError::Connect {
                 kind: "SUB",

@@ -14,6 +14,7 @@ pub mod bus;
 pub mod clock;
 pub mod fake_bridge;
 pub mod gamepad;
+pub mod netpolicy;
 pub mod radio_actor;
 pub mod recorder;
 pub mod remote;
@@ -54,6 +55,9 @@ pub enum RuntimeError {
     },
     #[error(transparent)]
     Sim(#[from] depthpilot_sim::SimError),
+    /// A non-loopback bind without `--insecure`, or an endpoint that is not one.
+    #[error(transparent)]
+    Policy(#[from] depthpilot_types::netpolicy::NetPolicyError),
     #[error("{0}")]
     Setup(String),
     #[error("ZMQ socket error: {0}")]

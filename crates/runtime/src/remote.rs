@@ -131,6 +131,8 @@ pub struct RemoteOptions {
     pub truth_from_link: bool,
     /// A live teacher and the mux it goes through (instead of the scene's scripted teacher).
     pub teacher: Option<(LiveTeacher, depthpilot_types::scene::MuxConfig)>,
+    /// Whether a bridge's truth output may bind off loopback (`--insecure`).
+    pub bind_policy: crate::netpolicy::BindPolicy,
 }
 
 /// Flies `scene` in real time through `link`. The far side must simulate the same scene's quad
@@ -145,6 +147,7 @@ pub fn fly_remote(
         camera: RemoteCamera::Simulated,
         truth_from_link: true,
         teacher: None,
+        bind_policy: crate::netpolicy::BindPolicy::LoopbackOnly,
     };
     fly_remote_with(scene, controller, link, opts, log)
 }
@@ -161,6 +164,7 @@ pub fn fly_remote_with(
         camera,
         truth_from_link,
         teacher,
+        bind_policy,
     } = opts;
     let camera = &camera;
     if !truth_from_link && *camera == RemoteCamera::Simulated {
@@ -212,6 +216,7 @@ pub fn fly_remote_with(
                 scene,
                 endpoint,
                 truth_out.as_deref(),
+                bind_policy,
             )?;
             b.wait_for_frames(&truth, crate::bridge_vision::WAIT_FOR_FRAMES)?;
             Some(b)

@@ -19,6 +19,7 @@ use crate::bus::{
     self, DetectorMsg, Garbage, GarbageCounts, MeasurementMsg, SeqTracker, TOPIC_MEASUREMENT,
     TOPIC_TRUTH, TOPIC_VISION_STATUS, TruthMsg, VisionStatusMsg,
 };
+use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use actix::prelude::*;
 use depthpilot_sim::offboard::Sensing;
 use depthpilot_sim::world::BodyState;
@@ -42,6 +43,8 @@ pub const DEFAULT_MEASUREMENT_ENDPOINT: &str = "tcp://127.0.0.1:7711";
 pub struct BusEndpoints {
     pub truth: String,
     pub measurements: String,
+    /// Whether the sides' binds may leave loopback (`--insecure`).
+    pub policy: BindPolicy,
 }
 
 impl Default for BusEndpoints {
@@ -49,6 +52,7 @@ impl Default for BusEndpoints {
         Self {
             truth: DEFAULT_TRUTH_ENDPOINT.to_string(),
             measurements: DEFAULT_MEASUREMENT_ENDPOINT.to_string(),
+            policy: BindPolicy::LoopbackOnly,
         }
     }
 }
@@ -81,25 +85,30 @@ pub struct BusReport {
 fn bind(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
+    role: Role,
     endpoint: &str,
+    policy: BindPolicy,
 ) -> Result<zmq::Socket, RuntimeError> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
-    s.bind(endpoint).map_err(|source| RuntimeError::Bind {
-        kind: socket_name(kind),
-        endpoint: endpoint.to_string(),
-        source,
-    })?;
+    if matches!(kind, zmq::SUB | zmq::PULL) {
+        limit_size(&s, role)?;
+    }
+    bind_checked(&s, socket_name(kind), role, endpoint, policy)?;
     Ok(s)
 }
 
 fn connect(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
+    role: Role,
     endpoint: &str,
 ) -> Result<zmq::Socket, RuntimeError> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
+    if matches!(kind, zmq::SUB | zmq::PULL) {
+        limit_size(&s, role)?;
+    }
     s.connect(endpoint)
         .map_err(|source| RuntimeError::Connect {
             kind: socket_name(kind),
@@ -132,8 +141,15 @@ pub struct BusVisionActor {
 
 impl BusVisionActor {
     pub fn bind(ctx: &zmq::Context, endpoints: &BusEndpoints) -> Result<Self, RuntimeError> {
-        let truth_pub = bind(ctx, zmq::PUB, &endpoints.truth)?;
-        let meas_sub = bind(ctx, zmq::SUB, &endpoints.measurements)?;
+        let policy = endpoints.policy;
+        let truth_pub = bind(ctx, zmq::PUB, Role::Truth, &endpoints.truth, policy)?;
+        let meas_sub = bind(
+            ctx,
+            zmq::SUB,
+            Role::Measurements,
+            &endpoints.measurements,
+            policy,
+        )?;
         meas_sub.set_subscribe(b"")?;
         Ok(Self {
             truth_pub,
@@ -340,7 +356,7 @@ impl SetPointsIn {
         start_height_m: f64,
     ) -> Result<Self, RuntimeError> {
         Ok(Self {
-            socket: connect(ctx, zmq::PULL, endpoint)?,
+            socket: connect(ctx, zmq::PULL, Role::SetPoints, endpoint)?,
             height_m: start_height_m,
             last_ns: None,
             received: 0,
@@ -488,11 +504,22 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         background_loaded = load_background(&mut sensing, path);
     }
     let ctx = zmq::Context::new();
-    let truth_sub = connect(&ctx, zmq::SUB, &role.endpoints.truth)?;
+    let truth_sub = connect(&ctx, zmq::SUB, Role::Truth, &role.endpoints.truth)?;
     truth_sub.set_subscribe(TOPIC_TRUTH.as_bytes())?;
-    let meas_pub = connect(&ctx, zmq::PUB, &role.endpoints.measurements)?;
+    let meas_pub = connect(
+        &ctx,
+        zmq::PUB,
+        Role::Measurements,
+        &role.endpoints.measurements,
+    )?;
     let detector = match &role.detector_out {
-        Some(e) => Some(bind(&ctx, zmq::PUSH, e)?),
+        Some(e) => Some(bind(
+            &ctx,
+            zmq::PUSH,
+            Role::Detector,
+            e,
+            role.endpoints.policy,
+        )?),
         None => None,
     };
     let mut report = VisionRoleReport {

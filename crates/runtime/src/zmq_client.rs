@@ -14,6 +14,7 @@
 //!   cflib's `LEDDriverMemory.write_data` does. Malformed messages are skipped and counted.
 
 use crate::RuntimeError;
+use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use serde_json::{Value, json};
 
 /// cfclient's endpoints, on loopback.
@@ -228,25 +229,37 @@ fn bind(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
     name: &'static str,
+    role: Role,
     endpoint: &str,
+    policy: BindPolicy,
 ) -> Result<zmq::Socket, RuntimeError> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
-    s.set_maxmsgsize(1024 * 1024)?;
-    s.bind(endpoint).map_err(|source| RuntimeError::Bind {
-        kind: name,
-        endpoint: endpoint.to_string(),
-        source,
-    })?;
+    limit_size(&s, role)?;
+    bind_checked(&s, name, role, endpoint, policy)?;
     Ok(s)
 }
 
 impl ClientServers {
+    /// Binds the servers asked for, loopback only.
     pub fn bind(param: Option<&str>, led: Option<&str>) -> Result<Self, RuntimeError> {
+        Self::bind_with(param, led, BindPolicy::LoopbackOnly)
+    }
+
+    /// Binds the servers asked for under `policy` (a non-loopback endpoint needs `--insecure`).
+    pub fn bind_with(
+        param: Option<&str>,
+        led: Option<&str>,
+        policy: BindPolicy,
+    ) -> Result<Self, RuntimeError> {
         let ctx = zmq::Context::new();
         Ok(Self {
-            param: param.map(|e| bind(&ctx, zmq::REP, "REP", e)).transpose()?,
-            led: led.map(|e| bind(&ctx, zmq::PULL, "PULL", e)).transpose()?,
+            param: param
+                .map(|e| bind(&ctx, zmq::REP, "REP", Role::Param, e, policy))
+                .transpose()?,
+            led: led
+                .map(|e| bind(&ctx, zmq::PULL, "PULL", Role::Led, e, policy))
+                .transpose()?,
             stats: ClientServerStats::default(),
             _ctx: ctx,
         })

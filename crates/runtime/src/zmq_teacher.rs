@@ -4,6 +4,7 @@
 //! the socket keeps running.
 
 use crate::RuntimeError;
+use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use depthpilot_mux::{ClientInput, InputError, InputFrame};
 
 /// The client's default input endpoint (`ZMQ_PULL_PORT = 1024 + 188`).
@@ -25,18 +26,21 @@ pub struct ZmqTeacher {
 }
 
 impl ZmqTeacher {
+    /// Binds `endpoint`, loopback only.
     pub fn bind(endpoint: &str) -> Result<Self, RuntimeError> {
+        Self::bind_with(endpoint, BindPolicy::LoopbackOnly)
+    }
+
+    /// Binds `endpoint` under `policy` (a non-loopback endpoint needs `--insecure`).
+    pub fn bind_with(endpoint: &str, policy: BindPolicy) -> Result<Self, RuntimeError> {
         let ctx = zmq::Context::new();
         let socket = ctx.socket(zmq::PULL)?;
-        // Messages over MAX_MESSAGE_BYTES are received, reported and skipped; only absurd ones
-        // (over 16 MiB) are refused by ZMQ itself, which drops that sender's connection.
-        socket.set_maxmsgsize(16 * 1024 * 1024)?;
+        // Messages over MAX_MESSAGE_BYTES (16 kB) are received, reported and skipped; ones over
+        // the role's limit (64 kB) are refused by ZMQ itself, which drops that sender's
+        // connection without allocating the message.
+        limit_size(&socket, Role::Teacher)?;
         socket.set_linger(0)?;
-        socket.bind(endpoint).map_err(|source| RuntimeError::Bind {
-            kind: "PULL",
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
+        bind_checked(&socket, "PULL", Role::Teacher, endpoint, policy)?;
         Ok(Self {
             socket,
             input: ClientInput::default(),

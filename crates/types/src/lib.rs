@@ -12,6 +12,7 @@
 
 pub mod math;
 pub mod messages;
+pub mod netpolicy;
 pub mod rig;
 pub mod rot;
 pub mod scene;

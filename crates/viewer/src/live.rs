@@ -26,6 +26,9 @@ impl LiveSource {
         let socket = ctx.socket(zmq::SUB).map_err(fail)?;
         socket.set_linger(0).map_err(fail)?;
         socket.set_rcvhwm(100_000).map_err(fail)?;
+        socket
+            .set_maxmsgsize(depthpilot_types::netpolicy::Role::State.max_message_bytes())
+            .map_err(fail)?;
         socket.set_subscribe(b"flight/").map_err(fail)?;
         socket.connect(endpoint).map_err(fail)?;
         Ok(Self {
