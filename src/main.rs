@@ -6,6 +6,7 @@ mod bridge;
 mod camera;
 mod fly;
 mod hil;
+mod keygen;
 mod log_file;
 mod plot;
 mod run;
@@ -75,6 +76,8 @@ enum Command {
     /// Serve simulated Crazyflies over CRTP/UDP (cflib's `udp://` driver, CrazySim's wire
     /// format), in real time: Bitcraze's clients connect to them as to real ones.
     Sitl(sitl::SitlArgs),
+    /// Write a CURVE key pair for remote links: NAME.key (secret, 0600) and NAME.pub.
+    Keygen(keygen::KeygenArgs),
     /// Measure the speed of the whole loop against a bare rapier world, with a per-stage profile.
     Bench {
         /// Scene file (RON), e.g. scenes/hover.ron.
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
         Command::Record(args) => camera::record(&args),
         Command::Replay(args) => camera::replay(&args),
         Command::Bridge(args) => bridge::bridge(&args),
+        Command::Keygen(args) => keygen::keygen(&args),
         Command::Bench {
             scene,
             repeat,

@@ -47,6 +47,11 @@ pub struct TeachArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
+    /// Serve the ZMQ input with CURVE (authenticated, encrypted) using the keys in DIR:
+    /// DIR/server.key and DIR/server.pub, and DIR/allow/teacher/*.pub, the clients allowed (see
+    /// `depthpilot keygen`). A non-loopback --bind then needs no --insecure.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["gamepad", "insecure"])]
+    pub keys: Option<PathBuf>,
 }
 
 /// Where the teacher's input comes from.
@@ -56,6 +61,17 @@ enum Teacher {
 }
 
 fn open_teacher(args: &TeachArgs) -> Result<Teacher, Failure> {
+    if let Some(dir) = &args.keys {
+        let bad_input = |error: anyhow::Error| Failure {
+            code: EXIT_BAD_INPUT,
+            error,
+        };
+        let keys = depthpilot_runtime::curve::ServerKeys::load(dir)
+            .map_err(|e| bad_input(anyhow::Error::new(e)))?;
+        return ZmqTeacher::bind_curve(&args.bind, &keys)
+            .map(Teacher::Zmq)
+            .map_err(|e| bad_input(anyhow::Error::new(e)));
+    }
     Ok(
         match open_live_teacher(
             &args.bind,

@@ -12,6 +12,7 @@ pub mod actors;
 pub mod bridge_vision;
 pub mod bus;
 pub mod clock;
+pub mod curve;
 pub mod fake_bridge;
 pub mod gamepad;
 pub mod netpolicy;

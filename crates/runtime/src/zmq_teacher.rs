@@ -4,6 +4,7 @@
 //! the socket keeps running.
 
 use crate::RuntimeError;
+use crate::curve::{CurveServer, DomainCounts, ServerKeys};
 use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use depthpilot_mux::{ClientInput, InputError, InputFrame};
 
@@ -20,6 +21,8 @@ pub struct TeacherStats {
 /// See the module doc.
 pub struct ZmqTeacher {
     socket: zmq::Socket,
+    /// With CURVE (`bind_curve`): the ZAP handler and monitor (after the socket: dropped last).
+    curve: Option<Box<CurveServer>>,
     input: ClientInput,
     pub stats: TeacherStats,
     endpoint: String,
@@ -33,6 +36,21 @@ impl ZmqTeacher {
 
     /// Binds `endpoint` under `policy` (a non-loopback endpoint needs `--insecure`).
     pub fn bind_with(endpoint: &str, policy: BindPolicy) -> Result<Self, RuntimeError> {
+        Self::open(endpoint, policy, None)
+    }
+
+    /// Binds `endpoint` with CURVE (issue 20): only clients whose public key is in
+    /// `keys.allow`'s `teacher` list get through; failures are reported and counted. Any
+    /// endpoint, loopback or not, without `--insecure`.
+    pub fn bind_curve(endpoint: &str, keys: &ServerKeys) -> Result<Self, RuntimeError> {
+        Self::open(endpoint, BindPolicy::LoopbackOnly, Some(keys))
+    }
+
+    fn open(
+        endpoint: &str,
+        policy: BindPolicy,
+        keys: Option<&ServerKeys>,
+    ) -> Result<Self, RuntimeError> {
         let ctx = zmq::Context::new();
         let socket = ctx.socket(zmq::PULL)?;
         // Messages over MAX_MESSAGE_BYTES (16 kB) are received, reported and skipped; ones over
@@ -40,13 +58,32 @@ impl ZmqTeacher {
         // connection without allocating the message.
         limit_size(&socket, Role::Teacher)?;
         socket.set_linger(0)?;
-        bind_checked(&socket, "PULL", Role::Teacher, endpoint, policy)?;
+        let curve = match keys {
+            Some(keys) => Some(Box::new(CurveServer::bind(
+                &ctx,
+                &socket,
+                "PULL",
+                Role::Teacher,
+                endpoint,
+                keys,
+            )?)),
+            None => {
+                bind_checked(&socket, "PULL", Role::Teacher, endpoint, policy)?;
+                None
+            }
+        };
         Ok(Self {
             socket,
+            curve,
             input: ClientInput::default(),
             stats: TeacherStats::default(),
             endpoint: endpoint.to_string(),
         })
+    }
+
+    /// The authentication counts, with CURVE.
+    pub fn auth_counts(&self) -> Option<DomainCounts> {
+        self.curve.as_deref().map(CurveServer::counts)
     }
 
     pub fn endpoint(&self) -> &str {

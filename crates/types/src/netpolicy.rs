@@ -139,7 +139,8 @@ pub enum NetPolicyError {
     #[error(
         "refusing to bind the {role} socket to `{endpoint}`: it is not loopback, and the socket \
          has no authentication or encryption (ZMQ NULL mechanism), so anyone who reaches this \
-         host could {exposure}. CURVE keys are not built yet in this build: bind loopback \
+         host could {exposure}. Authenticate it with CURVE keys where the command takes \
+         `--keys DIR` (`depthpilot keygen`; README \"Security\"), or bind loopback \
          (tcp://127.0.0.1:PORT) and tunnel from the other host (`ssh -L PORT:127.0.0.1:PORT \
          THIS_HOST`), or pass --insecure to accept the risk",
         exposure = role.exposure()
