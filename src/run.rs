@@ -6,7 +6,7 @@ use crate::log_file::FlightLog;
 use crate::{EXIT_BAD_INPUT, Failure};
 use depthpilot_runtime::netpolicy::BindPolicy;
 use depthpilot_runtime::split::{
-    BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
+    BusCurve, BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
 };
 use depthpilot_runtime::{ClockMode, FlightExtras, RealtimeReport, RuntimeError, VisionSource};
 use depthpilot_sim::{LogSink, NoLog, Summary};
@@ -70,6 +70,17 @@ pub struct RunArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
+    /// CURVE on the bus (authenticated, encrypted), keys from DIR (see `depthpilot keygen`).
+    /// Control: DIR/server.key, DIR/server.pub and DIR/allow/bus/*.pub (the vision keys
+    /// allowed); the bus may then bind a non-loopback endpoint without --insecure. Vision:
+    /// DIR/server.pub (the control side's public key) and its own pair DIR/NAME.key,
+    /// DIR/NAME.pub (NAME from --key).
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
+    /// Vision with --keys: the name of this vision's key pair in the keys directory (default
+    /// `vision`).
+    #[arg(long, value_name = "NAME")]
+    pub key: Option<String>,
     /// Write the flight summary as JSON to this file (control/all).
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
@@ -183,6 +194,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         truth: args.truth_endpoint.clone(),
         measurements: args.measurement_endpoint.clone(),
         policy: BindPolicy::from_insecure(args.insecure),
+        curve: bus_curve(args, bridge.is_some())?,
     };
     match args.role {
         Role::Vision => {
@@ -267,6 +279,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             if !args.quiet
                 && let Some(bus) = rt.as_ref().and_then(|r| r.bus.as_ref())
             {
+                if let Some(a) = &bus.auth {
+                    println!(
+                        "  bus CURVE   {} handshake(s) accepted, {} denied, {} failed",
+                        a.accepted, a.denied, a.handshake_failures
+                    );
+                }
                 println!(
                     "  bus         {} set-point messages in; {} truth messages out, {} measurements in ({} gaps, {} missed, {} restarts of the sender), {} garbage{}; {} stale stretch(es){}",
                     bus.set_points_received,
@@ -297,6 +315,54 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 );
             }
             Ok(())
+        }
+    }
+}
+
+/// The bus's CURVE keys from `--keys` / `--key` (None without `--keys`).
+fn bus_curve(args: &RunArgs, bridge: bool) -> Result<Option<BusCurve>, Failure> {
+    let Some(dir) = &args.keys else {
+        if args.key.is_some() {
+            return Err(bad(anyhow::anyhow!(
+                "--key names the vision's key pair in the --keys directory: pass --keys DIR too"
+            )));
+        }
+        return Ok(None);
+    };
+    let key_err = |e: depthpilot_runtime::curve::KeyError| bad(anyhow::Error::new(e));
+    match args.role {
+        Role::All => Err(bad(anyhow::anyhow!(
+            "--keys: CURVE protects the bus between `--role control` and `--role vision`; \
+             `--role all` has no bus"
+        ))),
+        Role::Control if bridge => Err(bad(anyhow::anyhow!(
+            "--keys: this rig's vision runs in the control process on frames from a Kinect \
+             bridge; there is no bus to protect"
+        ))),
+        Role::Control => {
+            if args.key.is_some() {
+                return Err(bad(anyhow::anyhow!(
+                    "--key: the control side serves the bus with DIR/server.key; --key names a \
+                     vision's key pair (use it with --role vision)"
+                )));
+            }
+            let keys = depthpilot_runtime::curve::ServerKeys::load(dir).map_err(key_err)?;
+            if keys.allow.len("bus") == 0 {
+                return Err(bad(anyhow::anyhow!(
+                    "--keys {}: no vision may connect: {} is empty or missing; copy the \
+                     vision's .pub there (`depthpilot keygen --name vision` makes one)",
+                    dir.display(),
+                    dir.join("allow").join("bus").display()
+                )));
+            }
+            Ok(Some(BusCurve::Server(keys)))
+        }
+        Role::Vision => {
+            let name = args.key.as_deref().unwrap_or("vision");
+            let client = depthpilot_runtime::curve::KeyPair::load(dir, name).map_err(key_err)?;
+            let server =
+                depthpilot_runtime::curve::PublicKey::load(dir, "server").map_err(key_err)?;
+            Ok(Some(BusCurve::Client { server, client }))
         }
     }
 }

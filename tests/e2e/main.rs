@@ -15,6 +15,7 @@ mod mux;
 mod netpolicy;
 mod pid_viz;
 mod plot;
+mod run_curve;
 mod scenes;
 mod teach_zmq;
 mod tune;

@@ -103,6 +103,7 @@ mod tests {
             truth: "tcp://*:*".into(),
             measurements: "tcp://*:*".into(),
             policy: insecure,
+            curve: None,
         };
         BusVisionActor::bind(&ctx, &bus).expect("bus under --insecure");
         depthpilot_camera::BridgePublisher::bind_with(&ctx, "tcp://*:*", insecure)

@@ -10,6 +10,19 @@
 //! The control side binds both endpoints, so a vision process may die and come back (ZMQ
 //! reconnects); it notices within [`STALE_AFTER`] when measurements stop, says so, and the
 //! controller's supervisor holds, then lands. Garbage on any topic is counted, never fatal.
+//!
+//! CURVE (issue 20, `run --keys DIR`, [`BusCurve`]): the control side makes both of its bus
+//! sockets (truth PUB, measurement SUB) CURVE servers of the ZAP domain `bus` (one allow-list,
+//! `DIR/allow/bus/*.pub`, for both: a vision needs both directions), in a ZMQ context of their
+//! own so that its ZAP handler sees no other socket of the flight; the vision side's two sockets
+//! are CURVE clients. A vision whose key is not on the list gets no truth and its measurements
+//! never reach the controller (its handshake fails before any message); each denial and failed
+//! handshake is printed and counted ([`BusReport::auth`]). What libzmq does next (measured, see
+//! `curve_tests`): a CURVE client whose key ZAP denied gets the server's ERROR and is not
+//! reconnected (restart it with a good key); a client without CURVE (a vision run without
+//! `--keys`) is reconnected by libzmq a few times (when it sees the connection closed before
+//! it sees the mismatch itself: 2 to 10 times per socket within ~1 s here), each attempt
+//! failing, printed and counted, then it stops: never through, never silent.
 
 use crate::RuntimeError;
 use crate::actors::{
@@ -19,6 +32,10 @@ use crate::bus::{
     self, DetectorMsg, Garbage, GarbageCounts, MeasurementMsg, SeqTracker, TOPIC_MEASUREMENT,
     TOPIC_TRUTH, TOPIC_VISION_STATUS, TruthMsg, VisionStatusMsg,
 };
+use crate::curve::{
+    AuthCounts, AuthMonitor, DomainCounts, KeyPair, PublicKey, ServerKeys, ZapHandler, make_client,
+    make_server, zap_domain,
+};
 use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use actix::prelude::*;
 use depthpilot_sim::offboard::Sensing;
@@ -26,6 +43,7 @@ use depthpilot_sim::world::BodyState;
 use depthpilot_types::{Scene, Vec3};
 use depthpilot_vision::detector::LearntBackground;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// No measurement for this long (after the first) counts as stale.
@@ -43,8 +61,20 @@ pub const DEFAULT_MEASUREMENT_ENDPOINT: &str = "tcp://127.0.0.1:7711";
 pub struct BusEndpoints {
     pub truth: String,
     pub measurements: String,
-    /// Whether the sides' binds may leave loopback (`--insecure`).
+    /// Whether the sides' binds may leave loopback (`--insecure`). With `curve`, the control
+    /// side's bus binds may leave loopback without it.
     pub policy: BindPolicy,
+    /// CURVE on the bus (`--keys`); None: NULL (no authentication, no encryption).
+    pub curve: Option<BusCurve>,
+}
+
+/// CURVE on the bus: the control side serves, the vision side is a client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BusCurve {
+    /// The control side: its key pair and the vision keys it accepts (`allow/bus/`).
+    Server(ServerKeys),
+    /// The vision side: the control side's public key and this vision's key pair.
+    Client { server: PublicKey, client: KeyPair },
 }
 
 impl Default for BusEndpoints {
@@ -53,6 +83,7 @@ impl Default for BusEndpoints {
             truth: DEFAULT_TRUTH_ENDPOINT.to_string(),
             measurements: DEFAULT_MEASUREMENT_ENDPOINT.to_string(),
             policy: BindPolicy::LoopbackOnly,
+            curve: None,
         }
     }
 }
@@ -80,6 +111,8 @@ pub struct BusReport {
     pub vision_detections: u64,
     /// Valid messages from the 2015 set-point UI (`--setpoints-in`).
     pub set_points_received: u64,
+    /// With CURVE: the handshakes of the bus's ZAP domain (both bus sockets).
+    pub auth: Option<DomainCounts>,
 }
 
 fn bind(
@@ -98,17 +131,89 @@ fn bind(
     Ok(s)
 }
 
+/// The bus's CURVE server side: one ZAP handler for the bus's own context, and a monitor per
+/// socket. Kept after the sockets (dropped last).
+struct BusAuth {
+    zap: ZapHandler,
+    _monitors: Vec<AuthMonitor>,
+}
+
+/// Binds the control side's bus sockets as CURVE servers of the `bus` domain, in a context of
+/// their own. Any endpoint, loopback or not.
+fn bind_curve(
+    endpoints: &BusEndpoints,
+    keys: &ServerKeys,
+) -> Result<(zmq::Socket, zmq::Socket, BusAuth), RuntimeError> {
+    let domain = zap_domain(Role::Measurements);
+    let allowed = keys.allow.len(domain);
+    if allowed == 0 {
+        return Err(RuntimeError::Setup(format!(
+            "the bus has CURVE keys but no vision may connect: its allow-list (allow/{domain}/ \
+             in the keys directory) is empty; copy the vision's .pub there (`depthpilot keygen \
+             --name vision` makes one)"
+        )));
+    }
+    for e in [&endpoints.truth, &endpoints.measurements] {
+        depthpilot_types::netpolicy::classify(e)?;
+    }
+    let ctx = zmq::Context::new();
+    let zap = ZapHandler::start(&ctx, keys.allow.clone())?;
+    let mut monitors = Vec::new();
+    let mut open = |kind: zmq::SocketType, role: Role, endpoint: &str| {
+        let s = ctx.socket(kind)?;
+        s.set_linger(0)?;
+        if kind == zmq::SUB {
+            limit_size(&s, role)?;
+        }
+        make_server(&s, role, &keys.server)?;
+        monitors.push(AuthMonitor::start(&ctx, &s, role, zap.counts())?);
+        s.bind(endpoint).map_err(|source| RuntimeError::Bind {
+            kind: socket_name(kind),
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok::<_, RuntimeError>(s)
+    };
+    let truth_pub = open(zmq::PUB, Role::Truth, &endpoints.truth)?;
+    let meas_sub = open(zmq::SUB, Role::Measurements, &endpoints.measurements)?;
+    eprintln!(
+        "depthpilot: the bus is bound with CURVE (truth `{}`, measurements `{}`): {allowed} \
+         vision key(s) allowed (allow/{domain}/), server key {}",
+        endpoints.truth, endpoints.measurements, keys.server.public
+    );
+    Ok((
+        truth_pub,
+        meas_sub,
+        BusAuth {
+            zap,
+            _monitors: monitors,
+        },
+    ))
+}
+
 fn connect(
     ctx: &zmq::Context,
     kind: zmq::SocketType,
     role: Role,
     endpoint: &str,
 ) -> Result<zmq::Socket, RuntimeError> {
+    connect_with(ctx, kind, role, endpoint, |_| Ok(()))
+}
+
+/// Connects a socket after `setup` (e.g. CURVE) has had it.
+fn connect_with(
+    ctx: &zmq::Context,
+    kind: zmq::SocketType,
+    role: Role,
+    endpoint: &str,
+    setup: impl FnOnce(&zmq::Socket) -> Result<(), RuntimeError>,
+) -> Result<zmq::Socket, RuntimeError> {
     let s = ctx.socket(kind)?;
     s.set_linger(0)?;
     if matches!(kind, zmq::SUB | zmq::PULL) {
         limit_size(&s, role)?;
     }
+    setup(&s)?;
     s.connect(endpoint)
         .map_err(|source| RuntimeError::Connect {
             kind: socket_name(kind),
@@ -137,19 +242,37 @@ pub struct BusVisionActor {
     report: BusReport,
     last_arrival: Option<Instant>,
     stale_since: Option<usize>,
+    /// With CURVE (after the sockets: dropped last).
+    auth: Option<BusAuth>,
 }
 
 impl BusVisionActor {
     pub fn bind(ctx: &zmq::Context, endpoints: &BusEndpoints) -> Result<Self, RuntimeError> {
         let policy = endpoints.policy;
-        let truth_pub = bind(ctx, zmq::PUB, Role::Truth, &endpoints.truth, policy)?;
-        let meas_sub = bind(
-            ctx,
-            zmq::SUB,
-            Role::Measurements,
-            &endpoints.measurements,
-            policy,
-        )?;
+        let (truth_pub, meas_sub, auth) = match &endpoints.curve {
+            None => (
+                bind(ctx, zmq::PUB, Role::Truth, &endpoints.truth, policy)?,
+                bind(
+                    ctx,
+                    zmq::SUB,
+                    Role::Measurements,
+                    &endpoints.measurements,
+                    policy,
+                )?,
+                None,
+            ),
+            Some(BusCurve::Server(keys)) => {
+                let (t, m, a) = bind_curve(endpoints, keys)?;
+                (t, m, Some(a))
+            }
+            Some(BusCurve::Client { .. }) => {
+                return Err(RuntimeError::Setup(
+                    "the control side serves the bus: with CURVE it needs the server's keys \
+                     (server.key, server.pub, allow/bus/), not a client's"
+                        .into(),
+                ));
+            }
+        };
         meas_sub.set_subscribe(b"")?;
         Ok(Self {
             truth_pub,
@@ -158,7 +281,15 @@ impl BusVisionActor {
             report: BusReport::default(),
             last_arrival: None,
             stale_since: None,
+            auth,
         })
+    }
+
+    /// With CURVE: the bus's handshake counts so far.
+    pub fn auth_counts(&self) -> Option<DomainCounts> {
+        self.auth
+            .as_ref()
+            .map(|a| a.zap.counts().get(zap_domain(Role::Measurements)))
     }
 
     /// Before the flight: publishes the truth at t = 0 until a vision process answers (its
@@ -198,8 +329,23 @@ impl BusVisionActor {
                 }
             }
             if start.elapsed() > timeout {
+                let auth = self.auth_counts().map_or(String::new(), |c| {
+                    format!(
+                        "; CURVE on the bus: {} accepted, {} denied, {} failed handshake(s){}",
+                        c.accepted,
+                        c.denied,
+                        c.handshake_failures,
+                        if c.denied + c.handshake_failures > 0 {
+                            " (see the messages above: is the vision's key in allow/bus/, and \
+                             does it have this server's server.pub?)"
+                        } else {
+                            ""
+                        }
+                    )
+                });
                 return Err(RuntimeError::Setup(format!(
-                    "no vision process answered on {} within {:.0} s (truth published on {});                      start one with `depthpilot run <rig> --role vision`",
+                    "no vision process answered on {} within {:.1} s (truth published on {}{auth}); \
+                     start one with `depthpilot run <rig> --role vision`",
                     endpoints.measurements,
                     timeout.as_secs_f64(),
                     endpoints.truth
@@ -327,7 +473,9 @@ pub struct TakeBusReport;
 impl Handler<TakeBusReport> for BusVisionActor {
     type Result = MessageResult<TakeBusReport>;
     fn handle(&mut self, _: TakeBusReport, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.report.clone())
+        let mut report = self.report.clone();
+        report.auth = self.auth_counts();
+        MessageResult(report)
     }
 }
 
@@ -504,14 +652,47 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         background_loaded = load_background(&mut sensing, path);
     }
     let ctx = zmq::Context::new();
-    let truth_sub = connect(&ctx, zmq::SUB, Role::Truth, &role.endpoints.truth)?;
+    let client = match &role.endpoints.curve {
+        None => None,
+        Some(BusCurve::Client { server, client }) => Some((server, client)),
+        Some(BusCurve::Server(_)) => {
+            return Err(RuntimeError::Setup(
+                "the vision side is a CURVE client of the bus: it needs its own key pair and \
+                 the control side's server.pub, not the server's keys"
+                    .into(),
+            ));
+        }
+    };
+    // A failed handshake (a key the control side does not allow, a wrong server.pub) is printed
+    // by these monitors; libzmq does not retry it.
+    let client_counts = Arc::new(AuthCounts::default());
+    let mut monitors = Vec::new();
+    let mut curve = |s: &zmq::Socket, role: Role| -> Result<(), RuntimeError> {
+        if let Some((server, client)) = client {
+            make_client(s, server, client)?;
+            monitors.push(AuthMonitor::start(&ctx, s, role, client_counts.clone())?);
+        }
+        Ok(())
+    };
+    let truth_sub = connect_with(&ctx, zmq::SUB, Role::Truth, &role.endpoints.truth, |s| {
+        curve(s, Role::Truth)
+    })?;
     truth_sub.set_subscribe(TOPIC_TRUTH.as_bytes())?;
-    let meas_pub = connect(
+    let meas_pub = connect_with(
         &ctx,
         zmq::PUB,
         Role::Measurements,
         &role.endpoints.measurements,
+        |s| curve(s, Role::Measurements),
     )?;
+    if client.is_some() {
+        eprintln!(
+            "depthpilot: vision: CURVE on the bus, client key {}",
+            client
+                .map(|(_, c)| c.public.to_string())
+                .unwrap_or_default()
+        );
+    }
     let detector = match &role.detector_out {
         Some(e) => Some(bind(
             &ctx,
@@ -550,8 +731,14 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
             {
                 last_status = Instant::now();
                 eprintln!(
-                    "depthpilot: vision: waiting for truth on {} (is the control process running?)",
-                    role.endpoints.truth
+                    "depthpilot: vision: waiting for truth on {} (is the control process running? \
+                     {})",
+                    role.endpoints.truth,
+                    if client.is_some() {
+                        "does it allow this vision's key, and is server.pub its key?"
+                    } else {
+                        "if it uses --keys, this vision needs --keys too"
+                    }
                 );
             }
             continue;
@@ -634,4 +821,214 @@ pub fn run_vision(scene: &Scene, role: &VisionRole) -> Result<VisionRoleReport, 
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod curve_tests {
+    use super::*;
+    use crate::curve::AllowList;
+    use depthpilot_types::Rot;
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port()
+    }
+
+    fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "timed out: {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A fake vision process on real TCP: connects both bus sockets (as a CURVE client of
+    /// `server` with `key`, or NULL) and publishes a status and a valid measurement every
+    /// 10 ms until `stop`.
+    fn fake_vision(
+        truth: String,
+        measurements: String,
+        curve: Option<(PublicKey, KeyPair)>,
+        stop: Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let ctx = zmq::Context::new();
+            let setup = |s: &zmq::Socket| {
+                s.set_linger(0).expect("linger");
+                if let Some((server, key)) = &curve {
+                    make_client(s, server, key).expect("client");
+                }
+            };
+            let sub = ctx.socket(zmq::SUB).expect("sub");
+            setup(&sub);
+            sub.set_subscribe(b"").expect("subscribe");
+            sub.connect(&truth).expect("connect");
+            let publ = ctx.socket(zmq::PUB).expect("pub");
+            setup(&publ);
+            publ.connect(&measurements).expect("connect");
+            let mut seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                seq += 1;
+                let status = VisionStatusMsg {
+                    frames: seq,
+                    detections: seq,
+                };
+                let m = MeasurementMsg {
+                    capture_ns: seq * 1_000_000,
+                    available_ns: seq * 1_000_000,
+                    seq,
+                    pos_m: [0.1, 0.2, 0.3],
+                    yaw_rad: Some(0.0),
+                };
+                // PUB drops what it cannot send (no authenticated peer): never blocks.
+                let _ = publ.send_multipart(
+                    bus::encode(TOPIC_VISION_STATUS, seq, 0, &status),
+                    zmq::DONTWAIT,
+                );
+                let _ = publ.send_multipart(bus::encode(TOPIC_MEASUREMENT, seq, 0, &m), 0);
+                while sub.recv_multipart(zmq::DONTWAIT).is_ok() {}
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    /// Issue 20: with `--keys`, a vision without a key and one whose key is allowed only on
+    /// the teacher input publish measurements over TCP to a CURVE control side bound on every
+    /// interface (no --insecure): nothing reaches the controller, the flight does not start
+    /// (the wait for a vision times out, naming the counts), every failed handshake is counted
+    /// (the denied key's once per socket: not retried; the NULL client's again on each of
+    /// libzmq's reconnections); a vision with a `bus` key then starts it.
+    #[test]
+    fn a_vision_without_an_allowed_bus_key_never_starts_the_flight() {
+        let server = KeyPair::generate().expect("server");
+        let vision = KeyPair::generate().expect("vision");
+        let pilot = KeyPair::generate().expect("pilot");
+        let mut allow = AllowList::default();
+        allow.allow("bus", "vision", vision.public);
+        allow.allow("teacher", "pilot", pilot.public);
+        let (tp, mp) = (free_port(), free_port());
+        let endpoints = BusEndpoints {
+            truth: format!("tcp://0.0.0.0:{tp}"),
+            measurements: format!("tcp://0.0.0.0:{mp}"),
+            policy: BindPolicy::LoopbackOnly,
+            curve: Some(BusCurve::Server(ServerKeys {
+                server: server.clone(),
+                allow,
+            })),
+        };
+        let ctx = zmq::Context::new();
+        let mut control =
+            BusVisionActor::bind(&ctx, &endpoints).expect("CURVE binds any interface");
+        assert_eq!(control.auth_counts(), Some(DomainCounts::default()));
+        let (truth, meas) = (
+            format!("tcp://127.0.0.1:{tp}"),
+            format!("tcp://127.0.0.1:{mp}"),
+        );
+        let at_rest = BodyState {
+            pos_m: Vec3::new(0.0, 0.0, 0.0),
+            vel_m_s: Vec3::new(0.0, 0.0, 0.0),
+            world_from_body: Rot::IDENTITY,
+            body_rates_rad_s: Vec3::new(0.0, 0.0, 0.0),
+        };
+
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let denied = [
+            fake_vision(truth.clone(), meas.clone(), None, stop.clone()),
+            fake_vision(
+                truth.clone(),
+                meas.clone(),
+                Some((server.public, pilot.clone())),
+                stop.clone(),
+            ),
+        ];
+        let e = control
+            .wait_for_vision(&at_rest, Duration::from_millis(1500), &endpoints)
+            .expect_err("a denied vision started the flight");
+        let text = e.to_string();
+        assert!(text.contains("no vision process answered"), "{text}");
+        assert!(text.contains("CURVE on the bus: 0 accepted"), "{text}");
+        // The teacher's key: ZAP denies it once on each of its 2 sockets and libzmq does not
+        // retry it (the server's ERROR ends the session). NULL: a mechanism mismatch on each
+        // socket (ZAP never asked); libzmq's NULL client reconnects a few times (when it sees
+        // the connection closed before it sees the mismatch itself: measured 2 to 10 per
+        // socket within ~1 s), each attempt failing, printed and counted, then stops.
+        let mut before = control.auth_counts().expect("CURVE");
+        let mut after = before;
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(500));
+            after = control.auth_counts().expect("CURVE");
+            if after == before && after.denied == 2 && after.handshake_failures >= 4 {
+                break;
+            }
+            before = after;
+        }
+        assert_eq!(after, before, "the failures went on for 5 s");
+        assert_eq!((after.accepted, after.denied), (0, 2), "{after:?}");
+        assert!(after.handshake_failures >= 4, "{after:?}");
+        // Still publishing, never through.
+        assert!(control.receive(1).is_empty());
+        assert_eq!(control.report.measurements.received, 0);
+        assert_eq!(control.report.vision_frames, 0);
+        assert_eq!(control.report.garbage.total, 0);
+        eprintln!("denied visions: {before:?} then, 500 ms later, {after:?}");
+
+        // The vision's own key: the flight starts, its measurements arrive.
+        let ok = fake_vision(
+            truth,
+            meas,
+            Some((server.public, vision.clone())),
+            stop.clone(),
+        );
+        control
+            .wait_for_vision(&at_rest, Duration::from_secs(5), &endpoints)
+            .expect("the allowed vision starts the flight");
+        let mut got = Vec::new();
+        wait_for("a measurement", || {
+            got.extend(control.receive(2));
+            !got.is_empty()
+        });
+        let c = control.auth_counts().expect("CURVE");
+        assert_eq!((c.accepted, c.denied), (2, 2), "{c:?}");
+        assert_eq!(control.report.garbage.total, 0);
+        assert!((got[0].m.pos_in_world_m.z - 0.3).abs() < 1e-9);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in denied.into_iter().chain([ok]) {
+            t.join().expect("fake vision");
+        }
+    }
+
+    /// Without --keys the bus is NULL as before; keys of the wrong side are refused.
+    #[test]
+    fn the_bus_refuses_the_wrong_sides_keys_and_an_empty_allow_list() {
+        let ctx = zmq::Context::new();
+        let server = KeyPair::generate().expect("server");
+        let mut endpoints = BusEndpoints {
+            truth: "tcp://127.0.0.1:*".into(),
+            measurements: "tcp://127.0.0.1:*".into(),
+            ..BusEndpoints::default()
+        };
+        let null = BusVisionActor::bind(&ctx, &endpoints).expect("NULL");
+        assert_eq!(null.auth_counts(), None);
+        endpoints.curve = Some(BusCurve::Server(ServerKeys {
+            server: server.clone(),
+            allow: AllowList::default(),
+        }));
+        let e = BusVisionActor::bind(&ctx, &endpoints)
+            .map(drop)
+            .expect_err("empty");
+        assert!(e.to_string().contains("allow/bus/"), "{e}");
+        endpoints.curve = Some(BusCurve::Client {
+            server: server.public,
+            client: server,
+        });
+        let e = BusVisionActor::bind(&ctx, &endpoints)
+            .map(drop)
+            .expect_err("client keys");
+        assert!(e.to_string().contains("server's keys"), "{e}");
+    }
 }
