@@ -485,7 +485,7 @@ pub fn parse_pid_viz(bytes: &[u8]) -> Result<PidVizMsg, Garbage> {
 // Helpers.
 
 /// `s`, cut to [`MAX_TEXT_BYTES`] at a character boundary.
-fn clip(s: &str) -> String {
+pub(crate) fn clip(s: &str) -> String {
     if s.len() <= MAX_TEXT_BYTES {
         return s.to_string();
     }

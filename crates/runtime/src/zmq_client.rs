@@ -144,7 +144,10 @@ pub fn parse_param_request(bytes: &[u8]) -> Result<ParamRequest, String> {
                 .and_then(Value::as_str)
                 .ok_or("`set` needs a string field `name` (\"group.name\")")?;
             if name.split('.').count() != 2 {
-                return Err(format!("`name` must be \"group.name\", got {name:?}"));
+                return Err(format!(
+                    "`name` must be \"group.name\", got {:?}",
+                    crate::bus::clip(name)
+                ));
             }
             // cfclient passes str(value): numbers and strings alike.
             let value = match v.get("value") {
@@ -158,8 +161,10 @@ pub fn parse_param_request(bytes: &[u8]) -> Result<ParamRequest, String> {
                 value,
             })
         }
+        // The peer's text is clipped: errors go back to it and into logs.
         other => Err(format!(
-            "unknown cmd {other:?} (expected \"toc\" or \"set\")"
+            "unknown cmd {:?} (expected \"toc\" or \"set\")",
+            crate::bus::clip(other)
         )),
     }
 }
@@ -342,6 +347,19 @@ impl ClientServers {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_peers_long_text_is_clipped_in_the_error() {
+        let long = "x".repeat(60_000);
+        for msg in [
+            format!(r#"{{"cmd":"{long}"}}"#),
+            format!(r#"{{"cmd":"set","name":"{long}","value":1}}"#),
+        ] {
+            let e = super::parse_param_request(msg.as_bytes()).expect_err("garbage");
+            assert!(e.len() < 400, "{} bytes: {}", e.len(), &e[..80]);
+            assert!(e.contains("xxx…"), "{}", &e[..80]);
+        }
+    }
+
     use super::*;
 
     #[test]
