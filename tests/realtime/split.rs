@@ -596,8 +596,9 @@ fn the_vision_role_counts_garbage_on_the_truth_topic_and_keeps_working() {
     // 3 s of truth at 1 kHz (simulated time), garbage every 100 ms.
     while k < 3000 {
         let due = Duration::from_millis(k);
-        if start.elapsed() < due {
-            std::thread::sleep(due - start.elapsed());
+        // One clock read: reading it twice could pass `due` in between (a panic on subtraction).
+        if let Some(rest) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(rest);
         }
         tpub.send_multipart(truth_at(k * 1_000_000, k + 1), 0)
             .expect("send");
