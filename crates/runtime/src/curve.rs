@@ -687,7 +687,7 @@ impl CurveServer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
@@ -790,7 +790,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    /// Polls `ok` every 10 ms until it holds; fails the test naming `what` after 5 s.
+    pub(crate) fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
         let start = Instant::now();
         while !ok() {
             assert!(

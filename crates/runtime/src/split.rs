@@ -836,16 +836,7 @@ mod curve_tests {
             .port()
     }
 
-    fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
-        let start = Instant::now();
-        while !ok() {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "timed out: {what}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
+    use crate::curve::tests::wait_for;
 
     /// A fake vision process on real TCP: connects both bus sockets (as a CURVE client of
     /// `server` with `key`, or NULL) and publishes a status and a valid measurement every
