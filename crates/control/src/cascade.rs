@@ -208,6 +208,8 @@ impl Cascade {
                 .placed_ns
                 .is_some_and(|t| now_ns.saturating_sub(t) > ACQUIRE_FOR_NS)
             {
+                // Never seen: the correction ends with the take-off (it is not handed on).
+                self.blind_boost = 0.0;
                 self.start_landing(now_ns);
                 self.state = SafetyState::Landing;
                 return;
@@ -747,6 +749,20 @@ mod tests {
         assert!(seen_at < 2_500_000_000, "seen only at {seen_at} ns");
         assert_eq!(c.safety(), SafetyState::Tracking);
         assert!((z - 1.0).abs() < 0.1, "after 4 s: z {z:.3} m");
+    }
+
+    /// A take-off never seen lands, and its mass correction does not follow the quad into a
+    /// later resumed track.
+    #[test]
+    fn an_unseen_take_off_drops_its_mass_correction_when_it_lands() {
+        let mut c = Cascade::new(CascadeGains::default());
+        c.place(0, Vec3::new(0.0, 0.0, RESTING_HEIGHT_M), 0.0);
+        let sp = Setpoint::hold(Vec3::new(0.0, 0.0, 1.0), 0.0);
+        c.command(2_000_000_000, &sp);
+        assert!(c.blind_boost > 0.0);
+        c.command(3_100_000_000, &sp);
+        assert_eq!(c.safety(), SafetyState::Landing);
+        assert_eq!(c.blind_boost, 0.0);
     }
 
     /// A quad of the model's mass is seen within the grace time and flies exactly as before.
