@@ -21,6 +21,7 @@ use depthpilot_types::scene::{KinectConfig, Realism, WorldConfig};
 use depthpilot_types::{Measurement, Rot, Vec3};
 use depthpilot_vision::detector::{Detection, NoDetection};
 use depthpilot_vision::{CameraModel, DepthFrame, Detector, DetectorConfig, HEIGHT, WIDTH};
+use std::sync::{Arc, Mutex};
 
 /// Noisy copies of the static background made up front (one is picked per frame).
 const NOISY_BACKGROUNDS: usize = 8;
@@ -68,6 +69,25 @@ fn fast_acos(x: f64) -> f64 {
     (1.0 - x).sqrt() * (1.570_728_8 + x * (-0.212_114_4 + x * (0.074_261 - 0.018_729_3 * x)))
 }
 
+/// `x.round().clamp(1.0, 65535.0) as u16`, bit for bit (NaN gives 0, as the cast does), without
+/// the libm call that `round` is on the baseline x86-64 target (no SSE4.1): `x - trunc(x)` is
+/// exact for |x| < 2^52, so the half-away-from-zero test on it is too.
+#[inline]
+pub(crate) fn depth_u16(x: f64) -> u16 {
+    if x.is_nan() {
+        0
+    } else if x < 0.5 {
+        // round(x) <= 0 (or 1 for [0.5, 1), handled below) clamps to 1.
+        1
+    } else if x >= 65_534.5 {
+        u16::MAX
+    } else {
+        let t = x as u32;
+        let up = u32::from(x - f64::from(t) >= 0.5);
+        (t + up).max(1) as u16
+    }
+}
+
 /// A part of the quad, in the body frame.
 #[derive(Clone, Copy, Debug)]
 enum Part {
@@ -102,7 +122,115 @@ fn bounding_sphere(part: &Part) -> (Vec3, f64) {
     }
 }
 
+/// A part with the terms of its ray test that depend only on the ray's origin (the camera, in
+/// the body frame), computed once per frame: [`PartRay::intersect`] then gives what
+/// [`intersect`] gives for that origin, bit for bit.
+#[derive(Clone, Copy, Debug)]
+enum PartRay {
+    Box {
+        /// The origin relative to the box's centre, in the box's frame.
+        o: Vec3,
+        h: Vec3,
+        sin: f64,
+        cos: f64,
+    },
+    Cyl {
+        /// The origin relative to the axis.
+        ox: f64,
+        oy: f64,
+        oz: f64,
+        z0: f64,
+        z1: f64,
+        r: f64,
+        /// ox² + oy² − r².
+        c: f64,
+    },
+}
+
+impl PartRay {
+    fn new(part: &Part, o: Vec3) -> Self {
+        match *part {
+            Part::Box { c, h, sin, cos } => {
+                let v = o - c;
+                PartRay::Box {
+                    o: Vec3::new(cos * v.x + sin * v.y, -sin * v.x + cos * v.y, v.z),
+                    h,
+                    sin,
+                    cos,
+                }
+            }
+            Part::Cyl { x, y, z0, z1, r } => {
+                let (ox, oy) = (o.x - x, o.y - y);
+                PartRay::Cyl {
+                    ox,
+                    oy,
+                    oz: o.z,
+                    z0,
+                    z1,
+                    r,
+                    c: ox * ox + oy * oy - r * r,
+                }
+            }
+        }
+    }
+
+    /// (t, normal) of the nearest hit with t > 0 of the ray with direction `d`.
+    #[inline]
+    fn intersect(&self, d: Vec3) -> Option<(f64, Vec3)> {
+        match *self {
+            PartRay::Box { o, h, sin, cos } => {
+                let (s, co) = (sin, cos);
+                let d = Vec3::new(co * d.x + s * d.y, -s * d.x + co * d.y, d.z);
+                let (tn, n) = slab(o, d, h)?;
+                Some((tn, Vec3::new(co * n.x - s * n.y, s * n.x + co * n.y, n.z)))
+            }
+            PartRay::Cyl {
+                ox,
+                oy,
+                oz,
+                z0,
+                z1,
+                r,
+                c,
+            } => {
+                let mut best: Option<(f64, Vec3)> = None;
+                let mut consider = |t: f64, n: Vec3| {
+                    if t > 1e-9 && best.is_none_or(|(bt, _)| t < bt) {
+                        best = Some((t, n));
+                    }
+                };
+                if d.z.abs() > 1e-12 {
+                    for (zc, nz) in [(z0, -1.0), (z1, 1.0)] {
+                        let t = (zc - oz) / d.z;
+                        let (px, py) = (ox + t * d.x, oy + t * d.y);
+                        if px * px + py * py <= r * r {
+                            consider(t, Vec3::new(0.0, 0.0, nz));
+                        }
+                    }
+                }
+                let a = d.x * d.x + d.y * d.y;
+                if a > 1e-12 {
+                    let b = 2.0 * (ox * d.x + oy * d.y);
+                    let disc = b * b - 4.0 * a * c;
+                    if disc >= 0.0 {
+                        let sq = disc.sqrt();
+                        for t in [(-b - sq) / (2.0 * a), (-b + sq) / (2.0 * a)] {
+                            let z = oz + t * d.z;
+                            if z >= z0 && z <= z1 {
+                                let n = Vec3::new(ox + t * d.x, oy + t * d.y, 0.0) * (1.0 / r);
+                                consider(t, n);
+                            }
+                        }
+                    }
+                }
+                best
+            }
+        }
+    }
+}
+
 /// Ray (origin o, direction d) against a part; returns (t, normal) of the nearest hit with t > 0.
+#[cfg(test)]
 fn intersect(part: &Part, o: Vec3, d: Vec3) -> Option<(f64, Vec3)> {
     match *part {
         Part::Box { c, h, sin, cos } => {
@@ -154,6 +282,7 @@ fn intersect(part: &Part, o: Vec3, d: Vec3) -> Option<(f64, Vec3)> {
 }
 
 /// Ray against an axis-aligned box centred at the origin with half extents h.
+#[inline]
 fn slab(o: Vec3, d: Vec3, h: Vec3) -> Option<(f64, Vec3)> {
     let mut t_near = f64::NEG_INFINITY;
     let mut t_far = f64::INFINITY;
@@ -296,18 +425,67 @@ pub struct VisionStats {
     pub miss_reasons: std::collections::BTreeMap<&'static str, u64>,
 }
 
-/// A quad pixel of pass 1: Z-depth, incidence angle, marker; whether it is a propeller disc, and
-/// then what is behind the disc (another quad part), if the propeller item is on.
+/// A pixel of pass 1: whether it sees the quad ([`Hit::SOME`]); then its Z-depth, incidence
+/// angle and marker; whether it is a propeller disc, and then what is behind the disc (another
+/// quad part), if the propeller item is on. 40 bytes, so that a frame's box is cheap to write.
 #[derive(Clone, Copy, Debug)]
 struct Hit {
     z: f64,
     theta: f64,
-    marker: bool,
-    prop: bool,
-    behind: Option<(f64, f64, bool)>,
-    /// The part hit, and the part behind a propeller disc (mixed pixels look only at these).
-    part: usize,
-    behind_part: Option<usize>,
+    behind_z: f64,
+    behind_theta: f64,
+    /// The part hit, and the part behind a propeller disc ([`Hit::NO_PART`]: none); mixed pixels
+    /// look only at these.
+    part: u8,
+    behind_part: u8,
+    flags: u8,
+}
+
+impl Hit {
+    const SOME: u8 = 1;
+    const MARKER: u8 = 2;
+    const PROP: u8 = 4;
+    const BEHIND_MARKER: u8 = 8;
+    const NO_PART: u8 = u8::MAX;
+    /// A pixel that misses the quad.
+    const MISS: Hit = Hit {
+        z: 0.0,
+        theta: 0.0,
+        behind_z: 0.0,
+        behind_theta: 0.0,
+        part: Hit::NO_PART,
+        behind_part: Hit::NO_PART,
+        flags: 0,
+    };
+
+    fn is_some(&self) -> bool {
+        self.flags & Hit::SOME != 0
+    }
+
+    fn is_none(&self) -> bool {
+        !self.is_some()
+    }
+
+    fn marker(&self) -> bool {
+        self.flags & Hit::MARKER != 0
+    }
+
+    fn prop(&self) -> bool {
+        self.flags & Hit::PROP != 0
+    }
+
+    /// (Z-depth, incidence angle, marker) of the quad part behind a propeller disc.
+    fn behind(&self) -> Option<(f64, f64, bool)> {
+        (self.behind_part != Hit::NO_PART).then_some((
+            self.behind_z,
+            self.behind_theta,
+            self.flags & Hit::BEHIND_MARKER != 0,
+        ))
+    }
+
+    fn behind_part(&self) -> Option<usize> {
+        (self.behind_part != Hit::NO_PART).then_some(usize::from(self.behind_part))
+    }
 }
 
 /// The camera, its renderer and the detector.
@@ -316,8 +494,8 @@ pub struct KinectSensor {
     cam: CameraModel,
     parts: Vec<(Part, Reflect)>,
     arm_m: f64,
-    /// Per pixel: camera-frame ray direction with z = 1.
-    rays: Vec<Vec3>,
+    /// Per pixel: camera-frame ray direction with z = 1 (shared by the sensors of one camera).
+    rays: Arc<Vec<Vec3>>,
     background_mm: Vec<u16>,
     noisy: Vec<Vec<u16>>,
     frame: DepthFrame,
@@ -328,13 +506,14 @@ pub struct KinectSensor {
     spheres: Vec<(Vec3, f64)>,
     /// Pixels the quad was drawn on last frame (IR to reset).
     dirty: Option<(usize, usize, usize, usize)>,
-    hits: Vec<Option<Hit>>,
+    hits: Vec<Hit>,
+    /// Per part, this frame's ray-independent terms: bounding-sphere test and ray test.
+    part_rays: Vec<(Vec3, f64, PartRay)>,
     /// Per frame, the quad's depth at the pixel-grid corners (mixed pixels).
     corners: Vec<f32>,
     rects: Vec<(f64, f64, f64, f64)>,
     candidates: Vec<usize>,
-    period_ns: u64,
-    next_capture_ns: u64,
+    clock: CaptureClock,
     seq: u64,
     in_flight: DelayLine<Measurement>,
     /// The realism layer's systematic errors.
@@ -380,35 +559,27 @@ impl KinectSensor {
             cfg.look_at_m,
             cfg.up_hint,
         )?;
-        let rays = ray_table(&cam);
         let mut noise = Noise::new(seed, Stream::Camera);
-        let mut background_mm = vec![0u16; WIDTH * HEIGHT];
-        let mut sigma = vec![0f64; WIDTH * HEIGHT];
-        for (i, ray) in rays.iter().enumerate() {
-            if let Some((z, theta, point, normal)) = static_hit(&cam, world, *ray)
-                && z >= cfg.min_depth_m
-                && z <= cfg.max_depth_m
-                && theta < GRAZING_LIMIT_RAD
-            {
-                background_mm[i] = if errors.static_bias() {
-                    let mut bias_mm = errors.wiggle_mm(kinect_errors::range_m(z, *ray));
-                    if errors.multipath
-                        && let Some(gap) = kinect_errors::multipath_gap_m(
-                            world,
-                            cam.position_m,
-                            point,
-                            Some(normal),
-                        )
-                    {
-                        bias_mm += kinect_errors::multipath_mm(gap);
-                    }
-                    (z * 1000.0 + bias_mm).round() as u16
-                } else {
-                    (z * 1000.0).round() as u16
-                };
-                sigma[i] = axial_sigma_mm(z, theta) * cfg.noise_scale;
+        let key = format!(
+            "{cam:?}|{world:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            cfg.min_depth_m,
+            cfg.max_depth_m,
+            cfg.noise_scale,
+            errors.wiggle_phase_rad(),
+            errors.multipath
+        );
+        let scene = static_scene(key, || {
+            let rays = ray_table(&cam);
+            let (background_mm, sigma) = render_static(&cam, world, cfg, &errors, &rays);
+            StaticScene {
+                rays: Arc::new(rays),
+                background_mm,
+                sigma,
             }
-        }
+        });
+        let rays = Arc::clone(&scene.rays);
+        let background_mm = scene.background_mm.clone();
+        let sigma = &scene.sigma;
         let mut pixel_noise = noise.fast_gaussians();
         // Noise only where the static world returns something (often a small part of the image).
         let returns: Vec<usize> = (0..background_mm.len())
@@ -430,9 +601,8 @@ impl KinectSensor {
                     return frame;
                 }
                 for &i in &returns {
-                    frame[i] = (f64::from(background_mm[i]) + sigma[i] * pixel_noise.gaussian())
-                        .round()
-                        .clamp(1.0, 65535.0) as u16;
+                    frame[i] =
+                        depth_u16(f64::from(background_mm[i]) + sigma[i] * pixel_noise.gaussian());
                 }
                 frame
             })
@@ -449,7 +619,11 @@ impl KinectSensor {
             .map(|(p, _)| matches!(p, Part::Cyl { r, .. } if *r == PROP_RADIUS_M))
             .collect();
         Ok(Self {
-            period_ns: (1e9 / cfg.rate_hz).round() as u64,
+            clock: CaptureClock {
+                period_ns: (1e9 / cfg.rate_hz).round() as u64,
+                next_capture_ns: 0,
+                collapses: cfg.rate_collapses.clone(),
+            },
             cfg: cfg.clone(),
             frame: DepthFrame {
                 stamp_ns: 0,
@@ -469,6 +643,7 @@ impl KinectSensor {
             spheres,
             dirty: None,
             hits: Vec::new(),
+            part_rays: Vec::new(),
             corners: Vec::new(),
             rects: Vec::new(),
             candidates: Vec::new(),
@@ -479,7 +654,6 @@ impl KinectSensor {
             noisy,
             detector,
             noise,
-            next_capture_ns: 0,
             seq: 0,
             in_flight: DelayLine::default(),
             world: errors.multipath.then(|| world.clone()),
@@ -504,7 +678,7 @@ impl KinectSensor {
     }
 
     pub fn due(&self, now_ns: u64) -> bool {
-        now_ns >= self.next_capture_ns
+        self.clock.due(now_ns)
     }
 
     fn blacked_out(&self, t_s: f64) -> bool {
@@ -554,11 +728,22 @@ impl KinectSensor {
         let rows = HEIGHT.div_ceil(BACKGROUND_BANDS as usize);
         copy_rect(0, band * rows, WIDTH, ((band + 1) * rows).min(HEIGHT));
         let previous = self.dirty.take();
-        if let Some((x0, y0, x1, y1)) = previous {
-            copy_rect(x0, y0, x1, y1);
-        }
-        if let Some((x0, y0, x1, y1)) = around {
-            copy_rect(x0, y0, x1, y1);
+        // The quad's last box (its pixels must go) and the fresh rectangle around it now: the
+        // two overlap almost wholly, so copy their bounding rectangle once when that costs no
+        // more than copying each (same source, so the frame is the same).
+        match (previous, around) {
+            (Some(p), Some(a)) => {
+                let u = (p.0.min(a.0), p.1.min(a.1), p.2.max(a.2), p.3.max(a.3));
+                let area = |r: (usize, usize, usize, usize)| (r.2 - r.0) * (r.3 - r.1);
+                if area(u) <= area(p) + area(a) {
+                    copy_rect(u.0, u.1, u.2, u.3);
+                } else {
+                    copy_rect(p.0, p.1, p.2, p.3);
+                    copy_rect(a.0, a.1, a.2, a.3);
+                }
+            }
+            (Some(r), None) | (None, Some(r)) => copy_rect(r.0, r.1, r.2, r.3),
+            (None, None) => {}
         }
         if let (Some(ir), Some((x0, y0, x1, y1))) = (self.frame.ir.as_mut(), previous) {
             for r in y0..y1 {
@@ -629,20 +814,26 @@ impl KinectSensor {
             rects.push(rect);
         }
         // Pass 1: ray-cast the box (t = Z-depth because rays have z = 1), tile by tile: each
-        // 8×8 tile tests only the parts whose screen rectangle overlaps it.
+        // 8×8 tile tests only the parts whose screen rectangle overlaps it. Every pixel of the
+        // box is written (a miss where no part can be), so `hits` is not cleared per frame.
         let mut hits = std::mem::take(&mut self.hits);
-        hits.clear();
-        hits.resize(w * (y1 - y0), None);
+        let n_hits = w * (y1 - y0);
+        if hits.len() < n_hits {
+            hits.resize(n_hits, Hit::MISS);
+        }
         let mut candidates = std::mem::take(&mut self.candidates);
-        // Per part, the ray-independent terms of the bounding-sphere test.
-        let sphere_terms: Vec<(Vec3, f64)> = self
-            .spheres
-            .iter()
-            .map(|&(sc, sr)| {
-                let oc = o_body - sc;
-                (oc, oc.dot(oc) - sr * sr)
-            })
-            .collect();
+        // Per part, the ray-independent terms of the bounding-sphere test and of the ray test.
+        let mut part_rays = std::mem::take(&mut self.part_rays);
+        part_rays.clear();
+        part_rays.extend(
+            self.spheres
+                .iter()
+                .zip(&self.parts)
+                .map(|(&(sc, sr), (part, _))| {
+                    let oc = o_body - sc;
+                    (oc, oc.dot(oc) - sr * sr, PartRay::new(part, o_body))
+                }),
+        );
         let scale = self.cfg.noise_scale;
         let props = self.errors.props();
         const TILE: usize = 8;
@@ -660,11 +851,16 @@ impl KinectSensor {
                     }
                 }
                 if candidates.is_empty() {
+                    for r in ty..ty1 {
+                        hits[(r - y0) * w + (tx - x0)..(r - y0) * w + (tx1 - x0)].fill(Hit::MISS);
+                    }
                     continue;
                 }
                 for r in ty..ty1 {
-                    for c in tx..tx1 {
-                        let mut ray = self.rays[r * WIDTH + c];
+                    let ray_row = &self.rays[r * WIDTH + tx..r * WIDTH + tx1];
+                    let hit_row = &mut hits[(r - y0) * w + (tx - x0)..(r - y0) * w + (tx1 - x0)];
+                    for (&ray0, hit_out) in ray_row.iter().zip(hit_row.iter_mut()) {
+                        let mut ray = ray0;
                         if scale > 0.0 {
                             // Lateral jitter of the sample position (first order: the
                             // distortion's derivative is ~1 at a fraction of a pixel).
@@ -679,12 +875,29 @@ impl KinectSensor {
                         let mut solid: Option<(f64, Vec3, usize)> = None;
                         for &pi in &candidates {
                             // Cheap rejection: the ray misses the part's bounding sphere.
-                            let (oc, k) = sphere_terms[pi];
+                            let (oc, k, part_ray) = &part_rays[pi];
                             let b = oc.dot(d_body);
-                            if b * b - dd * k < 0.0 {
+                            let disc = b * b - dd * k;
+                            if disc < 0.0 {
                                 continue;
                             }
-                            if let Some((t, n)) = intersect(&self.parts[pi].0, o_body, d_body) {
+                            // The part lies in its sphere, so it cannot be nearer than where
+                            // the ray enters the sphere: skip it when that is already behind
+                            // the nearest hit it could replace (with the propeller item, a
+                            // solid part also competes for the nearest solid hit).
+                            let competes = if props && !self.prop_part[pi] {
+                                solid
+                            } else {
+                                best
+                            };
+                            // Without the square root: t0 > bt ⟺ -b - bt·dd > √disc.
+                            if let Some((bt, _, _)) = competes {
+                                let lhs = -b - bt * (1.0 + 1e-9) * dd;
+                                if lhs > 0.0 && lhs * lhs > disc {
+                                    continue;
+                                }
+                            }
+                            if let Some((t, n)) = part_ray.intersect(d_body) {
                                 if best.is_none_or(|(bt, _, _)| t < bt) {
                                     best = Some((t, n, pi));
                                 }
@@ -702,23 +915,34 @@ impl KinectSensor {
                             let marker = reflects(part, *reflect, o_body + d_body * t);
                             (t, fast_acos(cos), marker)
                         };
-                        hits[(r - y0) * w + (c - x0)] = best.map(|b| {
-                            let (z, theta, marker) = shade(b);
-                            let prop = props && self.prop_part[b.2];
-                            Hit {
-                                z,
-                                theta,
-                                marker,
-                                prop,
-                                behind: if prop { solid.map(shade) } else { None },
-                                part: b.2,
-                                behind_part: if prop { solid.map(|s| s.2) } else { None },
+                        *hit_out = match best {
+                            None => Hit::MISS,
+                            Some(b) => {
+                                let (z, theta, marker) = shade(b);
+                                let prop = props && self.prop_part[b.2];
+                                let behind = if prop { solid } else { None };
+                                let (behind_z, behind_theta, behind_marker) =
+                                    behind.map_or((0.0, 0.0, false), shade);
+                                Hit {
+                                    z,
+                                    theta,
+                                    behind_z,
+                                    behind_theta,
+                                    part: b.2 as u8,
+                                    behind_part: behind.map_or(Hit::NO_PART, |s| s.2 as u8),
+                                    flags: Hit::SOME
+                                        | if marker { Hit::MARKER } else { 0 }
+                                        | if prop { Hit::PROP } else { 0 }
+                                        | if behind_marker { Hit::BEHIND_MARKER } else { 0 },
+                                }
                             }
-                        });
+                        };
                     }
                 }
             }
         }
+        hits.truncate(n_hits);
+        self.part_rays = part_rays;
         self.candidates = candidates;
         // The systematic errors common to every quad pixel this frame: the warm-up drift and
         // the multipath from a nearby surface (gap from the quad's centre).
@@ -731,7 +955,6 @@ impl KinectSensor {
             common_mm += kinect_errors::multipath_mm(gap);
         }
         let geo = QuadGeometry {
-            o_body,
             body_from_cam,
             hits: &hits,
             x0,
@@ -760,21 +983,25 @@ impl KinectSensor {
         };
 
         // Pass 2: write depth with noise, silhouettes and IR.
-        for (k, hit) in hits.iter().enumerate() {
-            let Some(hit) = *hit else {
+        // Row by row: `k / w` and `k % w` per pixel were two integer divisions.
+        let rows = hits.len() / w;
+        for (kr, kc) in (0..rows).flat_map(|kr| (0..w).map(move |kc| (kr, kc))) {
+            let k = kr * w + kc;
+            let hit = hits[k];
+            if hit.is_none() {
                 continue;
-            };
-            let (c, r) = (x0 + k % w, y0 + k / w);
+            }
+            let (c, r) = (x0 + kc, y0 + kr);
             let i = r * WIDTH + c;
-            let (mut z, mut theta, mut marker) = (hit.z, hit.theta, hit.marker);
-            if hit.prop {
+            let (mut z, mut theta, mut marker) = (hit.z, hit.theta, hit.marker());
+            if hit.prop() {
                 match self.errors.prop_draw() {
                     PropPixel::Blade => {}
                     PropPixel::Invalid => {
                         self.frame.depth_mm[i] = 0;
                         continue;
                     }
-                    PropPixel::SeeThrough => match hit.behind {
+                    PropPixel::SeeThrough => match hit.behind() {
                         Some(behind) => (z, theta, marker) = behind,
                         // Nothing of the quad behind the disc: the background shows.
                         None => continue,
@@ -794,7 +1021,6 @@ impl KinectSensor {
             if systematic {
                 z_mm += wiggle_mm(z, self.rays[i]) + common_mm;
             }
-            let kc = k % w;
             let edge = (kc == 0 || hits[k - 1].is_none())
                 || (kc + 1 == w || hits[k + 1].is_none())
                 || (k < w || hits[k - w].is_none())
@@ -822,7 +1048,7 @@ impl KinectSensor {
                     continue;
                 }
             }
-            self.frame.depth_mm[i] = z_mm.round().clamp(1.0, 65535.0) as u16;
+            self.frame.depth_mm[i] = depth_u16(z_mm);
             if let Some(ir) = self.frame.ir.as_mut() {
                 ir[i] = if marker { IR_MARKER } else { IR_QUAD };
             }
@@ -830,8 +1056,9 @@ impl KinectSensor {
         // Pass 3 (mixed pixels): the pixels just outside the silhouette that the quad partly
         // covers read between it and the background.
         if self.errors.mixed_pixels {
-            for (k, hit) in hits.iter().enumerate() {
-                let kc = k % w;
+            for (kr, kc) in (0..rows).flat_map(|kr| (0..w).map(move |kc| (kr, kc))) {
+                let k = kr * w + kc;
+                let hit = &hits[k];
                 let touches = (kc > 0 && hits[k - 1].is_some())
                     || (kc + 1 < w && hits[k + 1].is_some())
                     || (k >= w && hits[k - w].is_some())
@@ -839,7 +1066,7 @@ impl KinectSensor {
                 if hit.is_some() || !touches {
                     continue;
                 }
-                let (c, r) = (x0 + kc, y0 + k / w);
+                let (c, r) = (x0 + kc, y0 + kr);
                 let i = r * WIDTH + c;
                 let bg = f64::from(self.frame.depth_mm[i]);
                 // Without a background return, a pixel the quad covers less than half of (its
@@ -860,7 +1087,7 @@ impl KinectSensor {
                     z_mm += wiggle_mm(z, self.rays[i]) + common_mm;
                 }
                 if let Some(mixed) = kinect_errors::mixed_depth_mm(coverage, z_mm, bg) {
-                    self.frame.depth_mm[i] = mixed.round().clamp(1.0, 65535.0) as u16;
+                    self.frame.depth_mm[i] = depth_u16(mixed);
                     if coverage >= 0.5
                         && let Some(ir) = self.frame.ir.as_mut()
                     {
@@ -896,13 +1123,14 @@ impl KinectSensor {
             if px < geo.x0 || py < geo.y0 || px >= geo.x0 + geo.w || py >= geo.y0 + h {
                 continue;
             }
-            let Some(hit) = geo.hits[(py - geo.y0) * geo.w + (px - geo.x0)] else {
+            let hit = geo.hits[(py - geo.y0) * geo.w + (px - geo.x0)];
+            if hit.is_none() {
                 continue;
-            };
-            let part = if skip_props && self.prop_part[hit.part] {
-                hit.behind_part
+            }
+            let part = if skip_props && self.prop_part[usize::from(hit.part)] {
+                hit.behind_part()
             } else {
-                Some(hit.part)
+                Some(usize::from(hit.part))
             };
             if let Some(p) = part
                 && !parts[..n].contains(&p)
@@ -922,7 +1150,7 @@ impl KinectSensor {
             ray.y += (cy as f64 - r as f64 - 0.5) / fy;
             let d_body = geo.body_from_cam.apply(ray);
             for &pi in &parts[..n] {
-                if let Some((t, _)) = intersect(&self.parts[pi].0, geo.o_body, d_body)
+                if let Some((t, _)) = self.part_rays[pi].2.intersect(d_body)
                     && (t as f32) < best
                 {
                     best = t as f32;
@@ -968,13 +1196,38 @@ impl KinectSensor {
     /// Captures a frame at `now_ns` (render + vision), unless blacked out or dropped; its
     /// measurement arrives after the modelled latency.
     pub fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot) {
-        let Some(delay_ns) = self.shoot(now_ns, pos_m, world_from_body) else {
-            return;
-        };
-        let result = self.detector.detect(&self.frame);
-        if let Some(m) = self.detected(result) {
-            self.in_flight.push(now_ns + delay_ns, m);
+        if let Some((due_ns, m)) = self.capture_result(now_ns, pos_m, world_from_body) {
+            self.in_flight.push(due_ns, m);
         }
+    }
+
+    /// [`KinectSensor::capture`], returning the measurement and the time it arrives instead of
+    /// queueing it (for [`crate::kinect_pipeline`]).
+    pub fn capture_result(
+        &mut self,
+        now_ns: u64,
+        pos_m: Vec3,
+        world_from_body: &Rot,
+    ) -> Option<(u64, Measurement)> {
+        let delay_ns = self.shoot(now_ns, pos_m, world_from_body)?;
+        let result = self.detector.detect(&self.frame);
+        self.detected(result).map(|m| (now_ns + delay_ns, m))
+    }
+
+    /// The capture clock (when frames are due), to run a copy of it elsewhere.
+    pub(crate) fn clock(&self) -> &CaptureClock {
+        &self.clock
+    }
+
+    /// The earliest a captured frame's measurement can arrive after its capture: the latency
+    /// with the least jitter, rounded down.
+    pub(crate) fn min_latency_ns(&self) -> u64 {
+        ((self.cfg.latency_s + self.cfg.latency_jitter_s.min(0.0)).max(0.0) * 1e9).floor() as u64
+    }
+
+    /// Measurements captured and not delivered yet, handed over from a pipeline.
+    pub(crate) fn requeue(&mut self, in_flight: DelayLine<Measurement>) {
+        self.in_flight = in_flight;
     }
 
     /// The real-time path, first half: renders the frame of `now_ns` (unless blacked out or
@@ -1046,20 +1299,15 @@ impl KinectSensor {
     /// The camera streams the frame of `now_ns`: the next one comes a period later, a longer one
     /// while the frame rate has collapsed.
     fn advance_capture_clock(&mut self, now_ns: u64) {
-        let t_s = now_ns as f64 * 1e-9;
-        match self.cfg.rate_collapses.iter().find(|c| c.active(t_s)) {
-            Some(c) => {
-                self.stats.frames_in_collapse += 1;
-                self.next_capture_ns += ((1e9 / c.rate_hz).round() as u64).max(self.period_ns);
-            }
-            None => self.next_capture_ns += self.period_ns,
+        if self.clock.advance(now_ns) {
+            self.stats.frames_in_collapse += 1;
         }
     }
 
     /// A camera switched on at `now_ns` (a process started mid-flight): its first frame is then,
     /// not a burst of the frames it would have taken since 0.
     pub fn start_at(&mut self, now_ns: u64) {
-        self.next_capture_ns = self.next_capture_ns.max(now_ns);
+        self.clock.start_at(now_ns);
     }
 
     /// The vision is dead: the camera streams the frame of `now_ns` and nobody takes it.
@@ -1108,12 +1356,116 @@ impl KinectSensor {
     }
 }
 
+/// The static world as the camera sees it, without noise: per pixel the ray, the depth (mm, 0 =
+/// no return) and the axial noise σ (mm). It depends only on the camera, the world and the
+/// static errors, so the sensors of one process share it ([`static_scene`]): a batch, a tuning
+/// run or a vector of environments computes it once, not per flight.
+struct StaticScene {
+    rays: Arc<Vec<Vec3>>,
+    background_mm: Vec<u16>,
+    sigma: Vec<f64>,
+}
+
+/// How many static scenes a process keeps (the most recently used).
+const STATIC_SCENES_KEPT: usize = 4;
+
+/// The static scene of `key` (everything it depends on, printed exactly), made by `make` if no
+/// sensor of this process has made it.
+fn static_scene(key: String, make: impl FnOnce() -> StaticScene) -> Arc<StaticScene> {
+    static SCENES: Mutex<Vec<(String, Arc<StaticScene>)>> = Mutex::new(Vec::new());
+    let found = SCENES.lock().ok().and_then(|mut kept| {
+        let i = kept.iter().position(|(k, _)| *k == key)?;
+        let hit = kept.remove(i);
+        let scene = Arc::clone(&hit.1);
+        kept.insert(0, hit);
+        Some(scene)
+    });
+    if let Some(scene) = found {
+        return scene;
+    }
+    let scene = Arc::new(make());
+    if let Ok(mut kept) = SCENES.lock() {
+        kept.insert(0, (key, Arc::clone(&scene)));
+        kept.truncate(STATIC_SCENES_KEPT);
+    }
+    scene
+}
+
+/// Ray-casts the static world through every pixel: its depth (mm, with the static errors) and
+/// the axial noise σ there (mm).
+fn render_static(
+    cam: &CameraModel,
+    world: &WorldConfig,
+    cfg: &KinectConfig,
+    errors: &KinectErrors,
+    rays: &[Vec3],
+) -> (Vec<u16>, Vec<f64>) {
+    let mut background_mm = vec![0u16; WIDTH * HEIGHT];
+    let mut sigma = vec![0f64; WIDTH * HEIGHT];
+    for (i, ray) in rays.iter().enumerate() {
+        if let Some((z, theta, point, normal)) = static_hit(cam, world, *ray)
+            && z >= cfg.min_depth_m
+            && z <= cfg.max_depth_m
+            && theta < GRAZING_LIMIT_RAD
+        {
+            background_mm[i] = if errors.static_bias() {
+                let mut bias_mm = errors.wiggle_mm(kinect_errors::range_m(z, *ray));
+                if errors.multipath
+                    && let Some(gap) =
+                        kinect_errors::multipath_gap_m(world, cam.position_m, point, Some(normal))
+                {
+                    bias_mm += kinect_errors::multipath_mm(gap);
+                }
+                (z * 1000.0 + bias_mm).round() as u16
+            } else {
+                (z * 1000.0).round() as u16
+            };
+            sigma[i] = axial_sigma_mm(z, theta) * cfg.noise_scale;
+        }
+    }
+    (background_mm, sigma)
+}
+
+/// When the camera takes its frames: every period, a longer one while the frame rate has
+/// collapsed (`rate_collapses`).
+#[derive(Clone, Debug)]
+pub(crate) struct CaptureClock {
+    period_ns: u64,
+    next_capture_ns: u64,
+    collapses: Vec<depthpilot_types::scene::RateCollapse>,
+}
+
+impl CaptureClock {
+    pub(crate) fn due(&self, now_ns: u64) -> bool {
+        now_ns >= self.next_capture_ns
+    }
+
+    /// The camera streams the frame of `now_ns`: the next one comes a period later, a longer
+    /// one while the frame rate has collapsed. True if it has.
+    pub(crate) fn advance(&mut self, now_ns: u64) -> bool {
+        let t_s = now_ns as f64 * 1e-9;
+        match self.collapses.iter().find(|c| c.active(t_s)) {
+            Some(c) => {
+                self.next_capture_ns += ((1e9 / c.rate_hz).round() as u64).max(self.period_ns);
+                true
+            }
+            None => {
+                self.next_capture_ns += self.period_ns;
+                false
+            }
+        }
+    }
+
+    pub(crate) fn start_at(&mut self, now_ns: u64) {
+        self.next_capture_ns = self.next_capture_ns.max(now_ns);
+    }
+}
+
 /// The quad's pose as the per-pixel ray casts need it.
 struct QuadGeometry<'a> {
-    o_body: Vec3,
     body_from_cam: Rot,
     /// This frame's centre hits over the pixel box.
-    hits: &'a [Option<Hit>],
+    hits: &'a [Hit],
     /// The pixel box [x0, x0 + w) × [y0, ...): corner (x0, y0) is grid index 0.
     x0: usize,
     y0: usize,
@@ -1282,6 +1634,55 @@ mod tests {
             }
         }
         assert!(worst < 0.01, "worst interpolation error {worst} px");
+    }
+
+    /// Issue 22: the per-frame terms of the ray tests change nothing: random rays from random
+    /// origins give the same (t, normal) bit for bit, and `depth_u16` rounds as `round` does.
+    #[test]
+    fn per_frame_ray_terms_and_rounding_are_bit_identical() {
+        let mut noise = Noise::new(7, Stream::Camera);
+        let mut u = |a: f64, b: f64| a + (b - a) * noise.uniform();
+        let mut hits = 0;
+        for (part, _) in quad_parts(0.046) {
+            for _ in 0..2000 {
+                let o = Vec3::new(u(-0.3, 0.3), u(-0.3, 0.3), u(-1.5, -0.2));
+                let d = Vec3::new(u(-0.3, 0.3), u(-0.3, 0.3), u(0.5, 1.5)) - o * 0.9;
+                let want = intersect(&part, o, d);
+                let got = PartRay::new(&part, o).intersect(d);
+                hits += usize::from(want.is_some());
+                assert_eq!(
+                    want.map(|(t, n)| (t.to_bits(), n.x.to_bits(), n.y.to_bits(), n.z.to_bits())),
+                    got.map(|(t, n)| (t.to_bits(), n.x.to_bits(), n.y.to_bits(), n.z.to_bits())),
+                    "{part:?} o {o:?} d {d:?}"
+                );
+            }
+        }
+        assert!(hits > 100, "{hits} hits: the rays must test the parts");
+        for x in [
+            f64::NAN,
+            -3.0,
+            -0.5,
+            0.0,
+            0.49999999999999994,
+            0.5,
+            0.7,
+            1.0,
+            1.5,
+            2.5,
+            1234.4999,
+            1234.5,
+            65_534.49,
+            65_534.5,
+            65_535.0,
+            70_000.0,
+            f64::INFINITY,
+        ] {
+            assert_eq!(depth_u16(x), x.round().clamp(1.0, 65535.0) as u16, "{x}");
+        }
+        for _ in 0..100_000 {
+            let x = u(-10.0, 66_000.0);
+            assert_eq!(depth_u16(x), x.round().clamp(1.0, 65535.0) as u16, "{x}");
+        }
     }
 
     #[test]
@@ -1576,5 +1977,19 @@ mod golden {
             KinectSensor::with_realism(c, w, 0.046, 5, &Realism::default()).expect("camera")
         });
         assert_eq!(ideal, BEFORE, "hash {ideal:#x}");
+    }
+
+    #[test]
+    fn frames_with_every_kinect_item_are_those_before_the_speed_work() {
+        // Measured at c72fdfc, before issue 22's render and vision speed-ups: with every Kinect
+        // item of the realism layer on (mixed pixels, propellers, wiggling, multipath, warm-up),
+        // the frames are bit-identical.
+        const BEFORE: u64 = 0xd4ae_de5d_5ebe_07a0;
+        let mut r = Realism::default();
+        for item in depthpilot_types::scene::KINECT_REALISM_ITEMS {
+            r.set_item(item, true).expect("item");
+        }
+        let h = frames_hash(|c, w| KinectSensor::with_realism(c, w, 0.046, 5, &r).expect("camera"));
+        assert_eq!(h, BEFORE, "hash {h:#x}");
     }
 }

@@ -314,6 +314,11 @@ impl KinectErrors {
         self.wiggle_phase_rad.is_some() || self.multipath
     }
 
+    /// The wiggle's phases (rad), if the item is on (they are drawn from the seed).
+    pub fn wiggle_phase_rad(&self) -> Option<[f64; 3]> {
+        self.wiggle_phase_rad
+    }
+
     pub fn wiggling(&self) -> bool {
         self.wiggle_phase_rad.is_some()
     }

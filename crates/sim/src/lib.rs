@@ -15,6 +15,7 @@ pub mod disturbance;
 pub mod faults;
 pub mod kinect;
 pub mod kinect_errors;
+pub mod kinect_pipeline;
 pub mod link;
 pub mod noise;
 pub mod offboard;

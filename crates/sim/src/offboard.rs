@@ -6,6 +6,7 @@
 
 use crate::faults::{BusDelay, Life, Lifeline};
 use crate::kinect::{KinectSensor, VisionStats};
+use crate::kinect_pipeline::KinectPipeline;
 use crate::plant::period_ns;
 use crate::runner::SimError;
 use crate::sensor::OracleSensor;
@@ -21,10 +22,20 @@ use depthpilot_types::scene::{
 };
 use depthpilot_types::{AttitudeCommand, Measurement, Rot, Setpoint, Vec3};
 
+/// A sensor to hold the place of one being moved between variants.
+fn placeholder() -> SensorSource {
+    SensorSource::Oracle(Box::new(OracleSensor::new(
+        &depthpilot_types::scene::OracleConfig::default(),
+        0,
+    )))
+}
+
 /// The sensing seam: the oracle or the synthetic Kinect with the vision stage.
 pub(crate) enum SensorSource {
     Oracle(Box<OracleSensor>),
     Kinect(Box<KinectSensor>),
+    /// The synthetic Kinect on a worker thread (`Sensing::pipeline`).
+    Pipelined(Box<KinectPipeline>),
 }
 
 impl SensorSource {
@@ -32,47 +43,56 @@ impl SensorSource {
         match self {
             Self::Oracle(s) => s.due(now_ns),
             Self::Kinect(k) => k.due(now_ns),
+            Self::Pipelined(k) => k.due(now_ns),
         }
     }
     fn capture(&mut self, now_ns: u64, pos_m: Vec3, world_from_body: &Rot, yaw_rad: f64) {
         match self {
             Self::Oracle(s) => s.capture(now_ns, pos_m, yaw_rad),
             Self::Kinect(k) => k.capture(now_ns, pos_m, world_from_body),
+            Self::Pipelined(k) => k.capture(now_ns, pos_m, world_from_body),
         }
     }
     fn deliver(&mut self, now_ns: u64) -> Option<Measurement> {
         match self {
             Self::Oracle(s) => s.deliver(now_ns),
             Self::Kinect(k) => k.deliver(now_ns),
+            Self::Pipelined(k) => k.deliver(now_ns),
         }
     }
     fn skip(&mut self, now_ns: u64) {
         match self {
             Self::Oracle(s) => s.skip(),
             Self::Kinect(k) => k.skip_frame(now_ns),
+            Self::Pipelined(k) => k.skip_frame(now_ns),
         }
     }
     fn lose_pipeline(&mut self) {
         match self {
             Self::Oracle(s) => s.lose_in_flight(),
             Self::Kinect(k) => k.lose_pipeline(),
+            Self::Pipelined(k) => k.lose_pipeline(),
         }
     }
     fn restart(&mut self, relearn_background: bool) {
-        if let Self::Kinect(k) = self {
-            k.restart_vision(relearn_background);
+        match self {
+            Self::Kinect(k) => k.restart_vision(relearn_background),
+            Self::Pipelined(k) => k.restart_vision(relearn_background),
+            Self::Oracle(_) => {}
         }
     }
     pub(crate) fn frames(&self) -> u64 {
         match self {
             Self::Oracle(s) => s.captured,
             Self::Kinect(k) => k.stats.frames_rendered,
+            Self::Pipelined(k) => k.frames_rendered(),
         }
     }
     pub(crate) fn last_frame_pixels(&self) -> Option<usize> {
         match self {
             Self::Oracle(_) => None,
             Self::Kinect(k) => k.last_frame_pixels,
+            Self::Pipelined(k) => k.last_frame_pixels(),
         }
     }
 
@@ -80,6 +100,7 @@ impl SensorSource {
         match self {
             Self::Oracle(_) => None,
             Self::Kinect(k) => Some(k.stats.clone()),
+            Self::Pipelined(k) => Some(k.stats().clone()),
         }
     }
 }
@@ -314,6 +335,7 @@ impl Sensing {
         match &mut self.sensor {
             SensorSource::Oracle(s) => s.start_at(now_ns),
             SensorSource::Kinect(k) => k.start_at(now_ns),
+            SensorSource::Pipelined(k) => k.start_at(now_ns),
         }
     }
 
@@ -332,19 +354,45 @@ impl Sensing {
     }
 
     /// The synthetic Kinect, if this is one.
+    /// (None while it is pipelined: see [`Sensing::pipeline`].)
     pub fn kinect(&self) -> Option<&KinectSensor> {
         match &self.sensor {
             SensorSource::Kinect(k) => Some(k),
-            SensorSource::Oracle(_) => None,
+            SensorSource::Oracle(_) | SensorSource::Pipelined(_) => None,
+        }
+    }
+
+    /// Runs the synthetic Kinect's render and vision on a worker thread from now on (the
+    /// flight stays bit-identical: [`crate::kinect_pipeline`]); what reads its state mid-flight
+    /// ([`Sensing::vision`], [`Sensing::last_frame_pixels`]) sees it as of the newest frame the
+    /// worker has finished. No change for the oracle, or if the thread cannot start.
+    pub fn pipeline(&mut self) {
+        if matches!(self.sensor, SensorSource::Kinect(_))
+            && let SensorSource::Kinect(k) = std::mem::replace(&mut self.sensor, placeholder())
+        {
+            self.sensor = match KinectPipeline::start(*k) {
+                Ok(p) => SensorSource::Pipelined(Box::new(p)),
+                Err(k) => SensorSource::Kinect(k),
+            };
+        }
+    }
+
+    /// Takes the Kinect back from its worker thread (waits for its frames).
+    pub fn unpipeline(&mut self) {
+        if matches!(self.sensor, SensorSource::Pipelined(_))
+            && let SensorSource::Pipelined(p) = std::mem::replace(&mut self.sensor, placeholder())
+        {
+            self.sensor = SensorSource::Kinect(Box::new(p.finish()));
         }
     }
 
     /// The synthetic Kinect, if this is one (the real-time vision actor renders and detects in
     /// separate steps).
     pub fn kinect_mut(&mut self) -> Option<&mut KinectSensor> {
+        self.unpipeline();
         match &mut self.sensor {
             SensorSource::Kinect(k) => Some(k),
-            SensorSource::Oracle(_) => None,
+            SensorSource::Oracle(_) | SensorSource::Pipelined(_) => None,
         }
     }
 }
@@ -624,6 +672,16 @@ impl OffBoard {
     }
 
     /// Captures a frame when one is due (of `truth`) and feeds what arrives to the controller.
+    /// Runs the synthetic Kinect on a worker thread ([`Sensing::pipeline`]).
+    pub fn pipeline_sensing(&mut self) {
+        self.sensing.pipeline();
+    }
+
+    /// Takes the synthetic Kinect back from its worker thread ([`Sensing::unpipeline`]).
+    pub fn unpipeline_sensing(&mut self) {
+        self.sensing.unpipeline();
+    }
+
     pub fn sense(&mut self, now_ns: u64, truth: &BodyState) {
         self.arrived.clear();
         self.sensing.sense(now_ns, truth, &mut self.arrived);

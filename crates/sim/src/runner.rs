@@ -62,12 +62,23 @@ pub struct LogRow {
 /// Where log rows go. The runner does no I/O itself.
 pub trait LogSink {
     fn row(&mut self, row: &LogRow);
+
+    /// Whether rows are kept. A flight that keeps none runs the synthetic Kinect on a second
+    /// thread (`crate::kinect_pipeline`): bit-identical, but a row's detection pixel count
+    /// would lag.
+    fn wants_rows(&self) -> bool {
+        true
+    }
 }
 
 /// Discards the log.
 pub struct NoLog;
 impl LogSink for NoLog {
     fn row(&mut self, _row: &LogRow) {}
+
+    fn wants_rows(&self) -> bool {
+        false
+    }
 }
 
 impl LogSink for Vec<LogRow> {
@@ -452,6 +463,9 @@ pub fn run<P: Probe>(
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let mut world = SimWorld::new(scene);
     let mut off = OffBoard::new(scene, controller)?;
+    if !log.wants_rows() {
+        off.pipeline_sensing();
+    }
     let mut est_err = ErrorStats::default();
     let mut safety = SafetyLog::default();
 
@@ -498,6 +512,7 @@ pub fn run<P: Probe>(
         }
         probe.done(Stage::Metrics);
     }
+    off.unpipeline_sensing();
     Ok(world.summary(
         scene,
         OffBoardReport {

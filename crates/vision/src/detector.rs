@@ -301,6 +301,7 @@ impl LearntBackground {
 pub struct Detector {
     cam: CameraModel,
     cfg: DetectorConfig,
+    /// The learning frames so far.
     learning: Vec<Vec<u16>>,
     background: Option<Vec<u16>>,
     /// Foreground thresholds derived from the background (see `thresholds`).
@@ -315,6 +316,9 @@ pub struct Detector {
     stack: Vec<u32>,
     depths: Vec<u16>,
     blobs: Vec<Blob>,
+    /// Scratch of the marker search (`yaw_from_markers`).
+    marker_px: Vec<u8>,
+    marker_stack: Vec<(usize, usize)>,
 }
 
 impl Detector {
@@ -333,6 +337,8 @@ impl Detector {
             stack: Vec::new(),
             depths: Vec::new(),
             blobs: Vec::new(),
+            marker_px: Vec::new(),
+            marker_stack: Vec::new(),
         }
     }
 
@@ -428,31 +434,39 @@ impl Detector {
         // floor pixels far away are much noisier than the depth alone predicts).
         let mut bg = vec![0u16; WIDTH * HEIGHT];
         let mut spread = vec![0u16; WIDTH * HEIGHT];
-        let mut column = vec![0u16; seen];
-        for (i, (out, sp)) in bg.iter_mut().zip(spread.iter_mut()).enumerate() {
-            for (slot, f) in column.iter_mut().zip(self.learning.iter()) {
-                *slot = f[i];
+        // Sorted per pixel by an odd-even transposition network (`seen` rounds of
+        // compare-exchanges of neighbours), run on LANES pixels at once so that each
+        // compare-exchange is a vector min and max.
+        const LANES: usize = 64;
+        let mut cols = vec![[0u16; LANES]; seen];
+        for start in (0..WIDTH * HEIGHT).step_by(LANES) {
+            let n = LANES.min(WIDTH * HEIGHT - start);
+            for (col, f) in cols.iter_mut().zip(self.learning.iter()) {
+                col[..n].copy_from_slice(&f[start..start + n]);
             }
-            // Insertion sort: a handful of values, mostly equal.
-            for j in 1..seen {
-                let v = column[j];
-                let mut k = j;
-                while k > 0 && column[k - 1] > v {
-                    column[k] = column[k - 1];
-                    k -= 1;
+            for round in 0..seen {
+                for j in (round % 2..seen.saturating_sub(1)).step_by(2) {
+                    let (lo, hi) = cols.split_at_mut(j + 1);
+                    let (a, b) = (&mut lo[j], &mut hi[0]);
+                    for (x, y) in a.iter_mut().zip(b.iter_mut()) {
+                        let (mn, mx) = ((*x).min(*y), (*x).max(*y));
+                        *x = mn;
+                        *y = mx;
+                    }
                 }
-                column[k] = v;
             }
-            let median = column[seen / 2];
-            let lowest_valid = column.iter().copied().find(|&d| d != 0);
-            *out = median;
-            *sp = match (median, lowest_valid) {
-                // Flickers between a return and none: treat as very noisy.
-                (0, Some(low)) => u16::MAX - low.min(u16::MAX - 1),
-                (_, Some(_)) if column[0] == 0 => UNSTABLE_SPREAD_MM,
-                (_, Some(low)) => column[seen - 1] - low,
-                (_, None) => 0,
-            };
+            for p in 0..n {
+                let median = cols[seen / 2][p];
+                let lowest_valid = cols.iter().map(|c| c[p]).find(|&d| d != 0);
+                bg[start + p] = median;
+                spread[start + p] = match (median, lowest_valid) {
+                    // Flickers between a return and none: treat as very noisy.
+                    (0, Some(low)) => u16::MAX - low.min(u16::MAX - 1),
+                    (_, Some(_)) if cols[0][p] == 0 => UNSTABLE_SPREAD_MM,
+                    (_, Some(low)) => cols[seen - 1][p] - low,
+                    (_, None) => 0,
+                };
+            }
         }
         self.spread = spread;
         self.fg_below = Self::thresholds(&bg, &self.spread, self.cfg.min_depth_step_mm);
@@ -757,7 +771,7 @@ impl Detector {
     }
 
     /// Yaw from the 2015 marker layout in the IR image, within the blob's bounding box.
-    fn yaw_from_markers(&self, ir: &[u16], blob: &Blob, z_m: f64) -> Option<f64> {
+    fn yaw_from_markers(&mut self, ir: &[u16], blob: &Blob, z_m: f64) -> Option<f64> {
         let thr = self.cfg.ir_marker_threshold;
         let margin = 3;
         let x0 = blob.min_x.saturating_sub(margin);
@@ -766,33 +780,46 @@ impl Detector {
         let y1 = (blob.max_y + margin + 1).min(HEIGHT);
         let w = x1 - x0;
         let h = y1 - y0;
-        // Bright pixels, then a 3×3 dilation so that a marker broken by noise stays one blob
-        // (the 2015 detector eroded and dilated for the same reason).
-        let bright: Vec<bool> = (0..w * h)
-            .map(|l| ir[(y0 + l / w) * WIDTH + x0 + l % w] >= thr)
-            .collect();
-        let mut grown = vec![false; w * h];
-        for (l, _) in bright.iter().enumerate().filter(|(_, b)| **b) {
-            let (lx, ly) = (l % w, l / w);
-            for ny in ly.saturating_sub(1)..(ly + 2).min(h) {
-                for nx in lx.saturating_sub(1)..(lx + 2).min(w) {
-                    grown[ny * w + nx] = true;
+        // Per pixel of the box: BRIGHT, then a 3×3 dilation (GROWN) so that a marker broken by
+        // noise stays one blob (the 2015 detector eroded and dilated for the same reason), and
+        // SEEN by the labelling. Kept between frames (no allocation per frame once warm).
+        const BRIGHT: u8 = 1;
+        const GROWN: u8 = 2;
+        const SEEN: u8 = 4;
+        let px = &mut self.marker_px;
+        px.clear();
+        px.resize(w * h, 0);
+        for ly in 0..h {
+            let row = &ir[(y0 + ly) * WIDTH + x0..(y0 + ly) * WIDTH + x1];
+            for (p, &v) in px[ly * w..(ly + 1) * w].iter_mut().zip(row) {
+                *p = if v >= thr { BRIGHT } else { 0 };
+            }
+        }
+        for ly in 0..h {
+            for lx in 0..w {
+                if px[ly * w + lx] & BRIGHT == 0 {
+                    continue;
+                }
+                for ny in ly.saturating_sub(1)..(ly + 2).min(h) {
+                    for nx in lx.saturating_sub(1)..(lx + 2).min(w) {
+                        px[ny * w + nx] |= GROWN;
+                    }
                 }
             }
         }
-        let mut seen = vec![false; w * h];
         let mut markers: Vec<(f64, f64, usize)> = Vec::new();
-        let mut stack = Vec::new();
+        let stack = &mut self.marker_stack;
         for start in 0..w * h {
-            if seen[start] || !grown[start] {
+            if px[start] & (SEEN | GROWN) != GROWN {
                 continue;
             }
-            seen[start] = true;
-            stack.push(start);
+            px[start] |= SEEN;
+            stack.clear();
+            stack.push((start % w, start / w));
             let (mut n, mut su, mut sv) = (0usize, 0.0, 0.0);
-            while let Some(l) = stack.pop() {
-                let (lx, ly) = (l % w, l / w);
-                if bright[l] {
+            while let Some((lx, ly)) = stack.pop() {
+                let l = ly * w + lx;
+                if px[l] & BRIGHT != 0 {
                     n += 1;
                     su += (x0 + lx) as f64 + 0.5;
                     sv += (y0 + ly) as f64 + 0.5;
@@ -800,9 +827,9 @@ impl Detector {
                 for ny in ly.saturating_sub(1)..(ly + 2).min(h) {
                     for nx in lx.saturating_sub(1)..(lx + 2).min(w) {
                         let k = ny * w + nx;
-                        if !seen[k] && grown[k] {
-                            seen[k] = true;
-                            stack.push(k);
+                        if px[k] & (SEEN | GROWN) == GROWN {
+                            px[k] |= SEEN;
+                            stack.push((nx, ny));
                         }
                     }
                 }
