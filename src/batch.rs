@@ -148,6 +148,8 @@ pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 256);
+    // Parallel flights that fill the cores leave none for each one's camera thread.
+    depthpilot_sim::set_camera_thread(depthpilot_sim::camera_thread_pays(jobs));
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);

@@ -320,6 +320,8 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 256);
+    // Parallel flights that fill the cores leave none for each one's camera thread.
+    depthpilot_sim::set_camera_thread(depthpilot_sim::camera_thread_pays(jobs));
     let base = scenes[0].controller.cascade.clone();
     let started = Instant::now();
     if let Some(dir) = &args.merge {

@@ -512,6 +512,8 @@ pub struct KinectSensor {
     /// Per frame, the quad's depth at the pixel-grid corners (mixed pixels).
     corners: Vec<f32>,
     rects: Vec<(f64, f64, f64, f64)>,
+    /// Per part, this frame: its sphere's direction and half-angle from the camera.
+    cones: Vec<Option<(Vec3, f64, f64)>>,
     candidates: Vec<usize>,
     clock: CaptureClock,
     seq: u64,
@@ -646,6 +648,7 @@ impl KinectSensor {
             part_rays: Vec::new(),
             corners: Vec::new(),
             rects: Vec::new(),
+            cones: Vec::new(),
             candidates: Vec::new(),
             pixel_noise,
             arm_m,
@@ -799,10 +802,19 @@ impl KinectSensor {
         let (fx, fy) = (self.cam.k.fx, self.cam.k.fy);
         let mut rects = std::mem::take(&mut self.rects);
         rects.clear();
+        // Per part, for the cone test of each tile: the sphere's centre in the camera frame, and
+        // the sine and cosine of the half-angle it subtends (None: the camera is inside it).
+        let mut cones = std::mem::take(&mut self.cones);
+        cones.clear();
         for &(sc, sr) in &self.spheres {
             let p_cam = self
                 .cam
                 .camera_from_world(pos_m + world_from_body.apply(sc));
+            let dist = p_cam.norm();
+            cones.push((dist > sr).then(|| {
+                let sin = sr / dist;
+                (p_cam * (1.0 / dist), sin, (1.0 - sin * sin).sqrt())
+            }));
             let rect = match self.cam.pixel_of(p_cam) {
                 Some((u, v)) if p_cam.z > sr + 1e-3 => {
                     let ru = 1.3 * fx * sr / (p_cam.z - sr) + 2.0;
@@ -836,21 +848,59 @@ impl KinectSensor {
         );
         let scale = self.cfg.noise_scale;
         let props = self.errors.props();
+        // The farthest a pixel's jittered ray can lie from its own ray in the z = 1 plane.
+        let jitter_max =
+            LATERAL_SIGMA_PX * scale * self.pixel_noise.max_abs() * fx.recip().hypot(fy.recip());
         const TILE: usize = 8;
         for ty in (y0..y1).step_by(TILE) {
             for tx in (x0..x1).step_by(TILE) {
                 let (tx1, ty1) = ((tx + TILE).min(x1), (ty + TILE).min(y1));
+                // The tile's rays lie within angle α of its centre ray (the undistortion is
+                // smooth across 8 pixels: the corners bound it, with 5 % to spare).
+                let centre = self.rays[((ty + ty1) / 2) * WIDTH + (tx + tx1) / 2];
+                let spread = [(tx, ty), (tx1 - 1, ty), (tx, ty1 - 1), (tx1 - 1, ty1 - 1)]
+                    .iter()
+                    .map(|&(c, r)| {
+                        let d = self.rays[r * WIDTH + c] - centre;
+                        d.x.hypot(d.y)
+                    })
+                    .fold(0.0f64, f64::max);
+                let centre_norm = centre.norm();
+                let sin_alpha = ((1.05 * spread + jitter_max) / centre_norm + 1e-6).min(1.0);
+                let cos_alpha = (1.0 - sin_alpha * sin_alpha).sqrt();
+                let axis = centre * (1.0 / centre_norm);
                 candidates.clear();
+                let mut in_rect = false;
                 for (pi, &(ru0, rv0, ru1, rv1)) in rects.iter().enumerate() {
-                    if ru1 >= tx as f64
+                    if !(ru1 >= tx as f64
                         && ru0 <= tx1 as f64
                         && rv1 >= ty as f64
-                        && rv0 <= ty1 as f64
+                        && rv0 <= ty1 as f64)
                     {
+                        continue;
+                    }
+                    in_rect = true;
+                    // A ray within α of the axis meets the part's sphere (half-angle A) only if
+                    // the sphere's centre lies within A + α of the axis.
+                    let in_cone = match cones[pi] {
+                        Some((c, sin_a, cos_a)) => {
+                            let cos_sum = cos_a * cos_alpha - sin_a * sin_alpha;
+                            let sum_below_right_angle =
+                                sin_a * cos_alpha + cos_a * sin_alpha < 1.0 && cos_sum > 0.0;
+                            !sum_below_right_angle || c.dot(axis) >= cos_sum - 1e-9
+                        }
+                        None => true,
+                    };
+                    if in_cone {
                         candidates.push(pi);
                     }
                 }
                 if candidates.is_empty() {
+                    // A tile that only the cone test empties still takes its pixels' lateral
+                    // jitter from the stream, as it did before that test (same frames).
+                    if in_rect && scale > 0.0 {
+                        self.pixel_noise.skip(2 * (tx1 - tx) * (ty1 - ty));
+                    }
                     for r in ty..ty1 {
                         hits[(r - y0) * w + (tx - x0)..(r - y0) * w + (tx1 - x0)].fill(Hit::MISS);
                     }
@@ -944,6 +994,7 @@ impl KinectSensor {
         hits.truncate(n_hits);
         self.part_rays = part_rays;
         self.candidates = candidates;
+        self.cones = cones;
         // The systematic errors common to every quad pixel this frame: the warm-up drift and
         // the multipath from a nearby surface (gap from the quad's centre).
         let systematic = self.errors.wiggling() || self.errors.multipath || self.errors.warmup;

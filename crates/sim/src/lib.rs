@@ -35,6 +35,7 @@ pub use depthpilot_firmware::{
 pub use offboard::OffBoard;
 pub use plant::Plant;
 pub use runner::{
-    LogRow, LogSink, NoLog, NoProbe, Probe, SimError, Stage, StepResponse, Summary, fly, run,
+    LogRow, LogSink, NoLog, NoProbe, Probe, SimError, Stage, StepResponse, Summary,
+    camera_thread_pays, fly, run, set_camera_thread,
 };
 pub use world::{BareMode, BareWorld};

@@ -76,7 +76,7 @@ impl Noise {
         if state == 0 {
             state = 0x9E37_79B9_7F4A_7C15;
         }
-        FastGaussian { table, state }
+        FastGaussian::new(table, state)
     }
 }
 
@@ -88,10 +88,33 @@ const FAST_TABLE: usize = 1 << 16;
 #[derive(Clone, Debug)]
 pub struct FastGaussian {
     table: Vec<f32>,
+    /// The largest |draw| the table can give.
+    max_abs: f64,
     state: u64,
 }
 
 impl FastGaussian {
+    fn new(table: Vec<f32>, state: u64) -> Self {
+        let max_abs = table.iter().fold(0.0f64, |m, &g| m.max(f64::from(g).abs()));
+        Self {
+            table,
+            max_abs,
+            state,
+        }
+    }
+
+    /// Advances the source past `n` draws without making them.
+    pub fn skip(&mut self, n: usize) {
+        for _ in 0..n {
+            self.next_u64();
+        }
+    }
+
+    /// The largest |draw| this source can give (a bound for culling, not a statistic).
+    pub fn max_abs(&self) -> f64 {
+        self.max_abs
+    }
+
     #[inline]
     fn next_u64(&mut self) -> u64 {
         let mut x = self.state;

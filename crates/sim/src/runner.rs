@@ -453,6 +453,22 @@ pub fn log_row(
     }
 }
 
+/// Whether flights that keep no log rows run the synthetic Kinect on a second thread (on by
+/// default). Flights fly bit-identically either way; the thread only pays when a core is free
+/// for it, so `batch` and `tune` turn it off when their parallel flights already fill the cores.
+static CAMERA_THREAD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Sets [`CAMERA_THREAD`] for this process.
+pub fn set_camera_thread(on: bool) {
+    CAMERA_THREAD.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether parallel flights (`jobs` at once) leave a core free for each one's camera thread.
+pub fn camera_thread_pays(jobs: usize) -> bool {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    2 * jobs <= cores
+}
+
 /// Flies a scene with the given controller. `probe` sees stage boundaries (profiling only).
 pub fn run<P: Probe>(
     scene: &Scene,
@@ -463,7 +479,7 @@ pub fn run<P: Probe>(
     let settle_ns = (scene.settle_s * 1e9).round() as u64;
     let mut world = SimWorld::new(scene);
     let mut off = OffBoard::new(scene, controller)?;
-    if !log.wants_rows() {
+    if !log.wants_rows() && CAMERA_THREAD.load(std::sync::atomic::Ordering::Relaxed) {
         off.pipeline_sensing();
     }
     let mut est_err = ErrorStats::default();

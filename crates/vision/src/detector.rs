@@ -310,10 +310,11 @@ pub struct Detector {
     spread: Vec<u16>,
     last: Option<Hit>,
     misses: u32,
-    /// Per-pixel label stamp (frame id) for the connected-component search.
-    visited: Vec<u32>,
-    frame_id: u32,
-    stack: Vec<u32>,
+    /// The search window's foreground mask and the labelling's stack (window coordinates).
+    mask: Vec<u8>,
+    /// Per row of the window: whether it has foreground.
+    rows_fg: Vec<bool>,
+    stack: Vec<(usize, usize)>,
     depths: Vec<u16>,
     blobs: Vec<Blob>,
     /// Scratch of the marker search (`yaw_from_markers`).
@@ -332,8 +333,8 @@ impl Detector {
             spread: Vec::new(),
             last: None,
             misses: 0,
-            visited: vec![0; WIDTH * HEIGHT],
-            frame_id: 0,
+            mask: Vec::new(),
+            rows_fg: Vec::new(),
             stack: Vec::new(),
             depths: Vec::new(),
             blobs: Vec::new(),
@@ -532,55 +533,69 @@ impl Detector {
         }
         let depth = &frame.depth_mm;
 
-        // Foreground test for one pixel.
+        // The foreground mask of the search window, with a border of background around it so
+        // that the labelling needs no bounds tests: 1 = foreground, 2 = labelled.
         let below = &self.fg_below;
-        let is_fg = |i: usize| -> bool {
-            let d = depth[i];
-            d != 0 && d < below[i]
-        };
-
-        self.frame_id = self.frame_id.wrapping_add(1);
-        if self.frame_id == 0 {
-            self.visited.iter_mut().for_each(|v| *v = 0);
-            self.frame_id = 1;
+        let (rw, rh) = (roi.x1 - roi.x0, roi.y1 - roi.y0);
+        let stride = rw + 2;
+        let mask = &mut self.mask;
+        mask.clear();
+        mask.resize(stride * (rh + 2), 0);
+        let rows_fg = &mut self.rows_fg;
+        rows_fg.clear();
+        for y in 0..rh {
+            let row = (roi.y0 + y) * WIDTH + roi.x0;
+            let m_row = &mut mask[(y + 1) * stride + 1..(y + 1) * stride + 1 + rw];
+            let (d_row, b_row) = (&depth[row..row + rw], &below[row..row + rw]);
+            let mut any = 0u8;
+            for i in 0..rw {
+                let f = u8::from(d_row[i] != 0) & u8::from(d_row[i] < b_row[i]);
+                m_row[i] = f;
+                any |= f;
+            }
+            rows_fg.push(any != 0);
         }
-        let id = self.frame_id;
+        // 8-connected blobs (a quad seen edge-on is only a few pixels tall and its silhouette is
+        // ragged), seeded in row order. Sums of half-integer coordinates are exact in any order,
+        // so the blobs do not depend on the order of the fill.
+        let neighbours = [
+            -1isize,
+            1,
+            -(stride as isize),
+            -(stride as isize) - 1,
+            -(stride as isize) + 1,
+            stride as isize,
+            stride as isize - 1,
+            stride as isize + 1,
+        ];
         self.blobs.clear();
         self.depths.clear();
-        for y in roi.y0..roi.y1 {
-            let row = y * WIDTH;
-            // Find foreground seeds in this row with plain slices (no per-pixel bounds checks).
-            let (d_row, b_row) = (
-                &depth[row + roi.x0..row + roi.x1],
-                &below[row + roi.x0..row + roi.x1],
-            );
-            for (dx, (&d, &b)) in d_row.iter().zip(b_row.iter()).enumerate() {
-                if d == 0 || d >= b {
+        for y in 0..rh {
+            if !self.rows_fg[y] {
+                continue;
+            }
+            for x in 0..rw {
+                let m = (y + 1) * stride + x + 1;
+                if mask[m] != 1 {
                     continue;
                 }
-                let x = roi.x0 + dx;
-                let i = row + x;
-                if self.visited[i] == id {
-                    continue;
-                }
-                // Flood fill one 8-connected blob inside the ROI.
+                let (gx, gy) = (roi.x0 + x, roi.y0 + y);
                 let mut blob = Blob {
                     pixels: 0,
                     sum_u: 0.0,
                     sum_v: 0.0,
                     depth_start: self.depths.len(),
                     median_mm: 0,
-                    min_x: x,
-                    min_y: y,
-                    max_x: x,
-                    max_y: y,
+                    min_x: gx,
+                    min_y: gy,
+                    max_x: gx,
+                    max_y: gy,
                 };
-                self.visited[i] = id;
+                mask[m] = 2;
                 self.stack.clear();
-                self.stack.push(i as u32);
-                while let Some(j) = self.stack.pop() {
-                    let j = j as usize;
-                    let (jx, jy) = (j % WIDTH, j / WIDTH);
+                self.stack.push((x, y));
+                while let Some((lx, ly)) = self.stack.pop() {
+                    let (jx, jy) = (roi.x0 + lx, roi.y0 + ly);
                     blob.pixels += 1;
                     blob.sum_u += jx as f64 + 0.5;
                     blob.sum_v += jy as f64 + 0.5;
@@ -588,39 +603,25 @@ impl Detector {
                     blob.max_x = blob.max_x.max(jx);
                     blob.min_y = blob.min_y.min(jy);
                     blob.max_y = blob.max_y.max(jy);
-                    self.depths.push(depth[j]);
-                    let mut visit = |k: usize| {
-                        if self.visited[k] != id && is_fg(k) {
-                            self.visited[k] = id;
-                            self.stack.push(k as u32);
-                        }
-                    };
-                    // 8-connected: a quad seen edge-on is only a few pixels tall and its
-                    // silhouette is ragged.
-                    let (left, right) = (jx > roi.x0, jx + 1 < roi.x1);
-                    let (up, down) = (jy > roi.y0, jy + 1 < roi.y1);
-                    if left {
-                        visit(j - 1);
-                    }
-                    if right {
-                        visit(j + 1);
-                    }
-                    if up {
-                        visit(j - WIDTH);
-                        if left {
-                            visit(j - WIDTH - 1);
-                        }
-                        if right {
-                            visit(j - WIDTH + 1);
-                        }
-                    }
-                    if down {
-                        visit(j + WIDTH);
-                        if left {
-                            visit(j + WIDTH - 1);
-                        }
-                        if right {
-                            visit(j + WIDTH + 1);
+                    self.depths.push(depth[jy * WIDTH + jx]);
+                    let mj = (ly + 1) * stride + lx + 1;
+                    for (n, off) in neighbours.iter().enumerate() {
+                        let k = mj.wrapping_add_signed(*off);
+                        if mask[k] == 1 {
+                            mask[k] = 2;
+                            // The border keeps every neighbour of a window pixel inside the mask.
+                            let (dx, dy) = [
+                                (-1, 0),
+                                (1, 0),
+                                (0, -1),
+                                (-1, -1),
+                                (1, -1),
+                                (0, 1),
+                                (-1, 1),
+                                (1, 1),
+                            ][n];
+                            self.stack
+                                .push((lx.wrapping_add_signed(dx), ly.wrapping_add_signed(dy)));
                         }
                     }
                 }
