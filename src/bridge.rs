@@ -26,7 +26,12 @@ pub struct BridgeArgs {
     /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
-    pub insecure: bool,
+    pub insecure: bool,    /// CURVE (authenticated, encrypted) on the parameter and LED servers, keys from DIR (see
+    /// `depthpilot keygen`): DIR/server.key, DIR/server.pub, and the clients allowed per role,
+    /// DIR/allow/param/*.pub and DIR/allow/led/*.pub. They may then bind any interface without
+    /// --insecure.
+    #[arg(long, value_name = "DIR", conflicts_with = "insecure")]
+    pub keys: Option<std::path::PathBuf>,
 }
 
 pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
@@ -43,15 +48,23 @@ pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
             "--duration must be a positive number of seconds, got {d}"
         )));
     }
+    let keys = args
+        .keys
+        .as_deref()
+        .map(crate::fly::load_server_keys)
+        .transpose()?;
     let mut link = depthpilot_radio::open(&args.uri).map_err(|e| Failure {
         code: 3,
         error: anyhow::Error::new(e).context(format!("cannot connect to {}", args.uri)),
     })?;
-    let mut servers = ClientServers::bind_with(
-        Some(&args.zmq_param),
-        Some(&args.zmq_led),
-        depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
-    )
+    let mut servers = match &keys {
+        Some(k) => ClientServers::bind_curve(Some(&args.zmq_param), Some(&args.zmq_led), k),
+        None => ClientServers::bind_with(
+            Some(&args.zmq_param),
+            Some(&args.zmq_led),
+            depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
+        ),
+    }
     .map_err(|e| Failure {
         code: 1,
         error: anyhow::Error::new(e),
@@ -73,5 +86,6 @@ pub fn bridge(args: &BridgeArgs) -> Result<(), Failure> {
         "depthpilot bridge: parameter requests {} ({} errors), LED writes {} ({} failed or skipped)",
         s.param_requests, s.param_errors, s.led_writes, s.led_errors
     );
+    crate::sitl::print_auth("depthpilot bridge", &servers);
     Ok(())
 }

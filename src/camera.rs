@@ -65,9 +65,26 @@ pub struct FakeBridgeArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
+    /// CURVE (authenticated, encrypted) on the bridge's PUB, keys from DIR (`depthpilot
+    /// keygen`): DIR/server.key, DIR/server.pub and DIR/allow/bridge/*.pub, the only clients
+    /// that get frames (a key allowed on another role is refused). It may then bind a
+    /// non-loopback endpoint without --insecure. Clients: `record --bridge-keys`.
+    #[arg(long, value_name = "DIR")]
+    pub keys: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The `auth` line of a CURVE bridge's summary.
+fn auth_line(auth: Option<depthpilot_runtime::curve::DomainCounts>) -> String {
+    auth.map(|a| {
+        format!(
+            "; CURVE: {} subscriber(s) accepted, {} denied, {} failed handshake(s)",
+            a.accepted, a.denied, a.handshake_failures
+        )
+    })
+    .unwrap_or_default()
 }
 
 pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
@@ -77,19 +94,26 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
     } else {
         Duration::from_secs(2)
     };
+    let keys = args
+        .keys
+        .as_deref()
+        .map(crate::fly::load_server_keys)
+        .transpose()?;
     if let Some(path) = &args.replay {
         let report = depthpilot_runtime::fake_bridge::replay_session(
             path,
             &args.bind,
             BindPolicy::from_insecure(args.insecure),
+            keys.as_ref(),
             status_every,
         )
         .map_err(|e| bad(anyhow::Error::new(e)))?;
         if !args.quiet {
             println!(
-                "depthpilot fake-bridge — replay of {}: {} frames sent",
+                "depthpilot fake-bridge — replay of {}: {} frames sent{}",
                 path.display(),
-                report.frames_sent
+                report.frames_sent,
+                auth_line(report.auth)
             );
         }
         return Ok(());
@@ -126,6 +150,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
     let opts = FakeBridge {
         bind: args.bind.clone(),
         bind_policy: BindPolicy::from_insecure(args.insecure),
+        keys,
         truth: args.truth_endpoint.clone(),
         duration: args.duration.map(Duration::from_secs_f64),
         stalls,
@@ -146,12 +171,13 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
     })?;
     if !args.quiet {
         println!(
-            "depthpilot fake-bridge — `{}`: {} frames sent, {} stalled, {} of the wrong size, {} truth messages",
+            "depthpilot fake-bridge — `{}`: {} frames sent, {} stalled, {} of the wrong size, {} truth messages{}",
             scene.name,
             report.frames_sent,
             report.frames_stalled,
             report.frames_wrong_size,
-            report.truth_received
+            report.truth_received,
+            auth_line(report.auth)
         );
     }
     Ok(())
@@ -176,9 +202,37 @@ pub struct RecordArgs {
     /// Connect to the bridge here instead of the rig's endpoint.
     #[arg(long, value_name = "ENDPOINT")]
     pub bridge_endpoint: Option<String>,
+    /// CURVE: the bridge is a CURVE server (`fake-bridge --keys`, `kinect_bridge.py --keys`);
+    /// DIR holds its server.pub and this client's key pair (see --bridge-key).
+    #[arg(long, value_name = "DIR")]
+    pub bridge_keys: Option<PathBuf>,
+    /// With --bridge-keys: the name of this client's key pair in DIR (NAME.key, NAME.pub;
+    /// default `vision`); its NAME.pub must be in the bridge's allow/bridge/.
+    #[arg(long, value_name = "NAME", requires = "bridge_keys")]
+    pub bridge_key: Option<String>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The bridge client's CURVE keys of `--bridge-keys DIR [--bridge-key NAME]`.
+pub(crate) fn bridge_client_keys(
+    dir: Option<&std::path::Path>,
+    name: Option<&str>,
+) -> Result<Option<depthpilot_camera::CurveClientKeys>, Failure> {
+    let Some(dir) = dir else {
+        return Ok(None);
+    };
+    let name = name.unwrap_or(depthpilot_runtime::bridge_curve::DEFAULT_CLIENT_KEY);
+    depthpilot_runtime::bridge_curve::load_client_keys(dir, name)
+        .map(Some)
+        .map_err(|e| {
+            bad(anyhow::Error::new(e).context(format!(
+                "--bridge-keys {}: it holds the bridge's server.pub and this client's {name}.key                  and {name}.pub (`depthpilot keygen --name {name} --dir {}`)",
+                dir.display(),
+                dir.display()
+            )))
+        })
 }
 
 fn unix_ns() -> u64 {
@@ -309,9 +363,11 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     };
     let mut writer =
         SessionWriter::create(&args.out, &header).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let mut config = BridgeConfig::new(endpoint.clone());
+    config.curve = bridge_client_keys(args.bridge_keys.as_deref(), args.bridge_key.as_deref())?;
     let ctx = zmq::Context::new();
-    let mut client = BridgeClient::connect(&ctx, &BridgeConfig::new(endpoint.clone()))
-        .map_err(|e| bad(anyhow::Error::new(e)))?;
+    let mut client =
+        BridgeClient::connect(&ctx, &config).map_err(|e| bad(anyhow::Error::new(e)))?;
     if !args.quiet {
         eprintln!(
             "depthpilot record: frames from {endpoint} into {}{}",
@@ -460,7 +516,12 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     );
     if st.frames == 0 {
         return Err(Failure::from(anyhow::anyhow!(
-            "no frame from the Kinect bridge at {endpoint}; start it (`python3 hil/kinect_bridge/kinect_bridge.py`, or `depthpilot fake-bridge <scene>`)"
+            "no frame from the Kinect bridge at {endpoint}; start it (`python3 hil/kinect_bridge/kinect_bridge.py`, or `depthpilot fake-bridge <scene>`){}",
+            if config.curve.is_some() {
+                "; with --bridge-keys the bridge must run with --keys and have this client's .pub in its allow/bridge/ (its log names a denied key), and DIR/server.pub must be the bridge's"
+            } else {
+                "; a bridge run with --keys sends nothing to a client without --bridge-keys"
+            }
         )));
     }
     Ok(())

@@ -67,6 +67,13 @@ pub struct FlyArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
+    /// CURVE (authenticated, encrypted) on the endpoints this flight binds, keys from DIR (see
+    /// `depthpilot keygen`): DIR/server.key and DIR/server.pub, and per role the clients allowed:
+    /// DIR/allow/state/*.pub for --state-out, DIR/allow/teacher/*.pub for --teacher-in (a key
+    /// allowed on one role is refused on the other). They may then bind a non-loopback endpoint
+    /// without --insecure.
+    #[arg(long, value_name = "DIR", conflicts_with = "insecure")]
+    pub keys: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -94,6 +101,30 @@ fn link_transport(arg: &str) -> Result<LinkTransport, Failure> {
             }),
         },
     }
+}
+
+fn bad_input(error: anyhow::Error) -> Failure {
+    Failure {
+        code: EXIT_BAD_INPUT,
+        error,
+    }
+}
+
+/// The server's CURVE keys of `--keys DIR` (`server.key`, `server.pub`, `allow/<role>/*.pub`);
+/// a missing directory or key file is named (exit 2).
+pub(crate) fn load_server_keys(
+    dir: &Path,
+) -> Result<depthpilot_runtime::curve::ServerKeys, Failure> {
+    if !dir.is_dir() {
+        return Err(bad_input(anyhow::anyhow!(
+            "--keys {}: no such directory; it holds server.key, server.pub and allow/<role>/*.pub \
+             (`depthpilot keygen --name server --dir {}`)",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    depthpilot_runtime::curve::ServerKeys::load(dir)
+        .map_err(|e| bad_input(anyhow::Error::new(e).context(format!("--keys {}", dir.display()))))
 }
 
 /// Flies through a link to a simulator in another process, in real time.
@@ -211,6 +242,23 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     if let Some(e) = &teacher_in {
         crate::run::check_endpoint("teacher-in", e)?;
     }
+    let keys = match &args.keys {
+        None => None,
+        Some(_) if args.view => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--keys with --view: the live viewer (depthpilot-viewer --live) holds no CURVE \
+                 keys, so the flight would refuse it; fly --view without --keys (its endpoints \
+                 stay on loopback), or give --state-out / --teacher-in to clients that hold keys"
+            )));
+        }
+        Some(_) if state_out.is_none() && teacher_in.is_none() => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--keys: this flight binds no endpoint for CURVE to protect; give --state-out \
+                 and/or --teacher-in"
+            )));
+        }
+        Some(dir) => Some(load_server_keys(dir)?),
+    };
     let extras = FlightExtras {
         setpoints_in: None,
         pid_viz: args.pid_viz.clone(),
@@ -218,6 +266,7 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
         state_out: state_out.clone(),
         teacher_in: teacher_in.clone(),
         bind_policy: depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
+        keys,
     };
     // The viewer, started before the flight so that it sees it from the start.
     let _viewer = match (&state_out, args.view) {
@@ -340,6 +389,12 @@ pub fn write_summary(
                 r.latency_samples,
                 r.late_steps
             );
+            for (domain, a) in &r.auth {
+                println!(
+                    "  CURVE       `{domain}`: {} handshake(s) accepted, {} denied, {} failed",
+                    a.accepted, a.denied, a.handshake_failures
+                );
+            }
         }
     }
     Ok(())

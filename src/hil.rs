@@ -30,6 +30,14 @@ pub struct HilArgs {
     /// endpoint.
     #[arg(long, value_name = "ENDPOINT")]
     pub bridge_endpoint: Option<String>,
+    /// Rigs with a Kinect bridge camera: the bridge is a CURVE server (`kinect_bridge.py
+    /// --keys`, `fake-bridge --keys`); DIR holds its server.pub and this client's key pair.
+    #[arg(long, value_name = "DIR")]
+    pub bridge_keys: Option<PathBuf>,
+    /// With --bridge-keys: the name of this client's key pair in DIR (default `vision`); its
+    /// .pub must be in the bridge's allow/bridge/.
+    #[arg(long, value_name = "NAME", requires = "bridge_keys")]
+    pub bridge_key: Option<String>,
     /// A simulated Crazyflie behind the link (udp://) with a Kinect bridge camera: publish its
     /// truth here for `depthpilot fake-bridge --truth-endpoint`.
     #[arg(long, value_name = "ENDPOINT", default_value = depthpilot_runtime::split::DEFAULT_TRUTH_ENDPOINT)]
@@ -53,6 +61,12 @@ pub struct HilArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
+    /// CURVE (authenticated, encrypted) on the live teacher input (--teacher-zmq), keys from DIR
+    /// (see `depthpilot keygen`): DIR/server.key, DIR/server.pub and DIR/allow/teacher/*.pub,
+    /// the only clients that may take over (a vision's or any other role's key is refused).
+    /// It may then bind a non-loopback endpoint without --insecure.
+    #[arg(long, value_name = "DIR", requires = "teacher_zmq")]
+    pub keys: Option<PathBuf>,
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
@@ -93,6 +107,11 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
             ),
         });
     }
+    // The keys first: a bad keys directory is a usage error, before any device is opened.
+    let keys = match &args.keys {
+        Some(dir) => Some(crate::fly::load_server_keys(dir)?),
+        None => None,
+    };
     // The link's device first: no point in waiting for a camera without a radio.
     if rig.link_scheme() == "radio" {
         let dongle = depthpilot_radio::probe_crazyradio().map_err(|e| Failure {
@@ -162,6 +181,15 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let camera = match &rig.camera {
+        CameraSource::Simulated if args.bridge_keys.is_some() => {
+            return Err(Failure {
+                code: EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "--bridge-keys: rig `{}` renders the synthetic camera (`camera: Simulated`)",
+                    rig.name
+                ),
+            });
+        }
         CameraSource::Simulated => RemoteCamera::Simulated,
         CameraSource::KinectBridge { endpoint } => {
             let endpoint = args.bridge_endpoint.clone().unwrap_or(endpoint.clone());
@@ -171,6 +199,10 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
                 endpoint,
                 // A simulated Crazyflie logs its truth: a fake bridge can render it.
                 truth_out: (!rig.link_is_real()).then(|| args.truth_endpoint.clone()),
+                curve: crate::camera::bridge_client_keys(
+                    args.bridge_keys.as_deref(),
+                    args.bridge_key.as_deref(),
+                )?,
             }
         }
     };
@@ -181,12 +213,22 @@ pub fn hil(args: &HilArgs) -> Result<(), Failure> {
     let teacher = match (&args.teacher_zmq, &args.gamepad) {
         (None, None) => None,
         (zmq, pad) => {
-            let t = crate::teach::open_live_teacher(
-                zmq.as_deref()
-                    .unwrap_or(depthpilot_runtime::zmq_teacher::DEFAULT_ENDPOINT),
-                pad.as_deref(),
-                BindPolicy::from_insecure(args.insecure),
-            )?;
+            let bind = zmq
+                .as_deref()
+                .unwrap_or(depthpilot_runtime::zmq_teacher::DEFAULT_ENDPOINT);
+            let t = match &keys {
+                Some(keys) => depthpilot_runtime::ZmqTeacher::bind_curve_flight(bind, keys)
+                    .map(depthpilot_runtime::remote::LiveTeacher::Zmq)
+                    .map_err(|e| Failure {
+                        code: EXIT_BAD_INPUT,
+                        error: anyhow::Error::new(e),
+                    })?,
+                None => crate::teach::open_live_teacher(
+                    bind,
+                    pad.as_deref(),
+                    BindPolicy::from_insecure(args.insecure),
+                )?,
+            };
             let mux = depthpilot_types::scene::MuxConfig {
                 mode: crate::teach::mux_mode(args.mux_mode),
                 ..Default::default()

@@ -4,6 +4,7 @@
 use crate::fly::write_summary;
 use crate::log_file::FlightLog;
 use crate::{EXIT_BAD_INPUT, Failure};
+use depthpilot_runtime::curve::ServerKeys;
 use depthpilot_runtime::netpolicy::BindPolicy;
 use depthpilot_runtime::split::{
     BusCurve, BusEndpoints, DEFAULT_MEASUREMENT_ENDPOINT, DEFAULT_TRUTH_ENDPOINT, VisionRole,
@@ -70,11 +71,20 @@ pub struct RunArgs {
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
     pub insecure: bool,
-    /// CURVE on the bus (authenticated, encrypted), keys from DIR (see `depthpilot keygen`).
-    /// Control: DIR/server.key, DIR/server.pub and DIR/allow/bus/*.pub (the vision keys
-    /// allowed); the bus may then bind a non-loopback endpoint without --insecure. Vision:
-    /// DIR/server.pub (the control side's public key) and its own pair DIR/NAME.key,
-    /// DIR/NAME.pub (NAME from --key).
+    /// Control/all: publish every log row here (PUB, bound; topics `flight/state` and
+    /// `flight/header`) for a live viewer (`depthpilot-viewer --live`).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub state_out: Option<String>,
+    /// Control/all: a live teacher through the mux: the client's ZMQ input device bound here
+    /// (cfclient's format; `depthpilot teach` shows what a sender does).
+    #[arg(long, value_name = "ENDPOINT")]
+    pub teacher_in: Option<String>,
+    /// CURVE on the bus and on this process's other server sockets (authenticated, encrypted),
+    /// keys from DIR (see `depthpilot keygen`). Control: DIR/server.key, DIR/server.pub and
+    /// DIR/allow/bus/*.pub (the vision keys allowed); --state-out takes DIR/allow/state/*.pub,
+    /// --teacher-in DIR/allow/teacher/*.pub (control or all). These may then bind a
+    /// non-loopback endpoint without --insecure. Vision: DIR/server.pub (the control side's
+    /// public key) and its own pair DIR/NAME.key, DIR/NAME.pub (NAME from --key).
     #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
     /// Vision with --keys: the name of this vision's key pair in the keys directory (default
@@ -91,6 +101,14 @@ pub struct RunArgs {
     /// endpoint.
     #[arg(long, value_name = "ENDPOINT")]
     pub bridge_endpoint: Option<String>,
+    /// Rigs with a Kinect bridge camera: the bridge is a CURVE server (`kinect_bridge.py
+    /// --keys`, `fake-bridge --keys`); DIR holds its server.pub and this client's key pair.
+    #[arg(long, value_name = "DIR")]
+    pub bridge_keys: Option<PathBuf>,
+    /// With --bridge-keys: the name of this client's key pair in DIR (default `vision`); its
+    /// .pub must be in the bridge's allow/bridge/.
+    #[arg(long, value_name = "NAME", requires = "bridge_keys")]
+    pub bridge_key: Option<String>,
     /// Vision: load the detector's learnt background from this file at start (if it exists)
     /// and save it there once learnt, so that a restarted vision does not learn the quad into
     /// its background.
@@ -153,6 +171,12 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             Some(e)
         }
     };
+    if bridge.is_none() && args.bridge_keys.is_some() {
+        return Err(bad(anyhow::anyhow!(
+            "--bridge-keys: rig `{}` renders the synthetic camera (`camera: Simulated`)",
+            rig.name
+        )));
+    }
     if bridge.is_none() && args.bridge_endpoint.is_some() {
         return Err(bad(anyhow::anyhow!(
             "--bridge-endpoint: rig `{}` renders the synthetic camera (`camera: Simulated`)",
@@ -170,6 +194,21 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = &args.pid_viz {
         check_endpoint("pid-viz", d)?;
     }
+    for (flag, e) in [
+        ("state-out", &args.state_out),
+        ("teacher-in", &args.teacher_in),
+    ] {
+        if let Some(e) = e {
+            check_endpoint(flag, e)?;
+            if args.role == Role::Vision {
+                return Err(bad(anyhow::anyhow!(
+                    "--{flag}: the flight's state and its teacher are the control side's; use \
+                     it with --role control or --role all"
+                )));
+            }
+        }
+    }
+    let (bus_keys, flight_keys) = curve_keys(args, bridge.is_some())?;
     if args.background.is_some() && args.role != Role::Vision {
         return Err(bad(anyhow::anyhow!(
             "--background: the learnt background is the vision's; use it with --role vision"
@@ -179,9 +218,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         setpoints_in: args.setpoints_in.clone(),
         pid_viz: args.pid_viz.clone(),
         shadow: None,
-        state_out: None,
-        teacher_in: None,
+        state_out: args.state_out.clone(),
+        teacher_in: args.teacher_in.clone(),
         bind_policy: BindPolicy::from_insecure(args.insecure),
+        keys: flight_keys,
     };
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
@@ -194,7 +234,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         truth: args.truth_endpoint.clone(),
         measurements: args.measurement_endpoint.clone(),
         policy: BindPolicy::from_insecure(args.insecure),
-        curve: bus_curve(args, bridge.is_some())?,
+        curve: bus_keys,
     };
     match args.role {
         Role::Vision => {
@@ -231,6 +271,10 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
                 (Some(endpoint), _) => VisionSource::Bridge {
                     endpoint: endpoint.clone(),
                     truth: Some(args.truth_endpoint.clone()),
+                    curve: crate::camera::bridge_client_keys(
+                        args.bridge_keys.as_deref(),
+                        args.bridge_key.as_deref(),
+                    )?,
                 },
                 (None, Role::Control) => VisionSource::Bus(endpoints),
                 (None, _) => VisionSource::Local,
@@ -319,34 +363,44 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
 }
 
-/// The bus's CURVE keys from `--keys` / `--key` (None without `--keys`).
-fn bus_curve(args: &RunArgs, bridge: bool) -> Result<Option<BusCurve>, Failure> {
+/// The CURVE keys from `--keys` / `--key` (None without `--keys`): the bus's, and the server
+/// keys of the flight's own endpoints (`--state-out`, `--teacher-in`).
+fn curve_keys(
+    args: &RunArgs,
+    bridge: bool,
+) -> Result<(Option<BusCurve>, Option<ServerKeys>), Failure> {
     let Some(dir) = &args.keys else {
         if args.key.is_some() {
             return Err(bad(anyhow::anyhow!(
                 "--key names the vision's key pair in the --keys directory: pass --keys DIR too"
             )));
         }
-        return Ok(None);
+        return Ok((None, None));
     };
     let key_err = |e: depthpilot_runtime::curve::KeyError| bad(anyhow::Error::new(e));
+    // The flight's own server sockets besides the bus.
+    let own = args.state_out.is_some() || args.teacher_in.is_some();
+    if args.role != Role::Vision && args.key.is_some() {
+        return Err(bad(anyhow::anyhow!(
+            "--key: the control side serves the bus with DIR/server.key; --key names a \
+             vision's key pair (use it with --role vision)"
+        )));
+    }
     match args.role {
-        Role::All => Err(bad(anyhow::anyhow!(
-            "--keys: CURVE protects the bus between `--role control` and `--role vision`; \
-             `--role all` has no bus"
+        Role::All if !own => Err(bad(anyhow::anyhow!(
+            "--keys: CURVE protects the bus between `--role control` and `--role vision`, and \
+             --state-out / --teacher-in; `--role all` has no bus and binds neither"
         ))),
-        Role::Control if bridge => Err(bad(anyhow::anyhow!(
+        Role::Control if bridge && !own => Err(bad(anyhow::anyhow!(
             "--keys: this rig's vision runs in the control process on frames from a Kinect \
-             bridge; there is no bus to protect"
+             bridge; there is no bus to protect (nor --state-out / --teacher-in)"
         ))),
-        Role::Control => {
-            if args.key.is_some() {
-                return Err(bad(anyhow::anyhow!(
-                    "--key: the control side serves the bus with DIR/server.key; --key names a \
-                     vision's key pair (use it with --role vision)"
-                )));
-            }
-            let keys = depthpilot_runtime::curve::ServerKeys::load(dir).map_err(key_err)?;
+        Role::All | Role::Control if bridge || args.role == Role::All => {
+            let keys = crate::fly::load_server_keys(dir)?;
+            Ok((None, Some(keys)))
+        }
+        Role::All | Role::Control => {
+            let keys = crate::fly::load_server_keys(dir)?;
             if keys.allow.len("bus") == 0 {
                 return Err(bad(anyhow::anyhow!(
                     "--keys {}: no vision may connect: {} is empty or missing; copy the \
@@ -355,14 +409,15 @@ fn bus_curve(args: &RunArgs, bridge: bool) -> Result<Option<BusCurve>, Failure> 
                     dir.join("allow").join("bus").display()
                 )));
             }
-            Ok(Some(BusCurve::Server(keys)))
+            let flight = own.then(|| keys.clone());
+            Ok((Some(BusCurve::Server(keys)), flight))
         }
         Role::Vision => {
             let name = args.key.as_deref().unwrap_or("vision");
             let client = depthpilot_runtime::curve::KeyPair::load(dir, name).map_err(key_err)?;
             let server =
                 depthpilot_runtime::curve::PublicKey::load(dir, "server").map_err(key_err)?;
-            Ok(Some(BusCurve::Client { server, client }))
+            Ok((Some(BusCurve::Client { server, client }), None))
         }
     }
 }

@@ -59,7 +59,12 @@ pub struct SitlArgs {
     /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
-    pub insecure: bool,
+    pub insecure: bool,    /// CURVE (authenticated, encrypted) on the parameter and LED servers, keys from DIR (see
+    /// `depthpilot keygen`): DIR/server.key, DIR/server.pub, and the clients allowed per role,
+    /// DIR/allow/param/*.pub and DIR/allow/led/*.pub. They may then bind any interface without
+    /// --insecure.
+    #[arg(long, value_name = "DIR", conflicts_with = "insecure")]
+    pub keys: Option<std::path::PathBuf>,
 }
 
 /// The simulated Crazyflie as the client's ZMQ servers see it.
@@ -210,12 +215,30 @@ pub fn sitl(args: &SitlArgs) -> Result<(), Failure> {
             .context("cannot make the UDP socket non-blocking")?;
         sockets.push((addr, socket));
     }
+    let keys = match &args.keys {
+        Some(_) if args.zmq_param.is_none() && args.zmq_led.is_none() => {
+            return Err(Failure {
+                code: crate::EXIT_BAD_INPUT,
+                error: anyhow::anyhow!(
+                    "--keys: sitl binds no ZMQ server for CURVE to protect; give --zmq-param \
+                     and/or --zmq-led (its CRTP socket is UDP, not ZMQ)"
+                ),
+            });
+        }
+        Some(dir) => Some(crate::fly::load_server_keys(dir)?),
+        None => None,
+    };
     let mut servers = if args.zmq_param.is_some() || args.zmq_led.is_some() {
-        let s = ClientServers::bind_with(
-            args.zmq_param.as_deref(),
-            args.zmq_led.as_deref(),
-            depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
-        )
+        let s = match &keys {
+            Some(k) => {
+                ClientServers::bind_curve(args.zmq_param.as_deref(), args.zmq_led.as_deref(), k)
+            }
+            None => ClientServers::bind_with(
+                args.zmq_param.as_deref(),
+                args.zmq_led.as_deref(),
+                depthpilot_runtime::netpolicy::BindPolicy::from_insecure(args.insecure),
+            ),
+        }
         .map_err(|e| Failure {
             code: 1,
             error: anyhow::Error::new(e),
@@ -372,6 +395,7 @@ fn serve(
             "sitl {addr}: ZMQ param requests {} ({} errors), LED writes {} ({} skipped)",
             s.stats.param_requests, s.stats.param_errors, s.stats.led_writes, s.stats.led_errors
         );
+        print_auth(&format!("sitl {addr}"), s);
     }
     if let Some(log) = extras.log.as_mut() {
         log.flush()?;
@@ -396,4 +420,17 @@ fn print_status(
         s.bad_packets,
         peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
     );
+}
+
+/// With CURVE: the handshakes of the parameter and LED servers (printed when they stop).
+pub(crate) fn print_auth(who: &str, servers: &ClientServers) {
+    use depthpilot_types::netpolicy::Role;
+    for (name, role) in [("param", Role::Param), ("led", Role::Led)] {
+        if let Some(a) = servers.auth_counts(role) {
+            eprintln!(
+                "{who}: CURVE `{name}`: {} handshake(s) accepted, {} denied, {} failed",
+                a.accepted, a.denied, a.handshake_failures
+            );
+        }
+    }
 }

@@ -10,9 +10,16 @@ intrinsics, on a ZMQ PUB socket: protocol version 1, hil/PROTOCOL.md. depthpilot
   kinect_bridge.py --self-test ENDPOINT [--frames N]   synthetic frames: no device, no numpy
 
 Binds are loopback only (tcp://127.0.0.1, tcp://[::1], tcp://localhost, ipc://, inproc://):
-the socket has no authentication and no encryption, and publishes live depth and IR video of the
-room. From another host, tunnel (ssh -L 7720:127.0.0.1:7720 THIS_HOST), or pass --insecure to
-bind elsewhere (e.g. tcp://*:7720) and accept the risk; it prints a WARNING.
+without keys the socket has no authentication and no encryption, and publishes live depth and
+IR video of the room. From another host, tunnel (ssh -L 7720:127.0.0.1:7720 THIS_HOST), or pass
+--insecure to bind elsewhere (e.g. tcp://*:7720) and accept the risk; it prints a WARNING.
+
+With --keys DIR the socket is a CURVE server (authenticated, encrypted) and may bind any
+interface without --insecure: DIR/server.key and DIR/server.pub are its key pair, and only the
+clients whose public keys are in DIR/allow/bridge/*.pub get frames (the ZAP domain "bridge"; a
+key allowed for another role, e.g. the bus, is refused). Keys are `depthpilot keygen` files: one
+line of Z85 each. Every denied client and failed handshake is printed and counted; the counts
+are printed at exit. Clients: `depthpilot record --bridge-keys DIR --bridge-key NAME`.
 
 The self-test binds ENDPOINT, waits for a subscriber, then publishes N frames of a flat plane at
 2000 mm with a 40 x 40 px square 200 mm nearer that moves 8 px right per frame, with the
@@ -242,45 +249,209 @@ def endpoint_is_loopback(endpoint):
         return False  # `*`, a host or an interface name
 
 
-def check_bind(endpoint, insecure):
-    """Refuses (RuntimeError) a non-loopback bind without --insecure; warns with it."""
+def check_bind(endpoint, insecure, curve=False):
+    """Refuses (RuntimeError) a non-loopback bind without --insecure; warns with it. With CURVE
+    (--keys) any interface is fine: every subscriber must hold an allowed key."""
     try:
         loopback = endpoint_is_loopback(endpoint)
     except ValueError as e:
         raise RuntimeError(str(e)) from e
-    if loopback:
+    if loopback or curve:
         return
     if not insecure:
         raise RuntimeError(
             f"refusing to bind the Kinect bridge socket to `{endpoint}`: it is not loopback, and "
             "the socket has no authentication or encryption (ZMQ NULL mechanism), so anyone who "
-            "reaches this host could watch live depth and IR video of the room. CURVE keys are "
-            "not built yet in this build: bind loopback (tcp://127.0.0.1:PORT) and tunnel from "
-            "the other host (`ssh -L PORT:127.0.0.1:PORT THIS_HOST`), or pass --insecure to "
-            "accept the risk")
+            "reaches this host could watch live depth and IR video of the room. Authenticate it "
+            "with CURVE keys (--keys DIR; `depthpilot keygen`), or bind loopback "
+            "(tcp://127.0.0.1:PORT) and tunnel from the other host (`ssh -L "
+            "PORT:127.0.0.1:PORT THIS_HOST`), or pass --insecure to accept the risk")
     log(f"WARNING: --insecure: the Kinect bridge socket is bound to `{endpoint}` without "
         "authentication or encryption; anyone who reaches this host can watch live depth and IR "
         "video of the room")
 
 
+# ------------------------------------------------------------------------------------------
+# CURVE (--keys DIR): the same key files, allow-list layout and ZAP domain as depthpilot's
+# `crates/runtime/src/curve.rs`.
+
+ZAP_DOMAIN = "bridge"
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+KEY_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def read_key(path):
+    """One Z85 key (40 characters) from `path`, as 32 bytes; RuntimeError naming the file."""
+    from zmq.utils import z85
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise RuntimeError(f"{path}: {e}") from e
+    if len(text) != 40:
+        raise RuntimeError(f"{path}: a CURVE key is 40 Z85 characters, this is {len(text)}")
+    try:
+        key = z85.decode(text.encode("ascii"))
+    except Exception as e:  # pyzmq raises ValueError or KeyError on a bad character
+        raise RuntimeError(f"{path}: not a Z85 key ({e})") from e
+    if len(key) != 32 or z85.encode(key).decode("ascii") != text:
+        raise RuntimeError(f"{path}: not a Z85 key")
+    return key
+
+
+def load_keys(directory):
+    """(server public, server secret, {client public key: name}) from a keys directory:
+    server.pub, server.key and allow/bridge/NAME.pub. RuntimeError naming what is wrong; an
+    empty allow-list is an error (nobody could connect)."""
+    server_public = read_key(os.path.join(directory, "server.pub"))
+    server_secret = read_key(os.path.join(directory, "server.key"))
+    allow_dir = os.path.join(directory, "allow", ZAP_DOMAIN)
+    allowed = {}
+    try:
+        names = sorted(os.listdir(allow_dir))
+    except OSError:
+        names = []
+    for name in names:
+        stem, dot, ext = name.rpartition(".")
+        if not (dot and ext == "pub" and stem and not stem.startswith(".")
+                and set(stem) <= KEY_NAME_CHARS):
+            raise RuntimeError(f"{os.path.join(allow_dir, name)}: not a client's public key "
+                               "(expected NAME.pub)")
+        allowed[read_key(os.path.join(allow_dir, name))] = stem
+    if not allowed:
+        raise RuntimeError(
+            f"--keys {directory}: no client may connect: {allow_dir} is empty or missing; copy "
+            "a client's .pub there (`depthpilot keygen --name vision` makes one)")
+    return server_public, server_secret, allowed
+
+
+class Curve:
+    """The ZAP handler of the publisher's context and a monitor of its socket, in one thread:
+    answers every CURVE handshake from the `bridge` allow-list, prints and counts each denial
+    and each failed handshake (a client without CURVE, or with a wrong server key, never
+    reaches ZAP: the monitor sees it)."""
+
+    def __init__(self, zmq, ctx, allowed):
+        import threading
+        self.zmq = zmq
+        self.allowed = allowed
+        self.accepted = self.denied = self.failed = 0
+        self.zap = ctx.socket(zmq.REP)
+        self.zap.setsockopt(zmq.LINGER, 0)
+        self.zap.bind(ZAP_ENDPOINT)
+        self.monitor = None
+        self.running = True
+        self.thread = threading.Thread(target=self._run, name="zap-handler", daemon=True)
+
+    def watch(self, sock):
+        """Monitors `sock` (before bind) and starts the thread."""
+        z = self.zmq
+        events = (z.EVENT_HANDSHAKE_FAILED_AUTH | z.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                  | z.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        self.monitor = sock.get_monitor_socket(events)
+        self.thread.start()
+
+    def _reply(self, frames):
+        from zmq.utils import z85
+        if len(frames) < 6 or frames[0] != b"1.0":
+            return [b"1.0", frames[1] if len(frames) > 1 else b"", b"500",
+                    b"malformed ZAP request", b"", b""]
+        request_id, domain, address, mechanism = frames[1], frames[2], frames[3], frames[5]
+        def text(b):
+            return b.decode("utf-8", "replace")
+        key = frames[6] if mechanism == b"CURVE" and len(frames) > 6 else None
+        if key is None:
+            self.denied += 1
+            log(f"CURVE: denied a {text(mechanism)} client at {text(address)} on the "
+                f"`{text(domain)}` role: only CURVE clients are accepted")
+            return [b"1.0", request_id, b"400", b"CURVE required", b"", b""]
+        name = self.allowed.get(key) if text(domain) == ZAP_DOMAIN else None
+        if name is None:
+            self.denied += 1
+            log(f"CURVE: denied client key {z85.encode(key).decode('ascii')} at "
+                f"{text(address)} on the `{text(domain)}` role: not in its allow-list "
+                f"(keys/allow/{ZAP_DOMAIN}/)")
+            return [b"1.0", request_id, b"400", b"key not allowed for this role", b"", b""]
+        self.accepted += 1
+        log(f"CURVE: subscriber `{name}` at {text(address)} authenticated")
+        return [b"1.0", request_id, b"200", b"OK", name.encode("utf-8"), b""]
+
+    def _why(self, event, value):
+        z = self.zmq
+        if event == z.EVENT_HANDSHAKE_FAILED_AUTH:
+            return f"authentication failed (ZAP status {value})"
+        if event == z.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH, _CRYPTOGRAPHIC (zmq.h)
+            return {0x11000002: "the peer does not use CURVE (mechanism mismatch)",
+                    0x11000001: "cryptographic error (the client has the wrong server key?)",
+                    }.get(value, f"protocol error {value:#x} (ZMQ_PROTOCOL_ERROR_* in zmq.h)")
+        return f"the connection ended during the handshake ({os.strerror(value)})"
+
+    def _run(self):
+        from zmq.utils.monitor import recv_monitor_message
+        z = self.zmq
+        poller = z.Poller()
+        poller.register(self.zap, z.POLLIN)
+        poller.register(self.monitor, z.POLLIN)
+        while self.running:
+            try:
+                ready = dict(poller.poll(50))
+                if self.zap in ready:
+                    self.zap.send_multipart(self._reply(self.zap.recv_multipart()))
+                if self.monitor in ready:
+                    event = recv_monitor_message(self.monitor)
+                    self.failed += 1
+                    log(f"CURVE: bridge server socket at "
+                        f"{event['endpoint'].decode('utf-8', 'replace')}: handshake failed: "
+                        f"{self._why(event['event'], event['value'])}")
+            except z.ZMQError:
+                return
+
+    def summary(self):
+        return (f"CURVE: {self.accepted} subscriber(s) accepted, {self.denied} denied, "
+                f"{self.failed} failed handshake(s)")
+
+    def close(self):
+        self.running = False
+        if self.thread.is_alive():
+            self.thread.join()
+        if self.monitor is not None:
+            self.monitor.close()
+        self.zap.close()
+
+
 class Publisher:
     """An XPUB (a PUB that also hears subscriptions, so that we can log them and the self-test
-    can wait for its subscriber) bound at `endpoint`."""
+    can wait for its subscriber) bound at `endpoint`; with `keys_dir`, a CURVE server of the
+    `bridge` role (a denied client never subscribes)."""
 
-    def __init__(self, zmq, endpoint, linger_ms=0, insecure=False):
-        check_bind(endpoint, insecure)
+    def __init__(self, zmq, endpoint, linger_ms=0, insecure=False, keys_dir=None):
+        keys = load_keys(keys_dir) if keys_dir is not None else None
+        check_bind(endpoint, insecure, curve=keys is not None)
         self.zmq = zmq
         self.ctx = zmq.Context()
+        self.curve = None
         self.sock = self.ctx.socket(zmq.XPUB)
         self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
         self.sock.setsockopt(zmq.SNDHWM, 8)
         self.sock.setsockopt(zmq.LINGER, linger_ms)
+        if keys is not None:
+            server_public, server_secret, allowed = keys
+            self.curve = Curve(zmq, self.ctx, allowed)
+            self.sock.setsockopt(zmq.ZAP_DOMAIN, ZAP_DOMAIN.encode("ascii"))
+            self.sock.setsockopt(zmq.CURVE_SERVER, 1)
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, server_secret)
+            self.curve.watch(self.sock)
         try:
             self.sock.bind(endpoint)
         except zmq.ZMQError as e:
             self.close()
             raise RuntimeError(f"cannot bind the PUB socket to {endpoint}: {e}") from e
         self.endpoint = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if keys is not None:
+            from zmq.utils import z85
+            log(f"CURVE: bound {self.endpoint}: {len(keys[2])} client key(s) allowed "
+                f"(allow/{ZAP_DOMAIN}/), server key {z85.encode(keys[0]).decode('ascii')}")
         self.subscribed = False
 
     def drain_subscriptions(self):
@@ -308,6 +479,9 @@ class Publisher:
 
     def close(self):
         self.sock.close()
+        if self.curve is not None:
+            self.curve.close()
+            log(self.curve.summary())
         self.ctx.term()
 
 
@@ -380,7 +554,8 @@ def run_self_test(args, stop):
         log(f"self-test: {problem}")
         return EXIT_ERROR
     try:
-        publisher = Publisher(zmq, args.self_test, linger_ms=2000, insecure=args.insecure)
+        publisher = Publisher(zmq, args.self_test, linger_ms=2000, insecure=args.insecure,
+                              keys_dir=args.keys)
     except RuntimeError as e:
         log(str(e))
         return EXIT_ERROR
@@ -502,7 +677,8 @@ def run_device(args, stop):
     if zmq is None:
         return EXIT_MISSING
     try:
-        publisher = Publisher(zmq, args.bind, linger_ms=500, insecure=args.insecure)
+        publisher = Publisher(zmq, args.bind, linger_ms=500, insecure=args.insecure,
+                              keys_dir=args.keys)
     except RuntimeError as e:
         log(str(e))
         return EXIT_ERROR
@@ -615,6 +791,10 @@ def parse_args(argv):
     parser.add_argument("--insecure", action="store_true",
                         help="allow a non-loopback bind (no authentication, no encryption: "
                         "anyone who reaches this host sees the video); prints a WARNING")
+    parser.add_argument("--keys", metavar="DIR",
+                        help="CURVE: authenticate and encrypt with DIR/server.key, "
+                        "DIR/server.pub; only DIR/allow/bridge/*.pub get frames; any interface "
+                        "without --insecure")
     parser.add_argument("--serial", help="the Kinect v2 to open (default: the first found)")
     parser.add_argument("--pipeline", choices=("auto", "opencl", "opengl", "cpu"), default="auto",
                         help="libfreenect2 depth decoder (default auto: OpenCL, then OpenGL if "

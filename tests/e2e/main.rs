@@ -3,8 +3,10 @@
 
 mod actors;
 mod batch;
+mod bridge_curve;
 mod cli;
 mod closed_loop;
+mod control_curve;
 mod curve;
 mod determinism;
 mod faults;

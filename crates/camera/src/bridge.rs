@@ -38,6 +38,25 @@ pub struct BridgeConfig {
     pub reconnect_ivl: Duration,
     /// ZMQ receive high-water mark (messages).
     pub receive_hwm: i32,
+    /// CURVE (issue 20): the bridge is a CURVE server and this client holds a key it allows.
+    /// None: the NULL mechanism (a loopback bridge, or one behind a tunnel).
+    pub curve: Option<CurveClientKeys>,
+}
+
+/// A CURVE client's keys, as raw 32-byte keys (this crate has no key files: the runtime's
+/// `curve` module loads them): the server's public key and the client's key pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CurveClientKeys {
+    pub server_public: [u8; 32],
+    pub client_public: [u8; 32],
+    pub client_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for CurveClientKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret key.
+        f.write_str("CurveClientKeys(…)")
+    }
 }
 
 impl BridgeConfig {
@@ -48,6 +67,7 @@ impl BridgeConfig {
             stale_after: DEFAULT_STALE_AFTER,
             reconnect_ivl: DEFAULT_RECONNECT_IVL,
             receive_hwm: DEFAULT_RECEIVE_HWM,
+            curve: None,
         }
     }
 }
@@ -117,6 +137,11 @@ impl BridgeClient {
             socket.set_maxmsgsize(MAX_PART_BYTES)?;
             socket.set_reconnect_ivl(ivl_ms)?;
             socket.set_reconnect_ivl_max(ivl_ms)?;
+            if let Some(k) = &config.curve {
+                socket.set_curve_serverkey(&k.server_public)?;
+                socket.set_curve_publickey(&k.client_public)?;
+                socket.set_curve_secretkey(&k.client_secret)?;
+            }
             socket.set_subscribe(TOPIC_PREFIX.as_bytes())
         };
         configure()
@@ -227,6 +252,18 @@ impl BridgePublisher {
         if let Some(warning) = check_bind(endpoint, Role::Bridge, policy)? {
             eprintln!("{warning}");
         }
+        let socket = Self::socket(ctx, endpoint)?;
+        socket.bind(endpoint).map_err(|source| BridgeError::Bind {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok(Self::from_bound(socket, endpoint))
+    }
+
+    /// The bridge's PUB socket, configured but not bound: for a caller that binds it itself
+    /// (the runtime's CURVE server, `depthpilot_runtime::bridge_curve`), then hands it to
+    /// [`from_bound`](Self::from_bound).
+    pub fn socket(ctx: &zmq::Context, endpoint: &str) -> Result<zmq::Socket, BridgeError> {
         let socket = ctx
             .socket(zmq::PUB)
             .map_err(|source| socket_error(endpoint, "creating the PUB socket", source))?;
@@ -234,18 +271,20 @@ impl BridgePublisher {
             .set_linger(0)
             .and_then(|()| socket.set_sndhwm(DEFAULT_RECEIVE_HWM))
             .map_err(|source| socket_error(endpoint, "configuring the PUB socket", source))?;
-        socket.bind(endpoint).map_err(|source| BridgeError::Bind {
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
+        Ok(socket)
+    }
+
+    /// A publisher on a socket from [`socket`](Self::socket) that the caller bound to
+    /// `endpoint`.
+    pub fn from_bound(socket: zmq::Socket, endpoint: &str) -> Self {
         let bound = match socket.get_last_endpoint() {
             Ok(Ok(bound)) => bound,
             _ => endpoint.to_string(),
         };
-        Ok(Self {
+        Self {
             socket,
             endpoint: bound,
-        })
+        }
     }
 
     /// The endpoint as bound (with the port the system chose, if it chose).

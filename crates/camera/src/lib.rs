@@ -23,8 +23,8 @@ pub mod report;
 pub mod session;
 
 pub use bridge::{
-    BridgeClient, BridgeConfig, BridgeError, BridgeEvent, BridgePublisher, DEFAULT_RECONNECT_IVL,
-    DEFAULT_STALE_AFTER,
+    BridgeClient, BridgeConfig, BridgeError, BridgeEvent, BridgePublisher, CurveClientKeys,
+    DEFAULT_RECONNECT_IVL, DEFAULT_STALE_AFTER,
 };
 pub use protocol::{
     BridgeMessage, BridgeState, DEFAULT_BRIDGE_BIND, DEFAULT_BRIDGE_CONNECT, FrameError,

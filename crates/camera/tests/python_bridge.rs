@@ -227,3 +227,153 @@ fn the_python_bridge_binds_loopback_unless_insecure() {
         "{stderr}"
     );
 }
+
+/// Writes a key pair as `depthpilot keygen` does (one Z85 line each); returns the raw keys.
+fn write_keys(dir: &std::path::Path, name: &str) -> zmq::CurveKeyPair {
+    let pair = zmq::CurveKeyPair::new().expect("CURVE key pair");
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let z85 = |k: &[u8]| zmq::z85_encode(k).expect("z85");
+    std::fs::write(
+        dir.join(format!("{name}.pub")),
+        z85(&pair.public_key) + "\n",
+    )
+    .expect("write .pub");
+    std::fs::write(
+        dir.join(format!("{name}.key")),
+        z85(&pair.secret_key) + "\n",
+    )
+    .expect("write .key");
+    pair
+}
+
+/// Issue 20: `kinect_bridge.py --keys DIR` is a CURVE server of the `bridge` role on every
+/// interface (no --insecure): a subscriber without a key and one whose key is allowed only on
+/// the bus get no frame, and the bridge prints and counts those denials; a subscriber with a
+/// `bridge` key gets the frames.
+#[test]
+fn the_python_bridge_with_keys_sends_only_to_bridge_keys() {
+    require_pyzmq();
+    let dir = std::env::temp_dir().join(format!("dp-pybridge-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = write_keys(&dir, "server");
+    let clients_dir = dir.join("clients");
+    let vision = write_keys(&clients_dir, "vision");
+    let split = write_keys(&clients_dir, "split");
+    for (role, name) in [("bridge", "vision"), ("bus", "split")] {
+        let to = dir.join("allow").join(role);
+        std::fs::create_dir_all(&to).expect("mkdir");
+        std::fs::copy(
+            clients_dir.join(format!("{name}.pub")),
+            to.join(format!("{name}.pub")),
+        )
+        .expect("copy .pub");
+    }
+    let port = free_port();
+    let ctx = zmq::Context::new();
+    let connect = |client: Option<&zmq::CurveKeyPair>| {
+        let mut config = BridgeConfig::new(format!("tcp://127.0.0.1:{port}"));
+        config.curve = client.map(|c| depthpilot_camera::CurveClientKeys {
+            server_public: server.public_key,
+            client_public: c.public_key,
+            client_secret: c.secret_key,
+        });
+        BridgeClient::connect(&ctx, &config).expect("connect")
+    };
+    let bridge = Command::new("python3")
+        .arg(BRIDGE)
+        .args(["--self-test", &format!("tcp://0.0.0.0:{port}")])
+        .args(["--frames", "30", "--wait-s", "30", "--keys"])
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kinect_bridge.py");
+    let mut bridge = Bridge(bridge);
+    // The unwelcome subscribers first: the bridge must not count them as its subscriber.
+    let mut clients = [connect(None), connect(Some(&split))];
+    let frames_of = |c: &mut BridgeClient| {
+        c.wait(Duration::from_millis(10)).expect("wait");
+        c.poll(Instant::now())
+            .expect("poll")
+            .iter()
+            .filter(|e| matches!(e, BridgeEvent::Frame(_)))
+            .count()
+    };
+    let settle = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < settle {
+        for c in &mut clients {
+            assert_eq!(
+                frames_of(c),
+                0,
+                "a subscriber without a bridge key got a frame"
+            );
+        }
+    }
+    let mut allowed = connect(Some(&vision));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = 0;
+    let exit = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the self-test did not finish in 60 s"
+        );
+        got += frames_of(&mut allowed);
+        for c in &mut clients {
+            assert_eq!(
+                frames_of(c),
+                0,
+                "a subscriber without a bridge key got a frame"
+            );
+        }
+        if let Some(status) = bridge.0.try_wait().expect("try_wait") {
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                got += frames_of(&mut allowed);
+            }
+            break status;
+        }
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(bridge.0.stderr.as_mut().expect("stderr piped"), &mut stderr)
+        .expect("read stderr");
+    assert!(
+        exit.success(),
+        "kinect_bridge.py exited with {exit}:\n{stderr}"
+    );
+    assert!(
+        got >= 25,
+        "the allowed subscriber got {got} of 30 frames:\n{stderr}"
+    );
+    let split_key = zmq::z85_encode(&split.public_key).expect("z85");
+    for part in [
+        "CURVE: bound tcp://0.0.0.0:",
+        &format!("denied client key {split_key}"),
+        "on the `bridge` role",
+        "subscriber `vision`",
+        "CURVE: 1 subscriber(s) accepted, 1 denied,",
+    ] {
+        assert!(stderr.contains(part), "stderr lacks `{part}`:\n{stderr}");
+    }
+    assert!(!stderr.contains("WARNING: --insecure"), "{stderr}");
+
+    // An empty allow/bridge/ is refused: nobody could connect.
+    std::fs::remove_file(dir.join("allow/bridge/vision.pub")).expect("rm");
+    let out = Command::new("python3")
+        .arg(BRIDGE)
+        .args([
+            "--self-test",
+            "tcp://127.0.0.1:0",
+            "--frames",
+            "1",
+            "--wait-s",
+            "0.1",
+        ])
+        .arg("--keys")
+        .arg(&dir)
+        .output()
+        .expect("run kinect_bridge.py");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("allow/bridge"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -218,13 +218,25 @@ impl BridgeVisionActor {
         truth: Option<&str>,
         policy: BindPolicy,
     ) -> Result<Self, RuntimeError> {
+        Self::connect_with(ctx, scene, &BridgeConfig::new(endpoint), truth, policy)
+    }
+
+    /// [`connect`](Self::connect) with a client configuration (e.g. CURVE keys,
+    /// [`BridgeConfig::curve`]).
+    pub fn connect_with(
+        ctx: &zmq::Context,
+        scene: &Scene,
+        config: &BridgeConfig,
+        truth: Option<&str>,
+        policy: BindPolicy,
+    ) -> Result<Self, RuntimeError> {
         let vision = BridgeVision::new(scene)?;
         let latency_ns = match &scene.sensing {
             Sensing::Kinect(k) => (k.latency_s * 1e9).round() as u64,
             Sensing::Oracle(_) => 0,
         };
-        let client = BridgeClient::connect(ctx, &BridgeConfig::new(endpoint))
-            .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+        let client =
+            BridgeClient::connect(ctx, config).map_err(|e| RuntimeError::Setup(e.to_string()))?;
         let truth_pub = match truth {
             Some(e) => {
                 let s = ctx.socket(zmq::PUB)?;

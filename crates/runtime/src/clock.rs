@@ -6,6 +6,7 @@ use crate::RuntimeError;
 use crate::actors::*;
 use crate::bridge_vision::{BridgeVisionActor, CameraReport, TakeCameraReport, WAIT_FOR_FRAMES};
 use crate::bus::GarbageCounts;
+use crate::curve::{CurveServers, DomainCounts, ServerKeys};
 use crate::netpolicy::{BindPolicy, Role, bind_checked};
 use crate::split::{BusEndpoints, BusReport, BusVisionActor, SetPointsIn, TakeBusReport};
 use actix::prelude::*;
@@ -17,6 +18,7 @@ use depthpilot_sim::world::BodyState;
 use depthpilot_sim::{LogSink, SimError, Summary};
 use depthpilot_types::Scene;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How the clock runs.
@@ -49,6 +51,10 @@ pub struct RealtimeReport {
     /// Shadow: what went to the real Crazyflie.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowReport>,
+    /// With CURVE (`--keys`): the handshakes of the flight's own server sockets by ZAP domain
+    /// (`state`, `teacher`); the bus's are in `bus.auth`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub auth: BTreeMap<String, DomainCounts>,
 }
 
 /// What a shadow link carried.
@@ -73,6 +79,8 @@ pub enum VisionSource {
     Bridge {
         endpoint: String,
         truth: Option<String>,
+        /// CURVE: the bridge is a CURVE server and these are this client's keys.
+        curve: Option<depthpilot_camera::CurveClientKeys>,
     },
 }
 
@@ -138,9 +146,15 @@ impl Crew {
                 bus.wait_for_vision(world.truth(), crate::split::WAIT_FOR_VISION, e)?;
                 VisionSeam::Bus(bus.start())
             }
-            VisionSource::Bridge { endpoint, truth } => {
+            VisionSource::Bridge {
+                endpoint,
+                truth,
+                curve,
+            } => {
+                let mut config = depthpilot_camera::BridgeConfig::new(endpoint);
+                config.curve = curve.clone();
                 let mut b =
-                    BridgeVisionActor::connect(zmq, scene, endpoint, truth.as_deref(), policy)?;
+                    BridgeVisionActor::connect_with(zmq, scene, &config, truth.as_deref(), policy)?;
                 let world = depthpilot_sim::runner::SimWorld::new(scene);
                 b.wait_for_frames(world.truth(), WAIT_FOR_FRAMES)?;
                 VisionSeam::Bridge(b.start())
@@ -193,6 +207,11 @@ pub struct FlightExtras {
     pub teacher_in: Option<String>,
     /// Whether the binds above (and a bridge's truth output) may leave loopback (`--insecure`).
     pub bind_policy: BindPolicy,
+    /// CURVE (`--keys DIR`, issue 20) on the flight's own server sockets: the state PUB (ZAP
+    /// domain `state`, `allow/state/`) and the live teacher input (`teacher`, `allow/teacher/`),
+    /// each in a ZMQ context of its own with its ZAP handler. They may then bind any interface
+    /// without `--insecure`; an empty allow-list is said at start and refuses everyone.
+    pub keys: Option<ServerKeys>,
 }
 
 /// The flight's rows on the bus, for a live viewer.
@@ -201,23 +220,42 @@ struct StatePub {
     scene: String,
     seq: u64,
     last_header: Option<Instant>,
+    /// With CURVE (after the socket: dropped last).
+    curve: Option<CurveServers>,
 }
 
 impl StatePub {
+    /// Binds the PUB in `ctx`, or with `keys` as a CURVE server of the `state` domain in a
+    /// context of its own (so that its ZAP handler sees no other socket of the flight).
     fn bind(
         ctx: &zmq::Context,
         endpoint: &str,
         scene: &str,
         policy: BindPolicy,
+        keys: Option<&ServerKeys>,
     ) -> Result<Self, RuntimeError> {
-        let socket = ctx.socket(zmq::PUB)?;
-        socket.set_linger(0)?;
-        bind_checked(&socket, "PUB", Role::State, endpoint, policy)?;
+        let (socket, curve) = match keys {
+            None => {
+                let socket = ctx.socket(zmq::PUB)?;
+                socket.set_linger(0)?;
+                bind_checked(&socket, "PUB", Role::State, endpoint, policy)?;
+                (socket, None)
+            }
+            Some(keys) => {
+                let own = zmq::Context::new();
+                let socket = own.socket(zmq::PUB)?;
+                socket.set_linger(0)?;
+                let mut curve = CurveServers::start(&own, keys)?;
+                curve.bind(&own, &socket, "PUB", Role::State, endpoint)?;
+                (socket, Some(curve))
+            }
+        };
         Ok(Self {
             socket,
             scene: scene.to_string(),
             seq: 0,
             last_header: None,
+            curve,
         })
     }
 
@@ -365,7 +403,10 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         None => None,
     };
     let mut live_teacher = match &extras.teacher_in {
-        Some(e) => Some(crate::ZmqTeacher::bind_with(e, extras.bind_policy)?),
+        Some(e) => Some(match &extras.keys {
+            Some(keys) => crate::ZmqTeacher::bind_curve_flight(e, keys)?,
+            None => crate::ZmqTeacher::bind_with(e, extras.bind_policy)?,
+        }),
         None => None,
     };
     let crew = Crew::start(
@@ -378,7 +419,13 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         extras.bind_policy,
     )?;
     let mut state_pub = match &extras.state_out {
-        Some(e) => Some(StatePub::bind(&zmq, e, &scene.name, extras.bind_policy)?),
+        Some(e) => Some(StatePub::bind(
+            &zmq,
+            e,
+            &scene.name,
+            extras.bind_policy,
+            extras.keys.as_ref(),
+        )?),
         None => None,
     };
     let mut pid_viz = match &extras.pid_viz {
@@ -596,6 +643,19 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
         };
     }
     let wall_s = start.elapsed().as_secs_f64();
+    let mut auth = BTreeMap::new();
+    if let Some(c) = state_pub.as_ref().and_then(|p| p.curve.as_ref()) {
+        auth.extend(c.all_counts().into_iter().map(|(d, n)| (d.to_string(), n)));
+    }
+    if let Some(n) = live_teacher.as_ref().and_then(|t| t.auth_counts()) {
+        auth.insert(crate::curve::zap_domain(Role::Teacher).to_string(), n);
+    }
+    for (domain, n) in &auth {
+        eprintln!(
+            "depthpilot: CURVE `{domain}`: {} handshake(s) accepted, {} denied, {} failed",
+            n.accepted, n.denied, n.handshake_failures
+        );
+    }
     if let Some(v) = &pid_viz {
         eprintln!(
             "depthpilot: PID visualisation: {} messages pushed to {}, {} dropped (no peer there, or a slow one)",
@@ -661,6 +721,7 @@ async fn run<L: LogSink + Send + Unpin + 'static>(
                 errors: s.errors,
                 last_error: s.last_error,
             }),
+            auth,
         })
     } else {
         None

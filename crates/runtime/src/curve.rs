@@ -14,6 +14,10 @@
 //! client holding a wrong server key is retried every 100 ms. Every attempt is printed and
 //! counted, so nothing is retried silently, and none gets a message through.
 //!
+//! [`CurveServer`] serves one socket and refuses an empty allow-list (`teach --keys`);
+//! [`CurveServers`] serves the sockets of one context under one handler and only warns about an
+//! empty allow-list (the flight's own endpoints and the parameter / LED servers).
+//!
 //! Key files (written by `depthpilot keygen`): `NAME.pub` holds the public key and `NAME.key`
 //! the secret key (mode 0600), each as one line of Z85 (40 characters, ZMQ RFC 32). A keys
 //! directory for a server is laid out as
@@ -683,6 +687,81 @@ impl CurveServer {
     /// This socket's authentication counts.
     pub fn counts(&self) -> DomainCounts {
         self.zap.counts().get(self.domain)
+    }
+}
+
+/// The CURVE server sockets of one ZMQ context (issue 20: the parameter and LED servers, the
+/// flight's state PUB, the teacher inside a flight): the context's one [`ZapHandler`] and a
+/// [`AuthMonitor`] per socket. Unlike [`CurveServer::bind`], an empty allow-list is not an
+/// error: it is said at start (a `WARNING` naming the role and its `allow/<domain>/`), and the
+/// socket is bound anyway, refusing every client. Keep it as long as the sockets.
+pub struct CurveServers {
+    zap: ZapHandler,
+    keys: ServerKeys,
+    monitors: Vec<AuthMonitor>,
+    domains: Vec<&'static str>,
+}
+
+impl CurveServers {
+    /// Starts the ZAP handler of `ctx` (a context whose other sockets are not CURVE servers
+    /// of another allow-list: the handler is per context) with `keys`' allow-lists.
+    pub fn start(ctx: &zmq::Context, keys: &ServerKeys) -> Result<Self, RuntimeError> {
+        Ok(CurveServers {
+            zap: ZapHandler::start(ctx, keys.allow.clone())?,
+            keys: keys.clone(),
+            monitors: Vec::new(),
+            domains: Vec::new(),
+        })
+    }
+
+    /// Makes `socket` (of the context given to [`CurveServers::start`]) a CURVE server for
+    /// `role`, monitors it and binds it (a ZMQ `kind`) to `endpoint`. Any endpoint, loopback or
+    /// not, without `--insecure`; a malformed one is named.
+    pub fn bind(
+        &mut self,
+        ctx: &zmq::Context,
+        socket: &zmq::Socket,
+        kind: &'static str,
+        role: Role,
+        endpoint: &str,
+    ) -> Result<(), RuntimeError> {
+        depthpilot_types::netpolicy::classify(endpoint)?;
+        let domain = zap_domain(role);
+        make_server(socket, role, &self.keys.server)?;
+        self.monitors
+            .push(AuthMonitor::start(ctx, socket, role, self.zap.counts())?);
+        socket.bind(endpoint).map_err(|source| RuntimeError::Bind {
+            kind,
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        if !self.domains.contains(&domain) {
+            self.domains.push(domain);
+        }
+        match self.keys.allow.len(domain) {
+            0 => eprintln!(
+                "depthpilot: WARNING: the {role} socket `{endpoint}` has CURVE keys but no client \
+                 may connect: its allow-list (allow/{domain}/ in the keys directory) is empty, so \
+                 it refuses everyone; copy a client's .pub there (`depthpilot keygen`)"
+            ),
+            allowed => eprintln!(
+                "depthpilot: the {role} socket is bound to `{endpoint}` with CURVE: {allowed} \
+                 client key(s) allowed (allow/{domain}/), server key {}",
+                self.keys.server.public
+            ),
+        }
+        Ok(())
+    }
+
+    /// The authentication counts of `role`'s domain.
+    pub fn counts(&self, role: Role) -> DomainCounts {
+        self.zap.counts().get(zap_domain(role))
+    }
+
+    /// The counts of every domain bound so far, by domain (in bind order).
+    pub fn all_counts(&self) -> Vec<(&'static str, DomainCounts)> {
+        let counts = self.zap.counts();
+        self.domains.iter().map(|d| (*d, counts.get(d))).collect()
     }
 }
 

@@ -15,11 +15,11 @@
 
 use crate::RuntimeError;
 use crate::actors::{RealtimeSensing, sense_realtime_frames};
+use crate::bridge_curve::BridgeServer;
 use crate::bus::{self, TOPIC_TRUTH, TruthMsg};
+use crate::curve::{DomainCounts, ServerKeys};
 use crate::netpolicy::{BindPolicy, Role, limit_size};
-use depthpilot_camera::{
-    BridgePublisher, BridgeState, FrameHeader, StatusMsg, encode_frame, encode_status,
-};
+use depthpilot_camera::{BridgeState, FrameHeader, StatusMsg, encode_frame, encode_status};
 use depthpilot_sim::offboard::Sensing;
 use depthpilot_sim::trajectory::setpoint_at;
 use depthpilot_sim::world::BodyState;
@@ -35,6 +35,9 @@ pub struct FakeBridge {
     pub bind: String,
     /// Whether `bind` may leave loopback (`--insecure`).
     pub bind_policy: BindPolicy,
+    /// CURVE (`--keys DIR`): the PUB is a CURVE server of the `bridge` role
+    /// (`DIR/allow/bridge/*.pub`); any interface without `--insecure`.
+    pub keys: Option<ServerKeys>,
     /// Render the truth published here; None: open loop (the quad on its setpoints).
     pub truth: Option<String>,
     /// Stop after this long (wall clock); None: until killed (open loop: the scene's duration).
@@ -54,6 +57,7 @@ pub fn replay_session(
     path: &std::path::Path,
     bind: &str,
     bind_policy: BindPolicy,
+    keys: Option<&ServerKeys>,
     status_every: Duration,
 ) -> Result<FakeBridgeReport, RuntimeError> {
     let session = depthpilot_camera::session::read_session(path)
@@ -71,8 +75,7 @@ pub fn replay_session(
         )));
     }
     let ctx = zmq::Context::new();
-    let publisher = BridgePublisher::bind_with(&ctx, bind, bind_policy)
-        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let publisher = BridgeServer::bind(&ctx, bind, bind_policy, keys)?;
     eprintln!(
         "depthpilot fake-bridge: replaying {} frames of {} on {}",
         session.frames.len(),
@@ -114,6 +117,7 @@ pub fn replay_session(
             );
         }
     }
+    report.auth = publisher.auth_counts();
     Ok(report)
 }
 
@@ -124,6 +128,8 @@ pub struct FakeBridgeReport {
     pub frames_stalled: u64,
     pub frames_wrong_size: u64,
     pub truth_received: u64,
+    /// With CURVE: the `bridge` role's handshakes (accepted, denied, failed).
+    pub auth: Option<DomainCounts>,
 }
 
 fn unix_ns() -> u64 {
@@ -167,8 +173,7 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
     let mut sensing = Sensing::new(scene)?;
     let mut realtime = RealtimeSensing::new(scene);
     let ctx = zmq::Context::new();
-    let publisher = BridgePublisher::bind_with(&ctx, &opts.bind, opts.bind_policy)
-        .map_err(|e| RuntimeError::Setup(e.to_string()))?;
+    let publisher = BridgeServer::bind(&ctx, &opts.bind, opts.bind_policy, opts.keys.as_ref())?;
     let truth_sub = match &opts.truth {
         Some(e) => {
             let s = ctx.socket(zmq::SUB)?;
@@ -299,6 +304,7 @@ pub fn run_fake_bridge(scene: &Scene, opts: &FakeBridge) -> Result<FakeBridgeRep
             );
         }
     }
+    report.auth = publisher.auth_counts();
     Ok(report)
 }
 

@@ -9,6 +9,7 @@
 //! processes (`split`).
 
 pub mod actors;
+pub mod bridge_curve;
 pub mod bridge_vision;
 pub mod bus;
 pub mod clock;

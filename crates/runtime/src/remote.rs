@@ -59,6 +59,8 @@ pub enum RemoteCamera {
     Bridge {
         endpoint: String,
         truth_out: Option<String>,
+        /// CURVE: the bridge is a CURVE server and these are this client's keys.
+        curve: Option<depthpilot_camera::CurveClientKeys>,
     },
 }
 
@@ -210,11 +212,14 @@ pub fn fly_remote_with(
         RemoteCamera::Bridge {
             endpoint,
             truth_out,
+            curve,
         } => {
-            let mut b = crate::bridge_vision::BridgeVisionActor::connect(
+            let mut config = depthpilot_camera::BridgeConfig::new(endpoint);
+            config.curve = curve.clone();
+            let mut b = crate::bridge_vision::BridgeVisionActor::connect_with(
                 &zmq_ctx,
                 scene,
-                endpoint,
+                &config,
                 truth_out.as_deref(),
                 bind_policy,
             )?;

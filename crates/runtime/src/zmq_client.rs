@@ -12,8 +12,12 @@
 //! - LED ring: a PULL socket (cfclient: `tcp://*:1214`), `{"version":1,"rgbleds":[[r,g,b] × 12]}`
 //!   → RGB565 big-endian, 24 bytes, into the LED driver memory at address 0, converted exactly as
 //!   cflib's `LEDDriverMemory.write_data` does. Malformed messages are skipped and counted.
+//!
+//! With CURVE ([`ClientServers::bind_curve`], issue 20) each server takes only the client keys
+//! of its own role's allow-list: a key allowed on `led` (or on the bus) sets no parameter.
 
 use crate::RuntimeError;
+use crate::curve::{CurveServers, DomainCounts, ServerKeys};
 use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use serde_json::{Value, json};
 
@@ -227,6 +231,9 @@ pub struct ClientServers {
     param: Option<zmq::Socket>,
     led: Option<zmq::Socket>,
     pub stats: ClientServerStats,
+    /// With CURVE (`bind_curve`): the ZAP handler and monitors (after the sockets: dropped
+    /// last).
+    curve: Option<CurveServers>,
     _ctx: zmq::Context,
 }
 
@@ -266,8 +273,48 @@ impl ClientServers {
                 .map(|e| bind(&ctx, zmq::PULL, "PULL", Role::Led, e, policy))
                 .transpose()?,
             stats: ClientServerStats::default(),
+            curve: None,
             _ctx: ctx,
         })
+    }
+
+    /// Binds the servers asked for with CURVE (issue 20): the parameter server is a CURVE
+    /// server of the ZAP domain `param`, the LED server of `led`, each taking only the client
+    /// keys of its own allow-list (`allow/param/`, `allow/led/`); failed handshakes are printed
+    /// and counted ([`ClientServers::auth_counts`]). Any endpoint, loopback or not, without
+    /// `--insecure`. An empty allow-list is said at start and that server refuses everyone.
+    pub fn bind_curve(
+        param: Option<&str>,
+        led: Option<&str>,
+        keys: &ServerKeys,
+    ) -> Result<Self, RuntimeError> {
+        let ctx = zmq::Context::new();
+        let mut curve = CurveServers::start(&ctx, keys)?;
+        let mut open = |kind: zmq::SocketType, name: &'static str, role: Role, endpoint: &str| {
+            let s = ctx.socket(kind)?;
+            s.set_linger(0)?;
+            limit_size(&s, role)?;
+            curve.bind(&ctx, &s, name, role, endpoint)?;
+            Ok::<_, RuntimeError>(s)
+        };
+        let param = param
+            .map(|e| open(zmq::REP, "REP", Role::Param, e))
+            .transpose()?;
+        let led = led
+            .map(|e| open(zmq::PULL, "PULL", Role::Led, e))
+            .transpose()?;
+        Ok(Self {
+            param,
+            led,
+            stats: ClientServerStats::default(),
+            curve: Some(curve),
+            _ctx: ctx,
+        })
+    }
+
+    /// With CURVE: the handshakes of `role`'s domain (`Role::Param` or `Role::Led`) so far.
+    pub fn auth_counts(&self, role: Role) -> Option<DomainCounts> {
+        self.curve.as_ref().map(|c| c.counts(role))
     }
 
     fn error(&mut self, msg: String) {

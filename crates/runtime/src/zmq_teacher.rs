@@ -4,7 +4,7 @@
 //! the socket keeps running.
 
 use crate::RuntimeError;
-use crate::curve::{CurveServer, DomainCounts, ServerKeys};
+use crate::curve::{CurveServer, CurveServers, DomainCounts, ServerKeys};
 use crate::netpolicy::{BindPolicy, Role, bind_checked, limit_size};
 use depthpilot_mux::{ClientInput, InputError, InputFrame};
 
@@ -18,11 +18,20 @@ pub struct TeacherStats {
     pub rejected: u64,
 }
 
+/// How a CURVE teacher input is served.
+enum Curve {
+    /// `teach --keys`: an empty allow-list is refused.
+    Strict(Box<CurveServer>),
+    /// Inside a flight: an empty allow-list is said and refuses everyone.
+    Flight(Box<CurveServers>),
+}
+
 /// See the module doc.
 pub struct ZmqTeacher {
     socket: zmq::Socket,
-    /// With CURVE (`bind_curve`): the ZAP handler and monitor (after the socket: dropped last).
-    curve: Option<Box<CurveServer>>,
+    /// With CURVE (`bind_curve`, `bind_curve_flight`): the ZAP handler and monitor (after the
+    /// socket: dropped last).
+    curve: Option<Curve>,
     input: ClientInput,
     pub stats: TeacherStats,
     endpoint: String,
@@ -46,10 +55,26 @@ impl ZmqTeacher {
         Self::open(endpoint, BindPolicy::LoopbackOnly, Some(keys))
     }
 
+    /// [`ZmqTeacher::bind_curve`] for the teacher inside a flight (`fly`, `run`, `hil` with
+    /// `--keys`): an empty `allow/teacher/` is not an error but said at start (a `WARNING`), and
+    /// the input then refuses every client: the flight flies on its own, untouchable.
+    pub fn bind_curve_flight(endpoint: &str, keys: &ServerKeys) -> Result<Self, RuntimeError> {
+        Self::open_with(endpoint, BindPolicy::LoopbackOnly, Some(keys), false)
+    }
+
     fn open(
         endpoint: &str,
         policy: BindPolicy,
         keys: Option<&ServerKeys>,
+    ) -> Result<Self, RuntimeError> {
+        Self::open_with(endpoint, policy, keys, true)
+    }
+
+    fn open_with(
+        endpoint: &str,
+        policy: BindPolicy,
+        keys: Option<&ServerKeys>,
+        strict: bool,
     ) -> Result<Self, RuntimeError> {
         let ctx = zmq::Context::new();
         let socket = ctx.socket(zmq::PULL)?;
@@ -59,14 +84,19 @@ impl ZmqTeacher {
         limit_size(&socket, Role::Teacher)?;
         socket.set_linger(0)?;
         let curve = match keys {
-            Some(keys) => Some(Box::new(CurveServer::bind(
+            Some(keys) if strict => Some(Curve::Strict(Box::new(CurveServer::bind(
                 &ctx,
                 &socket,
                 "PULL",
                 Role::Teacher,
                 endpoint,
                 keys,
-            )?)),
+            )?))),
+            Some(keys) => {
+                let mut servers = CurveServers::start(&ctx, keys)?;
+                servers.bind(&ctx, &socket, "PULL", Role::Teacher, endpoint)?;
+                Some(Curve::Flight(Box::new(servers)))
+            }
             None => {
                 bind_checked(&socket, "PULL", Role::Teacher, endpoint, policy)?;
                 None
@@ -83,7 +113,10 @@ impl ZmqTeacher {
 
     /// The authentication counts, with CURVE.
     pub fn auth_counts(&self) -> Option<DomainCounts> {
-        self.curve.as_deref().map(CurveServer::counts)
+        self.curve.as_ref().map(|c| match c {
+            Curve::Strict(s) => s.counts(),
+            Curve::Flight(s) => s.counts(Role::Teacher),
+        })
     }
 
     pub fn endpoint(&self) -> &str {
