@@ -59,7 +59,8 @@ pub struct SitlArgs {
     /// encryption, so anyone who reaches this host can use it; prints a WARNING. Without it such
     /// a bind is refused (bind loopback and tunnel, e.g. `ssh -L`).
     #[arg(long)]
-    pub insecure: bool,    /// CURVE (authenticated, encrypted) on the parameter and LED servers, keys from DIR (see
+    pub insecure: bool,
+    /// CURVE (authenticated, encrypted) on the parameter and LED servers, keys from DIR (see
     /// `depthpilot keygen`): DIR/server.key, DIR/server.pub, and the clients allowed per role,
     /// DIR/allow/param/*.pub and DIR/allow/led/*.pub. They may then bind any interface without
     /// --insecure.
