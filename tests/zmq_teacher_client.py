@@ -3,7 +3,12 @@
 (cfclient examples/zmqclientinput.py): PUSH + connect, JSON messages with a `ctrl` object.
 
 Sends a good message, then each kind of bad message (not JSON, no `ctrl`, a wrong value type,
-an oversized message), then another good message. Usage: zmq_teacher_client.py PORT
+an oversized message), then another good message. Usage:
+
+    zmq_teacher_client.py PORT                      # NULL, the full sequence
+    zmq_teacher_client.py PORT --keys DIR --key NAME --roll DEG
+        # CURVE (as `depthpilot keygen` writes keys: DIR/NAME.key, DIR/NAME.pub and the server's
+        # DIR/server.pub, one Z85 line each): one good message with this roll, for 1 s
 """
 import json
 import sys
@@ -12,12 +17,42 @@ import time
 import zmq
 
 
+def key(path):
+    """One Z85 key from a file written by `depthpilot keygen` (40 characters)."""
+    with open(path, encoding="ascii") as f:
+        text = f.read().strip()
+    if len(text) != 40:
+        raise SystemExit(f"{path}: not a Z85 CURVE key (40 characters), got {len(text)}")
+    return text.encode("ascii")
+
+
 def main() -> int:
     port = int(sys.argv[1])
+    opts = dict(zip(sys.argv[2::2], sys.argv[3::2]))
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.LINGER, 2000)
+    if "--keys" in opts:
+        d, name = opts["--keys"], opts.get("--key", "pilot")
+        sock.curve_secretkey = key(f"{d}/{name}.key")
+        sock.curve_publickey = key(f"{d}/{name}.pub")
+        sock.curve_serverkey = key(f"{d}/server.pub")
     sock.connect(f"tcp://127.0.0.1:{port}")
+    if "--roll" in opts:
+        msg = {"version": 1, "client_name": "depthpilot test", "ctrl": {"roll": float(opts["--roll"]), "thrust": 40.0}}
+        sent = 0
+        for _ in range(10):
+            # A PUSH with no peer (a refused handshake) would block: do not wait for one.
+            try:
+                sock.send_string(json.dumps(msg), flags=zmq.NOBLOCK)
+                sent += 1
+            except zmq.Again:
+                pass
+            time.sleep(0.1)
+        print(f"sent {sent} of 10")
+        sock.close(linger=0)
+        ctx.term()
+        return 0
     time.sleep(0.3)  # let the connection settle (PUSH queues, but be kind to slow joiners)
 
     def send(obj):

@@ -135,3 +135,74 @@ fn teach_refuses_a_broken_gamepad_mapping_naming_the_file() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pad.ron"));
 }
+
+/// Issue 20: a Python (pyzmq) teacher takes CURVE keys too. Against `teach --keys` on all
+/// interfaces, a pyzmq client holding a key allowed only on `bus` gets nothing through (its roll
+/// never reaches the output, the denial is printed), and one holding a `teacher` key does.
+#[test]
+fn a_pyzmq_client_with_a_teacher_key_drives_teach_with_curve_and_a_bus_key_does_not() {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let dir = crate::temp_dir("teach-curve-python");
+    let keys = dir.join("keys");
+    depthpilot_runtime::curve::write_keypair(&keys, "server", false).expect("keygen");
+    for (name, role) in [("pilot", "teacher"), ("vision", "bus")] {
+        depthpilot_runtime::curve::write_keypair(&keys, name, false).expect("keygen");
+        let allow = keys.join("allow").join(role);
+        std::fs::create_dir_all(&allow).expect("mkdir");
+        std::fs::copy(
+            keys.join(format!("{name}.pub")),
+            allow.join(format!("{name}.pub")),
+        )
+        .expect("copy");
+    }
+    let port = free_port();
+    let teach = Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args([
+            "teach",
+            "--bind",
+            &format!("tcp://0.0.0.0:{port}"),
+            "--keys",
+            keys.to_str().expect("utf-8"),
+            "--ticks",
+            "600",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start depthpilot teach");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    for (name, roll) in [("vision", "9"), ("pilot", "5")] {
+        let client = Command::new(&python)
+            .arg(root().join("tests/zmq_teacher_client.py"))
+            .args([&port.to_string(), "--keys", keys.to_str().expect("utf-8")])
+            .args(["--key", name, "--roll", roll])
+            .output()
+            .expect("run the pyzmq client");
+        assert!(
+            client.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&client.stderr)
+        );
+    }
+    let out = teach.wait_with_output().expect("teach ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each tick is a JSON line"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["roll_deg"] == 5.0),
+        "the teacher key's roll never reached the output: {stderr}"
+    );
+    assert!(
+        !lines.iter().any(|l| l["roll_deg"] == 9.0),
+        "the bus key's roll reached the output"
+    );
+    let vision_key = std::fs::read_to_string(keys.join("vision.pub")).expect("vision.pub");
+    assert!(
+        stderr.contains("denied client key") && stderr.contains(vision_key.trim()),
+        "the denial names the key: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
