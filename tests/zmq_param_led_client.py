@@ -4,7 +4,9 @@ servers, as `examples/zmqclientparam.py` and `zmqclientled.py` of cfclient use t
 `depthpilot sitl --zmq-param ... --zmq-led ...`. Prints one JSON object with what came back; the
 e2e test `sitl_zmq::param_and_led_servers_*` asserts on it.
 
-Usage: zmq_param_led_client.py PARAM_ENDPOINT LED_ENDPOINT
+Usage: zmq_param_led_client.py PARAM_ENDPOINT LED_ENDPOINT [--keys DIR --key NAME]
+With --keys, both sockets use CURVE with the keys `depthpilot keygen` writes: DIR/NAME.key,
+DIR/NAME.pub and the server's DIR/server.pub (one Z85 line each).
 """
 import json
 import sys
@@ -13,12 +15,34 @@ import time
 import zmq
 
 param_ep, led_ep = sys.argv[1], sys.argv[2]
+opts = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+
+
+def key(path):
+    """One Z85 key from a file written by `depthpilot keygen` (40 characters)."""
+    with open(path, encoding="ascii") as f:
+        text = f.read().strip()
+    if len(text) != 40:
+        raise SystemExit(f"{path}: not a Z85 CURVE key (40 characters), got {len(text)}")
+    return text.encode("ascii")
+
+
+def secure(sock):
+    if "--keys" in opts:
+        d, name = opts["--keys"], opts.get("--key", "cfclient")
+        sock.curve_secretkey = key(f"{d}/{name}.key")
+        sock.curve_publickey = key(f"{d}/{name}.pub")
+        sock.curve_serverkey = key(f"{d}/server.pub")
+
+
 ctx = zmq.Context()
 req = ctx.socket(zmq.REQ)
+secure(req)
 req.setsockopt(zmq.RCVTIMEO, 5000)
 req.setsockopt(zmq.LINGER, 0)
 req.connect(param_ep)
 push = ctx.socket(zmq.PUSH)
+secure(push)
 push.setsockopt(zmq.LINGER, 1000)
 push.connect(led_ep)
 out = {}

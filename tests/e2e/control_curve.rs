@@ -198,6 +198,12 @@ fn bridge_and_sitl_take_keys_for_the_parameter_and_led_servers() {
         )
         .expect("copy");
     }
+    // The client holds its own key pair and the server's public key.
+    std::fs::copy(
+        keys.join("server.pub"),
+        dir.join("client").join("server.pub"),
+    )
+    .expect("copy");
     let (sitl_param, sitl_led) = (any(free_port()), any(free_port()));
     let sitl = std::process::Command::new(env!("CARGO_BIN_EXE_depthpilot"))
         .args([
@@ -205,7 +211,7 @@ fn bridge_and_sitl_take_keys_for_the_parameter_and_led_servers() {
             "--port",
             &udp_port,
             "--duration",
-            "3",
+            "5",
             "--status-every",
             "0",
             "--zmq-param",
@@ -221,16 +227,33 @@ fn bridge_and_sitl_take_keys_for_the_parameter_and_led_servers() {
         .expect("sitl");
     std::thread::sleep(std::time::Duration::from_millis(700));
     let o = bridge(&keys);
+    // cfclient's parameter and LED protocols from pyzmq, with the client's keys, against the sitl.
+    let local = |ep: &str| ep.replace("0.0.0.0", "127.0.0.1");
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let client = std::process::Command::new(&python)
+        .arg(crate::root().join("tests/zmq_param_led_client.py"))
+        .args([&local(&sitl_param), &local(&sitl_led)])
+        .args(["--keys", path(&dir.join("client")), "--key", "cfclient"])
+        .output()
+        .expect("run the pyzmq client");
+    let reply = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        client.status.success(),
+        "{reply}{}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_str(reply.trim()).expect("the client's JSON");
+    assert!(reply["toc_len"].as_u64().is_some_and(|n| n > 10), "{reply}");
     let sitl = sitl.wait_with_output().expect("sitl ends");
-    for (who, o) in [("bridge", &o), ("sitl", &sitl)] {
+    for (who, o, accepted) in [("bridge", &o, 0), ("sitl", &sitl, 1)] {
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert!(o.status.success(), "{who}: {stderr}");
         assert!(!stderr.contains("refusing"), "{who}: {stderr}");
         for part in [
-            "CURVE `param`: 0 handshake(s) accepted",
-            "CURVE `led`: 0 handshake(s) accepted",
+            format!("CURVE `param`: {accepted} handshake(s) accepted, 0 denied"),
+            format!("CURVE `led`: {accepted} handshake(s) accepted, 0 denied"),
         ] {
-            assert!(stderr.contains(part), "{who}: `{part}` not in: {stderr}");
+            assert!(stderr.contains(&part), "{who}: `{part}` not in: {stderr}");
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
