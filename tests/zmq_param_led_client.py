@@ -13,26 +13,15 @@ import sys
 import time
 
 import zmq
+import zmq_curve
 
 param_ep, led_ep = sys.argv[1], sys.argv[2]
 opts = dict(zip(sys.argv[3::2], sys.argv[4::2]))
 
 
-def key(path):
-    """One Z85 key from a file written by `depthpilot keygen` (40 characters)."""
-    with open(path, encoding="ascii") as f:
-        text = f.read().strip()
-    if len(text) != 40:
-        raise SystemExit(f"{path}: not a Z85 CURVE key (40 characters), got {len(text)}")
-    return text.encode("ascii")
-
-
 def secure(sock):
     if "--keys" in opts:
-        d, name = opts["--keys"], opts.get("--key", "cfclient")
-        sock.curve_secretkey = key(f"{d}/{name}.key")
-        sock.curve_publickey = key(f"{d}/{name}.pub")
-        sock.curve_serverkey = key(f"{d}/server.pub")
+        zmq_curve.secure(sock, opts["--keys"], opts.get("--key", "cfclient"))
 
 
 ctx = zmq.Context()

@@ -15,15 +15,7 @@ import sys
 import time
 
 import zmq
-
-
-def key(path):
-    """One Z85 key from a file written by `depthpilot keygen` (40 characters)."""
-    with open(path, encoding="ascii") as f:
-        text = f.read().strip()
-    if len(text) != 40:
-        raise SystemExit(f"{path}: not a Z85 CURVE key (40 characters), got {len(text)}")
-    return text.encode("ascii")
+from zmq_curve import secure
 
 
 def main() -> int:
@@ -33,10 +25,7 @@ def main() -> int:
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.LINGER, 2000)
     if "--keys" in opts:
-        d, name = opts["--keys"], opts.get("--key", "pilot")
-        sock.curve_secretkey = key(f"{d}/{name}.key")
-        sock.curve_publickey = key(f"{d}/{name}.pub")
-        sock.curve_serverkey = key(f"{d}/server.pub")
+        secure(sock, opts["--keys"], opts.get("--key", "pilot"))
     sock.connect(f"tcp://127.0.0.1:{port}")
     if "--roll" in opts:
         msg = {"version": 1, "client_name": "depthpilot test", "ctrl": {"roll": float(opts["--roll"]), "thrust": 40.0}}

@@ -1,14 +1,9 @@
 //! `depthpilot batch`: sliced into shards and merged, the report equals the unsliced one.
 
+use crate::depthpilot;
+
 use crate::{scene_path, temp_dir};
 use std::process::Command;
-
-fn depthpilot(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
 
 fn report(path: &std::path::Path) -> serde_json::Value {
     let mut v: serde_json::Value =

@@ -1,17 +1,12 @@
 //! Issue 20, CURVE on the Kinect bridge link, end to end through the CLI: `fake-bridge --keys`
 //! bound on every interface (no --insecure) and `record --bridge-keys`.
 
+use crate::free_port;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_depthpilot");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn keygen(dir: &std::path::Path, name: &str) {
     let o = Command::new(BIN)

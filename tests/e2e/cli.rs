@@ -1,15 +1,10 @@
 //! The `depthpilot` binary as a user runs it.
 
+use crate::depthpilot;
+
 use crate::{scene_path, temp_dir};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn depthpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

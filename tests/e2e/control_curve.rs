@@ -5,30 +5,9 @@
 //! at start while the flight goes on. (The denials themselves are tested over TCP in
 //! `crates/runtime/tests/curve_control.rs`.)
 
+use crate::{depthpilot, free_port, refused};
+
 use std::path::Path;
-use std::process::Output;
-
-fn depthpilot(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
-
-fn refused(o: &Output, parts: &[&str]) {
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    for p in parts {
-        assert!(stderr.contains(p), "`{p}` not in: {stderr}");
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("utf-8")

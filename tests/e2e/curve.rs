@@ -3,15 +3,12 @@
 //! bus's key (allowed for another role) and a client without CURVE get nothing through, and
 //! each denial is reported on stderr.
 
+use crate::free_port;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
 
 fn keygen(dir: &Path, name: &str) {
     let o = Command::new(env!("CARGO_BIN_EXE_depthpilot"))

@@ -1,16 +1,11 @@
 //! Issue 20, item 2: `depthpilot keygen` writes a CURVE key pair with the right modes, refuses
 //! to overwrite one, and names garbage arguments.
 
+use crate::depthpilot;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn depthpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
+use std::process::Output;
 
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!(

@@ -23,6 +23,32 @@ mod teach_zmq;
 mod tune;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the depthpilot binary with `args` and waits for it.
+pub fn depthpilot(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
+        .args(args)
+        .output()
+        .expect("run depthpilot")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The command was refused as bad input (exit 2), and its error says each of `parts`.
+pub fn refused(o: &Output, parts: &[&str]) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    for p in parts {
+        assert!(stderr.contains(p), "`{p}` not in: {stderr}");
+    }
+}
 
 /// The workspace root (where `scenes/` lives).
 pub fn root() -> &'static Path {

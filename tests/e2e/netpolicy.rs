@@ -3,26 +3,16 @@
 //! real sockets, against the real `depthpilot` processes; the senders are pyzmq
 //! (`tests/zmq_oversized_client.py`), so that the receiver's memory is measured alone.
 
+use crate::{depthpilot, free_port};
+
 use crate::root;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const EXIT_BAD_INPUT: i32 = 2;
 /// What a receiver's peak resident memory may grow by while it refuses a 100 MB message.
 const MAX_GROWTH_KB: u64 = 20 * 1024;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
-
-fn depthpilot(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
 
 fn python() -> String {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());

@@ -1,14 +1,8 @@
 //! `depthpilot plot`: a PNG from a flight log; broken logs are clear errors or partial plots.
 
-use crate::{scene_path, temp_dir};
-use std::process::Command;
+use crate::depthpilot;
 
-fn depthpilot(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_depthpilot"))
-        .args(args)
-        .output()
-        .expect("run depthpilot")
-}
+use crate::{scene_path, temp_dir};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {

@@ -3,6 +3,8 @@
 //! (The denial of a vision without an allowed key is tested over TCP in
 //! `depthpilot_runtime::split::curve_tests`; the flight with CURVE in tests/realtime/split.rs.)
 
+use crate::refused;
+
 use std::path::Path;
 use std::process::Output;
 
@@ -18,14 +20,6 @@ fn run(role: &str, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run depthpilot")
-}
-
-fn refused(o: &Output, parts: &[&str]) {
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{stderr}");
-    for p in parts {
-        assert!(stderr.contains(p), "`{p}` not in: {stderr}");
-    }
 }
 
 fn keys(dir: &Path, name: &str) {

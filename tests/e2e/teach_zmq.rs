@@ -1,14 +1,11 @@
 //! `depthpilot teach` driven by a real pyzmq client speaking the Crazyflie client's input-device
 //! JSON; bad messages are skipped with a reason and the next good message still works.
 
+use crate::free_port;
+
 use crate::root;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
 
 #[test]
 fn a_pyzmq_client_drives_the_mux_and_bad_messages_are_skipped() {
