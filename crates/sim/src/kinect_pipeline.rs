@@ -59,7 +59,7 @@ pub struct KinectPipeline {
     min_latency_ns: u64,
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
-    worker: Option<JoinHandle<KinectSensor>>,
+    worker: Option<JoinHandle<Option<KinectSensor>>>,
     /// Per frame sent and not resolved: the earliest its measurement can arrive.
     pending: VecDeque<u64>,
     in_flight: DelayLine<Measurement>,
@@ -78,37 +78,35 @@ impl KinectPipeline {
         let last_frame_pixels = sensor.last_frame_pixels;
         let (job_tx, job_rx) = channel::<Job>();
         let (done_tx, done_rx) = channel::<Done>();
-        // The sensor comes back through the thread's result: keep it reachable if the spawn
-        // fails, by moving it in only on success.
-        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(sensor)));
-        let theirs = std::sync::Arc::clone(&slot);
+        // The sensor goes over once the thread runs, so that a thread that cannot start leaves
+        // it here; it comes back as the thread's result.
+        let (sensor_tx, sensor_rx) = channel::<KinectSensor>();
         let spawned = std::thread::Builder::new()
             .name("kinect".into())
             .spawn(move || {
-                let Some(mut sensor) = theirs.lock().ok().and_then(|mut s| s.take()) else {
-                    unreachable!("the sensor is handed over before the thread starts");
-                };
-                drop(theirs);
+                let mut sensor = sensor_rx.recv().ok()?;
                 run(&mut sensor, &job_rx, &done_tx);
-                sensor
+                Some(sensor)
             });
-        match spawned {
-            Ok(worker) => Ok(Self {
-                clock,
-                min_latency_ns,
-                jobs: Some(job_tx),
-                done: done_rx,
-                worker: Some(worker),
-                pending: VecDeque::new(),
-                in_flight: DelayLine::default(),
-                stats,
-                last_frame_pixels,
-            }),
-            Err(_) => match slot.lock().ok().and_then(|mut s| s.take()) {
-                Some(sensor) => Err(Box::new(sensor)),
-                None => unreachable!("a thread that did not start did not take the sensor"),
-            },
+        let worker = match spawned {
+            Ok(worker) => worker,
+            Err(_) => return Err(Box::new(sensor)),
+        };
+        if let Err(std::sync::mpsc::SendError(sensor)) = sensor_tx.send(sensor) {
+            // The thread is gone already (it cannot be: it waits for the sensor).
+            return Err(Box::new(sensor));
         }
+        Ok(Self {
+            clock,
+            min_latency_ns,
+            jobs: Some(job_tx),
+            done: done_rx,
+            worker: Some(worker),
+            pending: VecDeque::new(),
+            in_flight: DelayLine::default(),
+            stats,
+            last_frame_pixels,
+        })
     }
 
     pub fn due(&self, now_ns: u64) -> bool {
@@ -224,8 +222,9 @@ impl KinectPipeline {
 
     fn join(&mut self) -> KinectSensor {
         match self.worker.take().map(JoinHandle::join) {
-            Some(Ok(sensor)) => sensor,
+            Some(Ok(Some(sensor))) => sensor,
             Some(Err(panic)) => std::panic::resume_unwind(panic),
+            Some(Ok(None)) => unreachable!("the worker gets the sensor when it starts"),
             None => unreachable!("the worker is joined once"),
         }
     }
