@@ -1,15 +1,15 @@
 //! `depthpilot batch`: Monte Carlo over seeds, in parallel, sliceable into shards for a scheduler
-//! (Slurm array jobs, Kubernetes Indexed Jobs), and mergeable.
+//! (Slurm array jobs, Kubernetes Indexed Jobs), and mergeable. The flying, the shards and the
+//! merge are `depthpilot_api::batch`'s; this is the arguments, the progress and the report.
 
 use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
-use depthpilot_sim::batch::{FlightRecord, Report, fly_seed};
-use depthpilot_types::scene::{ControllerConfig, Realism, parse_ron};
+use depthpilot_api::batch::{parse_seeds, parse_shard, shard_from_env, shard_seeds};
+use depthpilot_sim::batch::Report;
+use depthpilot_types::scene::Realism;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Arguments of `depthpilot batch`.
@@ -50,155 +50,45 @@ pub struct BatchArgs {
     pub controller_file: Option<PathBuf>,
 }
 
-fn parse_seeds(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s
-        .split_once("..")
-        .ok_or_else(|| format!("`{s}`: expected A..B, e.g. 0..200"))?;
-    let a: u64 = a
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{a}` is not a seed number"))?;
-    let b: u64 = b
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{b}` is not a seed number"))?;
-    if b <= a {
-        return Err(format!(
-            "`{s}`: the range is empty (B must be greater than A)"
-        ));
-    }
-    Ok((a, b))
-}
-
-pub(crate) fn parse_shard(s: &str) -> Result<(usize, usize), String> {
-    let (k, n) = s
-        .split_once('/')
-        .ok_or_else(|| format!("`{s}`: expected K/N, e.g. 0/4"))?;
-    let k: usize = k
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{k}` is not a shard index"))?;
-    let n: usize = n
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{n}` is not a shard count"))?;
-    if n == 0 || k >= n {
-        return Err(format!("`{s}`: need 0 <= K < N"));
-    }
-    Ok((k, n))
-}
-
-/// The shard from the flag, else from a scheduler's environment.
-pub(crate) fn shard_from_env(
-    flag: Option<(usize, usize)>,
-) -> Result<Option<(usize, usize)>, String> {
-    if flag.is_some() {
-        return Ok(flag);
-    }
-    let var = |name: &str| std::env::var(name).ok();
-    if let (Some(k), Some(n)) = (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
-        return parse_shard(&format!("{k}/{n}")).map(Some);
-    }
-    if let Some(k) = var("JOB_COMPLETION_INDEX") {
-        let n = var("DEPTHPILOT_SHARDS").ok_or(
-            "JOB_COMPLETION_INDEX is set but DEPTHPILOT_SHARDS (the number of completions) is not",
-        )?;
-        return parse_shard(&format!("{k}/{n}")).map(Some);
-    }
-    Ok(None)
-}
-
-fn bad(msg: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        error: anyhow::anyhow!("{msg}"),
-    }
-}
-
 pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
     if let Some(dir) = &args.merge {
-        let records = read_records(dir)?;
-        let scene = records.0.clone();
-        let report = Report::from_records(&scene, &records.1).ok_or_else(|| {
-            bad(format!(
-                "{}: no flight records (*.jsonl) found",
-                dir.display()
-            ))
-        })?;
+        let report = depthpilot_api::merge(dir)?;
         return finish(args, &report, None, None);
     }
-    let path = args
-        .scene
-        .as_ref()
-        .ok_or_else(|| bad("a scene file is needed"))?;
+    let path = args.scene.as_ref().ok_or_else(|| Failure {
+        code: EXIT_BAD_INPUT,
+        error: anyhow::anyhow!("a scene file is needed"),
+    })?;
     let mut scene = load_inline_scene(path)?;
     if let Some(r) = &args.realism {
         scene.realism = r.clone();
     }
     if let Some(file) = &args.controller_file {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| bad(format!("{}: cannot read: {e}", file.display())))?;
-        scene.controller = parse_ron::<ControllerConfig>(&text, file).map_err(bad)?;
+        scene.controller = depthpilot_api::load_controller(file)?;
     }
-    let shard = shard_from_env(args.shard).map_err(bad)?;
-    let seeds: Vec<u64> = (args.seeds.0..args.seeds.1)
-        .filter(|s| shard.is_none_or(|(k, n)| (*s % n as u64) as usize == k))
-        .collect();
+    let shard = shard_from_env(args.shard)?;
+    let seeds = shard_seeds(args.seeds, shard);
     let jobs = args
         .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(depthpilot_api::default_jobs)
         .clamp(1, 256);
-    // Parallel flights that fill the cores leave none for each one's camera thread.
-    depthpilot_sim::set_camera_thread(depthpilot_sim::camera_thread_pays(jobs));
     let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<FlightRecord>> = Mutex::new(Vec::with_capacity(seeds.len()));
-    let first_error: Mutex<Option<String>> = Mutex::new(None);
     let show = !args.quiet;
     let tty = std::io::stderr().is_terminal();
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(i) else { break };
-                    match fly_seed(&scene, seed) {
-                        Ok(r) => {
-                            if let Ok(mut v) = results.lock() {
-                                v.push(r);
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = first_error.lock() {
-                                f.get_or_insert(format!("seed {seed}: {e}"));
-                            }
-                        }
-                    }
-                    let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if show {
-                        progress(d, seeds.len(), started, tty);
-                    }
-                }
-            });
+    let records = depthpilot_api::batch(&scene, &seeds, jobs, &|done, total| {
+        if show {
+            progress(done, total, started, tty);
         }
     });
     if show && tty {
         eprintln!();
     }
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(bad(e));
-    }
-    let mut records = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a worker panicked"))?;
-    records.sort_by_key(|r| r.seed);
+    let records = records?;
     let wall = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {
-        write_records(dir, &scene.name, shard, &records)?;
+        depthpilot_api::write_records(dir, &scene.name, shard, &records)?;
     }
-    let report =
-        Report::from_records(&scene.name, &records).ok_or_else(|| bad("no seeds in this slice"))?;
+    let report = depthpilot_api::report(&scene.name, &records)?;
     finish(args, &report, Some((wall, jobs)), shard)
 }
 
@@ -215,65 +105,6 @@ fn progress(done: usize, total: usize, started: Instant, tty: bool) {
     } else if done == total || done.is_multiple_of((total / 10).max(1)) {
         eprintln!("{done}/{total} flights, {rate:.1}/s");
     }
-}
-
-fn write_records(
-    dir: &Path,
-    scene: &str,
-    shard: Option<(usize, usize)>,
-    records: &[FlightRecord],
-) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let (k, n) = shard.unwrap_or((0, 1));
-    let path = dir.join(format!("{scene}.shard-{k}-of-{n}.jsonl"));
-    let mut text = String::new();
-    for r in records {
-        let line = serde_json::to_string(r).context("serialising a flight record")?;
-        text.push_str(&line);
-        text.push('\n');
-    }
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// All flight records in DIR's *.jsonl files, and the scene name from their file names.
-fn read_records(dir: &Path) -> Result<(String, Vec<FlightRecord>), Failure> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| bad(format!("{}: cannot read: {e}", dir.display())))?;
-    let mut records = Vec::new();
-    let mut scene = String::new();
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    for file in files {
-        if scene.is_empty() {
-            scene = file
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.split(".shard-").next())
-                .unwrap_or_default()
-                .to_string();
-        }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| bad(format!("{}: cannot read: {e}", file.display())))?;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let r: FlightRecord = serde_json::from_str(line).map_err(|e| {
-                bad(format!(
-                    "{}:{}: not a flight record: {e}",
-                    file.display(),
-                    i + 1
-                ))
-            })?;
-            records.push(r);
-        }
-    }
-    Ok((scene, records))
 }
 
 fn finish(
@@ -339,21 +170,5 @@ pub(crate) fn realism_text<S: AsRef<str>>(items: &[S]) -> String {
             .map(AsRef::as_ref)
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_and_shard_syntax() {
-        assert_eq!(parse_seeds("0..200"), Ok((0, 200)));
-        assert!(parse_seeds("5..5").is_err());
-        assert!(parse_seeds("a..b").is_err());
-        assert!(parse_seeds("10").is_err());
-        assert_eq!(parse_shard("3/8"), Ok((3, 8)));
-        assert!(parse_shard("8/8").is_err());
-        assert!(parse_shard("1/0").is_err());
     }
 }

@@ -183,18 +183,7 @@ pub fn load_scene(
 /// A scene for the commands that fly many flights in virtual time (batch, tune, bench): a
 /// scene that names a remote simulator cannot be one of them.
 pub fn load_inline_scene(path: &Path) -> Result<Scene, Failure> {
-    let scene = load_scene(path, None, None)?;
-    if let LinkTransport::Remote(uri) = &scene.link.transport {
-        return Err(Failure {
-            code: EXIT_BAD_INPUT,
-            error: anyhow::anyhow!(
-                "{}: `link.transport` names a remote simulator ({uri}); this command flies in \
-                 virtual time in this process: remove the transport, or use `depthpilot fly`",
-                path.display()
-            ),
-        });
-    }
-    Ok(scene)
+    Ok(depthpilot_api::load_scene(path)?)
 }
 
 pub fn fly(args: &FlyArgs) -> Result<(), Failure> {

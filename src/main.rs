@@ -104,6 +104,15 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<depthpilot_api::Error> for Failure {
+    fn from(error: depthpilot_api::Error) -> Self {
+        Self {
+            code: error.exit_code(),
+            error: anyhow::Error::new(error),
+        }
+    }
+}
+
 /// Exit code for bad input (a scene or a flag): the same as clap's usage errors.
 pub const EXIT_BAD_INPUT: u8 = 2;
 

@@ -533,6 +533,8 @@ pub struct KinectSensor {
     pub last_detection: Option<Detection>,
     /// Blob size of the newest rendered frame's detection (None: that frame had none).
     pub last_frame_pixels: Option<usize>,
+    /// Capture and arrival time of the newest rendered frame.
+    last_shot: Option<(u64, u64)>,
 }
 
 impl KinectSensor {
@@ -668,6 +670,7 @@ impl KinectSensor {
             stats: VisionStats::default(),
             last_detection: None,
             last_frame_pixels: None,
+            last_shot: None,
         })
     }
 
@@ -1315,7 +1318,21 @@ impl KinectSensor {
         }
         self.stats.frames_rendered += 1;
         self.render(now_ns, pos_m, world_from_body);
-        Some(((self.cfg.latency_s + jitter) * 1e9).round() as u64)
+        let delay_ns = ((self.cfg.latency_s + jitter) * 1e9).round() as u64;
+        self.last_shot = Some((now_ns, now_ns + delay_ns));
+        Some(delay_ns)
+    }
+
+    /// The newest frame rendered (its capture time is `stamp_ns`); see [`KinectSensor::last_shot`]
+    /// for when it reaches the host.
+    pub fn frame(&self) -> &DepthFrame {
+        &self.frame
+    }
+
+    /// The newest frame that was rendered: its capture time and the time it reaches the host
+    /// (capture + latency + jitter). None before the first.
+    pub fn last_shot(&self) -> Option<(u64, u64)> {
+        self.last_shot
     }
 
     /// Counts a detection result and turns it into a measurement.

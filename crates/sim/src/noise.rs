@@ -21,6 +21,8 @@ pub enum Stream {
     Turbulence = 10,
     Downwash = 11,
     KinectSystematic = 12,
+    /// A learning environment's per-episode draws (`depthpilot-gym`: a tumble's attitude).
+    Episode = 13,
 }
 
 /// A deterministic random source.

@@ -341,6 +341,16 @@ impl SimWorld {
         (after_ns, log_due)
     }
 
+    /// The first crash so far (a hard impact), if any.
+    pub fn crash(&self) -> Option<Impact> {
+        self.crash
+    }
+
+    /// Physics steps a flight of the scene's duration takes.
+    pub fn n_steps(&self) -> u64 {
+        self.n_steps
+    }
+
     pub fn motor_cmd(&self) -> [u16; 4] {
         self.plant.motor_cmd()
     }
