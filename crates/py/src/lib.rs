@@ -120,7 +120,10 @@ fn merged_gains(base: &CascadeGains, gains: &Bound<'_, PyDict>) -> PyResult<Casc
                 "gain `{name}` = {x}: expected a finite number"
             )));
         }
-        obj.insert(name, serde_json::json!(x));
+        obj.insert(name.clone(), serde_json::json!(x));
+        // Checked one by one, so that the message names the gain at fault.
+        serde_json::from_value::<CascadeGains>(serde_json::Value::Object(obj.clone()))
+            .map_err(|e| PyValueError::new_err(format!("gain `{name}` = {x}: {e}")))?;
     }
     serde_json::from_value(v).map_err(|e| PyValueError::new_err(format!("gains: {e}")))
 }

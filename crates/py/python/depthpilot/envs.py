@@ -74,22 +74,31 @@ def _spaces(d: dict):
     low = np.array(d["action_low"], dtype=np.float32)
     high = np.array(d["action_high"], dtype=np.float32)
     action = spaces.Box(low=low, high=high, dtype=np.float32)
-    inf = np.inf
     parts = {}
     for key in d["keys"]:
         if key == "depth":
             rows, cols = d["depth_shape"]
             parts[key] = spaces.Box(0, 65535, shape=(rows, cols), dtype=np.uint16)
         elif key == "frame_age":
-            parts[key] = spaces.Box(0.0, inf, shape=(1,), dtype=np.float32)
+            parts[key] = spaces.Box(0.0, 1e6, shape=(1,), dtype=np.float32)
         elif key == "frame_new":
             parts[key] = spaces.MultiBinary(1)
         elif key == "last_action":
             parts[key] = spaces.Box(low=low, high=high, dtype=np.float32)
         else:
-            n = dict(d["lens"])[key]
-            parts[key] = spaces.Box(-inf, inf, shape=(n,), dtype=np.float32)
+            lim = np.array(_LIMITS[key], dtype=np.float32)
+            parts[key] = spaces.Box(-lim, lim, dtype=np.float32)
     return action, spaces.Dict(parts)
+
+
+# Bounds of the float observations: generous physical limits (the episode ends 2 m from the
+# setpoint; a Crazyflie's gyro saturates at 2000 deg/s, 35 rad/s).
+_LIMITS = {
+    "vision": [1.0, 100.0, 100.0, 100.0, 1e6],
+    "estimate": [1.0, 100.0, 100.0, 100.0, 1e3, 1e3, 1e3],
+    "state": [100.0] * 3 + [1e3] * 3 + [1.0] * 4 + [1e4] * 3,
+    "target": [100.0] * 3,
+}
 
 
 class DepthPilotEnv(gym.Env):
