@@ -8,7 +8,8 @@ use anyhow::Context;
 use depthpilot_api::batch::{parse_seeds, parse_shard, shard_from_env, shard_seeds};
 use depthpilot_sim::batch::Report;
 use depthpilot_types::scene::Realism;
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -73,17 +74,21 @@ pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
         .unwrap_or_else(depthpilot_api::default_jobs)
         .clamp(1, 256);
     let started = Instant::now();
-    let show = !args.quiet;
-    let tty = std::io::stderr().is_terminal();
-    let records = depthpilot_api::batch(&scene, &seeds, jobs, &|done, total| {
-        if show {
-            progress(done, total, started, tty);
+    let records = {
+        let bar = StderrBar(flights_bar(seeds.len(), stderr_target(args.quiet)));
+        // indicatif draws nothing when stderr is not a terminal: logs and CI get plain lines.
+        let plain = !args.quiet && bar.is_hidden();
+        let records = depthpilot_api::batch(&scene, &seeds, jobs, &|done, total| {
+            bar.inc(1);
+            if plain {
+                progress_line(done, total, started);
+            }
+        });
+        if records.is_ok() {
+            bar.finish();
         }
-    });
-    if show && tty {
-        eprintln!();
-    }
-    let records = records?;
+        records
+    }?;
     let wall = started.elapsed().as_secs_f64();
     if let Some(dir) = &args.out {
         depthpilot_api::write_records(dir, &scene.name, shard, &records)?;
@@ -92,17 +97,68 @@ pub fn batch(args: &BatchArgs) -> Result<(), Failure> {
     finish(args, &report, Some((wall, jobs)), shard)
 }
 
-fn progress(done: usize, total: usize, started: Instant, tty: bool) {
+/// Where progress bars draw: stderr, or nowhere with `--quiet`. indicatif hides a bar whose
+/// stderr is not a terminal ([`ProgressBar::is_hidden`] says so).
+pub(crate) fn stderr_target(quiet: bool) -> ProgressDrawTarget {
+    if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    }
+}
+
+/// A progress style from `template` (indicatif's keys, plus `{rate}`: items done per second
+/// since the start), drawn with `=`; the default style if the template does not parse (a unit
+/// test parses each of ours).
+pub(crate) fn progress_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+            let rate = s.pos() as f64 / s.elapsed().as_secs_f64().max(1e-9);
+            let _ = w.write_fmt(format_args!("{rate:.1}/s"));
+        })
+        .progress_chars("=> ")
+}
+
+/// A progress bar on stderr that, dropped, leaves its last state on the terminal on a line of
+/// its own (indicatif leaves the cursor at its end), finished or not: what follows (the report,
+/// or an error that ended the command early) starts on a fresh line. Drop it before printing to
+/// stdout.
+pub(crate) struct StderrBar(pub(crate) ProgressBar);
+
+impl std::ops::Deref for StderrBar {
+    type Target = ProgressBar;
+    fn deref(&self) -> &ProgressBar {
+        &self.0
+    }
+}
+
+impl Drop for StderrBar {
+    fn drop(&mut self) {
+        if !self.0.is_finished() {
+            self.0.abandon();
+        }
+        if !self.0.is_hidden() {
+            eprintln!();
+        }
+    }
+}
+
+/// The bar of a batch: flights done of `total`, mean rate, ETA.
+const FLIGHTS_TEMPLATE: &str =
+    "[{elapsed_precise}] [{wide_bar}] {pos}/{len} flights, {rate}, ETA {eta}";
+
+/// The bar of a batch's `total` flights, drawn to `target`.
+fn flights_bar(total: usize, target: ProgressDrawTarget) -> ProgressBar {
+    ProgressBar::with_draw_target(Some(total as u64), target)
+        .with_style(progress_style(FLIGHTS_TEMPLATE))
+}
+
+/// The progress of a batch whose stderr is not a terminal: a line at every tenth of the flights
+/// (and the last).
+fn progress_line(done: usize, total: usize, started: Instant) {
     let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
-    if tty {
-        let width = 30;
-        let filled = width * done / total.max(1);
-        eprint!(
-            "\r[{}{}] {done}/{total} flights, {rate:.1}/s",
-            "=".repeat(filled),
-            " ".repeat(width - filled)
-        );
-    } else if done == total || done.is_multiple_of((total / 10).max(1)) {
+    if done == total || done.is_multiple_of((total / 10).max(1)) {
         eprintln!("{done}/{total} flights, {rate:.1}/s");
     }
 }
@@ -170,5 +226,94 @@ pub(crate) fn realism_text<S: AsRef<str>>(items: &[S]) -> String {
             .map(AsRef::as_ref)
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// A terminal that keeps what a progress bar draws (for tests).
+#[cfg(test)]
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RecordingTerm(std::sync::Arc<std::sync::Mutex<String>>);
+
+#[cfg(test)]
+impl RecordingTerm {
+    /// A draw target on this terminal (always drawn, unlike a pipe).
+    pub(crate) fn target(&self) -> ProgressDrawTarget {
+        ProgressDrawTarget::term_like(Box::new(self.clone()))
+    }
+
+    /// Everything drawn so far, one line per drawn line.
+    pub(crate) fn text(&self) -> String {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, s: &str) {
+        if let Ok(mut t) = self.0.lock() {
+            t.push_str(s);
+        }
+    }
+}
+
+#[cfg(test)]
+impl indicatif::TermLike for RecordingTerm {
+    fn width(&self) -> u16 {
+        100
+    }
+    fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.push(s);
+        self.push("\n");
+        Ok(())
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.push(s);
+        Ok(())
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.push("\n");
+        Ok(())
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flights_bar_shows_done_of_total_rate_and_eta_on_a_terminal() {
+        let term = RecordingTerm::default();
+        let bar = flights_bar(20, term.target());
+        for _ in 0..20 {
+            bar.inc(1);
+        }
+        bar.finish();
+        let text = term.text();
+        let last = text.lines().rfind(|l| !l.is_empty()).unwrap_or_default();
+        assert!(last.contains("] 20/20 flights, "), "{text:?}");
+        assert!(last.contains("/s, ETA 0s"), "{text:?}");
+        assert!(last.contains("[====="), "{text:?}");
+    }
+
+    #[test]
+    fn a_quiet_batch_draws_no_bar() {
+        assert!(flights_bar(20, stderr_target(true)).is_hidden());
+    }
+
+    #[test]
+    fn the_flights_template_parses() {
+        assert!(ProgressStyle::with_template(FLIGHTS_TEMPLATE).is_ok());
     }
 }

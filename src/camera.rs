@@ -316,6 +316,51 @@ fn write_pgm(path: &std::path::Path, f: &depthpilot_vision::DepthFrame) -> std::
     std::fs::write(path, out)
 }
 
+/// `record`'s bar with a duration: seconds recorded of the duration, and `{msg}` (frames).
+const RECORD_TIMED_TEMPLATE: &str = "{spinner} [{elapsed_precise}] [{wide_bar}] {seconds}; {msg}";
+/// `record`'s spinner until killed: `{msg}` (frames).
+const RECORD_TEMPLATE: &str = "{spinner} [{elapsed_precise}] recording; {msg}";
+
+/// `record`'s bar, drawn to `target`: with `duration_s`, its position is the milliseconds
+/// recorded; without, a spinner. It ticks on its own while drawn.
+fn record_bar(
+    duration_s: Option<f64>,
+    target: indicatif::ProgressDrawTarget,
+) -> indicatif::ProgressBar {
+    let style = |t| {
+        crate::batch::progress_style(t).with_key(
+            "seconds",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let len_s = s.len().unwrap_or(0) as f64 / 1e3;
+                let _ = w.write_fmt(format_args!("{:.1}/{len_s:.1} s", s.pos() as f64 / 1e3));
+            },
+        )
+    };
+    let bar = match duration_s {
+        Some(d) => indicatif::ProgressBar::with_draw_target(Some((d * 1e3) as u64), target)
+            .with_style(style(RECORD_TIMED_TEMPLATE)),
+        None => indicatif::ProgressBar::with_draw_target(None, target)
+            .with_style(style(RECORD_TEMPLATE)),
+    };
+    if !bar.is_hidden() {
+        bar.enable_steady_tick(Duration::from_millis(100));
+    }
+    bar
+}
+
+/// `record`'s count of frames: `N frames (R /s), D detections` (R since the first frame).
+fn frames_text(frames: u64, detections: u64, first_frame: Option<std::time::Instant>) -> String {
+    let rate = first_frame
+        .map(|f| {
+            format!(
+                " ({:.1} /s)",
+                frames as f64 / f.elapsed().as_secs_f64().max(1e-9)
+            )
+        })
+        .unwrap_or_else(|| " (waiting for the bridge)".to_string());
+    format!("{frames} frames{rate}, {detections} detections")
+}
+
 pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     use depthpilot_camera::session::{SessionHeader, SessionWriter};
     use depthpilot_camera::{BridgeClient, BridgeConfig, BridgeEvent};
@@ -378,6 +423,13 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
         );
     }
     let started = std::time::Instant::now();
+    let bar = crate::batch::StderrBar(record_bar(
+        args.duration,
+        crate::batch::stderr_target(args.quiet),
+    ));
+    bar.set_message(frames_text(0, 0, None));
+    // indicatif draws nothing when stderr is not a terminal: logs get a line every 2 s.
+    let plain = !args.quiet && bar.is_hidden();
     let mut first_frame: Option<std::time::Instant> = None;
     let mut last_progress = std::time::Instant::now();
     let mut newest = None;
@@ -412,42 +464,40 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
                     serial.clone_from(&f.header.serial);
                     newest = Some((f, r.ok()));
                 }
-                BridgeEvent::Garbage(g) => {
+                BridgeEvent::Garbage(g) => bar.suspend(|| {
                     eprintln!("depthpilot record: {t:.2} s: garbage from the bridge: {g}")
-                }
-                BridgeEvent::Stale { for_ms } => {
+                }),
+                BridgeEvent::Stale { for_ms } => bar.suspend(|| {
                     eprintln!("depthpilot record: {t:.2} s: STALE — no frame for {for_ms} ms")
-                }
-                BridgeEvent::Recovered { after_ms } => {
+                }),
+                BridgeEvent::Recovered { after_ms } => bar.suspend(|| {
                     eprintln!("depthpilot record: {t:.2} s: frames again after {after_ms} ms")
-                }
+                }),
                 BridgeEvent::Status(s) => {
                     if last_state != Some(s.state) {
                         last_state = Some(s.state);
-                        eprintln!(
-                            "depthpilot record: {t:.2} s: the bridge says {:?}: {}",
-                            s.state, s.message
-                        );
+                        bar.suspend(|| {
+                            eprintln!(
+                                "depthpilot record: {t:.2} s: the bridge says {:?}: {}",
+                                s.state, s.message
+                            )
+                        });
                     }
                 }
             }
         }
-        if !args.quiet && last_progress.elapsed() >= Duration::from_secs(2) {
+        let frames = || frames_text(vision.stats.frames, vision.stats.detections, first_frame);
+        if !bar.is_hidden() {
+            bar.set_position(((t * 1e3) as u64).min(bar.length().unwrap_or(u64::MAX)));
+            bar.set_message(frames());
+        }
+        if plain && last_progress.elapsed() >= Duration::from_secs(2) {
             last_progress = std::time::Instant::now();
-            let st = &vision.stats;
-            eprintln!(
-                "depthpilot record: {t:.1} s: {} frames{}, {} detections",
-                st.frames,
-                first_frame
-                    .map(|f| format!(
-                        " ({:.1} /s)",
-                        st.frames as f64 / f.elapsed().as_secs_f64().max(1e-9)
-                    ))
-                    .unwrap_or_else(|| " (waiting for the bridge)".to_string()),
-                st.detections
-            );
+            eprintln!("depthpilot record: {t:.1} s: {}", frames());
         }
     }
+    bar.finish();
+    drop(bar);
     let stats = writer
         .finish()
         .map_err(|e| Failure::from(anyhow::Error::new(e)))?;
@@ -659,6 +709,36 @@ mod tests {
         let near = c(1000);
         let far = c(3000);
         assert!(near.0 > near.2 && far.2 > far.0, "{near:?} {far:?}");
+    }
+
+    #[test]
+    fn the_record_bar_shows_seconds_of_the_duration_and_the_frames() {
+        let term = crate::batch::RecordingTerm::default();
+        let bar = record_bar(Some(3.0), term.target());
+        bar.set_position(1_500);
+        bar.set_message(frames_text(45, 40, None));
+        bar.abandon();
+        let text = term.text();
+        assert!(
+            text.contains("] 1.5/3.0 s; 45 frames (waiting for the bridge), 40 detections"),
+            "{text:?}"
+        );
+        let term = crate::batch::RecordingTerm::default();
+        let spinner = record_bar(None, term.target());
+        spinner.set_message(frames_text(7, 0, None));
+        spinner.abandon();
+        assert!(
+            term.text().contains("] recording; 7 frames"),
+            "{}",
+            term.text()
+        );
+    }
+
+    #[test]
+    fn the_record_templates_parse() {
+        for t in [RECORD_TIMED_TEMPLATE, RECORD_TEMPLATE] {
+            assert!(indicatif::ProgressStyle::with_template(t).is_ok(), "{t}");
+        }
     }
 
     #[test]

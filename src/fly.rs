@@ -23,7 +23,9 @@ pub struct FlyArgs {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
     /// Write the flight log to this file: MCAP if it ends in `.mcap` (topics /flight/header,
-    /// /flight/state, /flight/summary), else JSON Lines (one row per log period).
+    /// /flight/state, /flight/summary, and Foxglove's /tf, /quad/pose, /quad/estimate,
+    /// /quad/setpoint, /kinect/calibration, /scene, /log: open it in Foxglove for 3D), else JSON
+    /// Lines (one row per log period).
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
     /// Fly with this controller instead of the one the scene names.

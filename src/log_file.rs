@@ -1,6 +1,7 @@
 //! The flight log file of `depthpilot fly --log FILE`, in the format the extension names:
 //! `.mcap` is an MCAP recording (`depthpilot_runtime::recorder`: topics `/flight/header`,
-//! `/flight/state`, `/flight/summary`); anything else is JSON Lines, a header object then one
+//! `/flight/state`, `/flight/summary`, and Foxglove's `/tf`, `/quad/*`, `/kinect/calibration`,
+//! `/scene`, `/log`); anything else is JSON Lines, a header object then one
 //! object per row.
 
 use anyhow::Context;
@@ -45,7 +46,8 @@ impl FlightLog {
                 clock,
                 link.unwrap_or("in_process"),
             );
-            return Ok(Self::Mcap(Recorder::start_flight(path, &header)?));
+            let rec = Recorder::start_flight(path, &header)?.with_foxglove(scene);
+            return Ok(Self::Mcap(rec));
         }
         let header = serde_json::json!({
             "format": "depthpilot-flight-log",

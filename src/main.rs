@@ -4,10 +4,12 @@ mod batch;
 mod bench;
 mod bridge;
 mod camera;
+mod export;
 mod fly;
 mod hil;
 mod keygen;
 mod log_file;
+mod log_repair;
 mod plot;
 mod run;
 mod sitl;
@@ -70,6 +72,12 @@ enum Command {
     /// Run the vision again over a recorded session and check it gives the recorded detections
     /// bit for bit.
     Replay(camera::ReplayArgs),
+    /// Turn a camera session into an MCAP that Foxglove opens: depth and IR images,
+    /// calibration, the camera's transforms, the detections as image annotations.
+    Export(export::ExportArgs),
+    /// Work on MCAP recordings: `log repair IN [OUT]` rewrites a killed or damaged flight log
+    /// or camera session whole, with summary and index.
+    Log(log_repair::LogArgs),
     /// Fly a rig on the bench (hil/bench.ron): checks the devices it needs first and fails fast
     /// with what is missing.
     Hil(hil::HilArgs),
@@ -131,6 +139,8 @@ fn main() -> ExitCode {
         Command::FakeBridge(args) => camera::fake_bridge(&args),
         Command::Record(args) => camera::record(&args),
         Command::Replay(args) => camera::replay(&args),
+        Command::Export(args) => export::export(&args),
+        Command::Log(args) => log_repair::log(&args),
         Command::Bridge(args) => bridge::bridge(&args),
         Command::Keygen(args) => keygen::keygen(&args),
         Command::Bench {

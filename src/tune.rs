@@ -2,6 +2,7 @@
 //! held-out seeds, and write a controller file scenes can use (`controller_file: Some("…")`).
 //! The search is `depthpilot_api::tune`'s; this is the arguments, the progress and the file.
 
+use crate::batch::{StderrBar, progress_style, stderr_target};
 use crate::fly::load_inline_scene;
 use crate::{EXIT_BAD_INPUT, Failure};
 use anyhow::Context;
@@ -9,8 +10,9 @@ use depthpilot_api::tune::{self as api, Generation, TuneConfig};
 use depthpilot_control::tune::Cem;
 use depthpilot_types::Scene;
 use depthpilot_types::scene::Realism;
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Arguments of `depthpilot tune`.
 #[derive(clap::Args, Debug)]
@@ -103,21 +105,49 @@ pub fn tune(args: &TuneArgs) -> Result<(), Failure> {
     if let Some(shard) = depthpilot_api::shard_from_env(args.shard)? {
         return run_shard(args, &cfg, shard);
     }
+    let bar = StderrBar(generations_bar(args.generations, stderr_target(false)));
+    let per_candidate = cfg.scenes.len() * cfg.train_seeds.len();
+    bar.set_message(format!("the starting gains: {per_candidate} flights"));
     let (baseline, flown) = api::baseline(&cfg)?;
-    for d in api::training_domains(&cfg, &flown) {
-        let items = d.realism.map_or("?".to_string(), |r| r.join(" "));
-        eprintln!(
-            "depthpilot tune: training flight `{}` seed {}: {}; flew with realism [{items}]",
-            d.scene, d.seed, d.draw
-        );
-    }
-    let mut cem = load_state(args, &cfg)?;
+    bar.suspend(|| {
+        for d in api::training_domains(&cfg, &flown) {
+            let items = d.realism.map_or("?".to_string(), |r| r.join(" "));
+            eprintln!(
+                "depthpilot tune: training flight `{}` seed {}: {}; flew with realism [{items}]",
+                d.scene, d.seed, d.draw
+            );
+        }
+    });
+    let mut cem = bar.suspend(|| load_state(args, &cfg))?;
+    bar.set_position(u64::from(cem.generation));
+    bar.reset_eta();
     while cem.generation < args.generations {
+        bar.set_message(format!(
+            "generation {}: {} flights",
+            cem.generation + 1,
+            cfg.population * per_candidate
+        ));
         let g = api::run_generation(&cfg, &mut cem, &baseline)?;
-        advanced(args, &cem, &g, started)?;
+        bar.set_position(u64::from(cem.generation));
+        bar.suspend(|| advanced(args, &cem, &g, started))?;
     }
     let base_cost = api::cost(&baseline, &baseline);
-    finish(args, &cfg, &cem, Some(base_cost), started)
+    finish(args, &cfg, &cem, Some(base_cost), started, bar)
+}
+
+/// The search's bar: generations done of `generations` (with a spinner while one flies; the
+/// API reports no progress within a generation), ETA, and what is flying.
+const GENERATIONS_TEMPLATE: &str =
+    "{spinner} [{elapsed_precise}] [{wide_bar}] {pos}/{len} generations, ETA {eta}; {msg}";
+
+/// The search's bar, drawn to `target` (ticking on its own while drawn).
+fn generations_bar(generations: u32, target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(u64::from(generations)), target)
+        .with_style(progress_style(GENERATIONS_TEMPLATE));
+    if !bar.is_hidden() {
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
+    bar
 }
 
 /// The saved search state (saying so), or a new search.
@@ -191,8 +221,9 @@ fn merge(
         return Err(bad("--merge needs --state"));
     }
     let mut cem = load_state(args, cfg)?;
+    let no_bar = || StderrBar(ProgressBar::hidden());
     if cem.generation >= args.generations {
-        return finish(args, cfg, &cem, None, started);
+        return finish(args, cfg, &cem, None, started, no_bar());
     }
     let merged = api::merge_generation(cfg, &mut cem, dir)?;
     advanced(args, &cem, &merged.generation, started)?;
@@ -203,22 +234,29 @@ fn merge(
             &cem,
             Some(merged.generation.baseline_cost),
             started,
+            no_bar(),
         );
     }
     Ok(())
 }
 
 /// Scores the chosen gains (the best, or the starting gains when no candidate beat their
-/// training cost `base_cost`) on the held-out seeds and writes them.
+/// training cost `base_cost`) on the held-out seeds and writes them. `bar` (the search's) is
+/// done before the report.
 fn finish(
     args: &TuneArgs,
     cfg: &TuneConfig,
     cem: &Cem,
     base_cost: Option<f64>,
     started: Instant,
+    bar: StderrBar,
 ) -> Result<(), Failure> {
     let (tuned, kept_start) = api::chosen_gains(&cfg.base_gains(), cem, base_cost);
+    let held_out = 2 * cfg.scenes.len() * cfg.holdout_seeds.len();
+    bar.set_message(format!("held out: {held_out} flights"));
     let held = api::holdout(cfg, &tuned)?;
+    bar.finish();
+    drop(bar);
     let mut report = format!(
         "//   training: seeds {}{}; held out: seeds {} (none a training seed), not randomised\n",
         args.train_seeds,
@@ -297,4 +335,30 @@ fn finish(
     );
     print!("{}", report.replace("//   ", "  "));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::RecordingTerm;
+
+    #[test]
+    fn the_generations_bar_shows_generations_done_and_what_flies() {
+        let term = RecordingTerm::default();
+        let bar = generations_bar(10, term.target());
+        bar.set_message("generation 4: 48 flights");
+        bar.set_position(3);
+        bar.abandon();
+        let text = term.text();
+        assert!(
+            text.contains("] 3/10 generations, ETA ")
+                && text.contains("; generation 4: 48 flights"),
+            "{text:?}"
+        );
+    }
+
+    #[test]
+    fn the_generations_template_parses() {
+        assert!(indicatif::ProgressStyle::with_template(GENERATIONS_TEMPLATE).is_ok());
+    }
 }

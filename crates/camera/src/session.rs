@@ -19,7 +19,7 @@
 //! and the log time for everything else.
 //!
 //! ## Durability
-//! The same design as the flight recorder (`depthpilot_runtime::recorder`). Chunks are
+//! The MCAP layer is the flight recorder's too (`depthpilot_mcaplog`). Chunks are
 //! uncompressed, held in memory and written whole; a chunk is closed and handed to the OS when
 //! (a) the next message is [`SessionOptions::chunk_span`] (0.5 s) or more of log time after the
 //! chunk's first message, (b) it holds more than [`SessionOptions::chunk_bytes`] (4 MiB; a depth
@@ -28,22 +28,20 @@
 //! stops still gets its last frames out). A recorder killed with SIGKILL therefore loses at most
 //! ~0.55 s. The header is written and flushed on its own when the file is created.
 //!
-//! [`read_session`] reads a cut or damaged file up to the damage: every complete chunk before
-//! it (a chunk's CRC is checked before any of its messages is taken), and then says what it
-//! found in [`Session::damage`].
+//! [`read_session`] reads a cut or damaged file leniently: every intact chunk (a chunk's CRC is
+//! checked before any of its messages is taken); a damaged chunk is skipped, and the frames
+//! after it are read. It says what it skipped and where a cut file ends in
+//! [`Session::damage`]. `depthpilot log repair` rewrites a killed session whole.
 
 use crate::protocol::{self, BridgeMessage, FrameError, ReceivedFrame, encode_frame};
-use mcap::records::MessageHeader;
-use mcap::write::{NoSeek, WriteOptions, Writer};
+use depthpilot_mcaplog::{
+    ChunkedWriter, FileSource, ReadError, SkippedRecord, Source, WriteError, WriterOptions,
+    describe_start, scan,
+};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::{BufWriter, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The [`SessionHeader`], once, first.
 pub const TOPIC_SESSION_HEADER: &str = "/session/header";
@@ -171,35 +169,13 @@ pub struct SessionStats {
     pub chunks: u32,
 }
 
-type McapWriter = Writer<NoSeek<BufWriter<File>>>;
-
-/// What the caller's thread and the flusher thread share.
-struct Shared {
-    writer: Option<McapWriter>,
-    /// Log time of the open chunk's first message, and when (wall) it was written.
-    open_chunk: Option<(u64, Instant)>,
-    /// The flusher's error, returned by the next call on the writer.
-    deferred: Option<mcap::McapError>,
-}
-
-impl Shared {
-    fn close_chunk(&mut self) -> Result<(), mcap::McapError> {
-        if self.open_chunk.take().is_some()
-            && let Some(w) = self.writer.as_mut()
-        {
-            w.flush()?;
+impl From<WriteError> for SessionError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Create { path, source } => Self::Create { path, source },
+            WriteError::Write { path, source } => Self::Write { path, source },
         }
-        Ok(())
     }
-}
-
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-struct Flusher {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
 }
 
 #[derive(Clone, Copy)]
@@ -210,14 +186,11 @@ struct Channels {
 }
 
 /// Writes a camera session as MCAP. See the module doc for topics, times and durability.
+/// Dropped without [`SessionWriter::finish`] (an error path), it still completes its file.
 pub struct SessionWriter {
     path: PathBuf,
-    options: SessionOptions,
-    shared: Arc<Mutex<Shared>>,
-    flusher: Option<Flusher>,
+    writer: ChunkedWriter,
     channels: Channels,
-    sequence: u32,
-    messages: u64,
     frames: u64,
     detections: u64,
     buf: Vec<u8>,
@@ -248,56 +221,33 @@ impl SessionWriter {
                 field: "a camera vector",
             });
         }
-        let create_err = |source| SessionError::Create {
-            path: path.to_path_buf(),
-            source,
-        };
-        let write_err = |source| SessionError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = File::create(path).map_err(create_err)?;
-        let mut writer = WriteOptions::new()
-            .profile(SESSION_PROFILE)
-            .compression(None)
-            .chunk_size(Some(options.chunk_bytes))
-            .disable_seeking(true)
-            .create(NoSeek::new(BufWriter::with_capacity(64 * 1024, file)))
-            .map_err(write_err)?;
-        let channels = add_channels(&mut writer).map_err(write_err)?;
-        let shared = Arc::new(Mutex::new(Shared {
-            writer: Some(writer),
-            open_chunk: None,
-            deferred: None,
-        }));
-        let flusher = if options.wall_clock_flush {
-            Some(spawn_flusher(Arc::clone(&shared), options.chunk_span).map_err(create_err)?)
-        } else {
-            None
-        };
-        let mut session = Self {
-            path: path.to_path_buf(),
-            options,
-            shared,
-            flusher,
-            channels,
-            sequence: 0,
-            messages: 0,
-            frames: 0,
-            detections: 0,
-            buf: Vec::new(),
-        };
         let json = serde_json::to_vec(header).map_err(|source| SessionError::Serialize {
             path: path.to_path_buf(),
             topic: TOPIC_SESSION_HEADER,
             source,
         })?;
+        let mut writer = ChunkedWriter::create(
+            path,
+            WriterOptions {
+                profile: SESSION_PROFILE.to_string(),
+                chunk_span: options.chunk_span,
+                chunk_bytes: options.chunk_bytes,
+                wall_clock_flush: options.wall_clock_flush,
+            },
+        )?;
+        let channels = add_channels(&mut writer)?;
         let stamp_ns = header.started_unix_ns;
-        session.write_message(channels.header, stamp_ns, stamp_ns, &json)?;
+        writer.write(channels.header, stamp_ns, stamp_ns, &json)?;
         // The header (and the channels) reach the file at once.
-        let closed = lock(&session.shared).close_chunk();
-        closed.map_err(|e| session.write_error(e))?;
-        Ok(session)
+        writer.close_chunk()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            writer,
+            channels,
+            frames: 0,
+            detections: 0,
+            buf: Vec::new(),
+        })
     }
 
     /// The file being written.
@@ -310,20 +260,13 @@ impl SessionWriter {
     /// from the header).
     pub fn write_frame(&mut self, log_time_ns: u64, f: &ReceivedFrame) -> Result<(), SessionError> {
         let parts = encode_frame(&f.header, &f.frame.depth_mm, f.frame.ir.as_deref());
-        let mut buf = std::mem::take(&mut self.buf);
-        let packed = pack_parts_into(&parts, &mut buf);
-        let result = match packed {
-            Err(bytes) => Err(SessionError::FrameTooLarge {
-                path: self.path.clone(),
-                bytes,
-            }),
-            Ok(()) => {
-                let channel = self.channels.frame;
-                self.write_message(channel, log_time_ns, f.header.host_stamp_ns, &buf)
-            }
-        };
-        self.buf = buf;
-        result?;
+        pack_parts_into(&parts, &mut self.buf).map_err(|bytes| SessionError::FrameTooLarge {
+            path: self.path.clone(),
+            bytes,
+        })?;
+        let channel = self.channels.frame;
+        self.writer
+            .write(channel, log_time_ns, f.header.host_stamp_ns, &self.buf)?;
         self.frames += 1;
         Ok(())
     }
@@ -351,107 +294,25 @@ impl SessionWriter {
             source,
         })?;
         let channel = self.channels.detection;
-        self.write_message(channel, log_time_ns, log_time_ns, &json)?;
+        self.writer
+            .write(channel, log_time_ns, log_time_ns, &json)?;
         self.detections += 1;
         Ok(())
     }
 
-    fn write_message(
-        &mut self,
-        channel_id: u16,
-        log_time_ns: u64,
-        publish_time_ns: u64,
-        data: &[u8],
-    ) -> Result<(), SessionError> {
-        let header = MessageHeader {
-            channel_id,
-            sequence: self.sequence,
-            log_time: log_time_ns,
-            publish_time: publish_time_ns,
-        };
-        let span_ns = u64::try_from(self.options.chunk_span.as_nanos()).unwrap_or(u64::MAX);
-        let mut shared = lock(&self.shared);
-        if let Some(e) = shared.deferred.take() {
-            drop(shared);
-            return Err(self.write_error(e));
-        }
-        let result = (|| {
-            // A chunk spans less than `chunk_span` of log time: close the open one first if
-            // this message lies beyond it.
-            if let Some((first_ns, _)) = shared.open_chunk
-                && log_time_ns.saturating_sub(first_ns) >= span_ns
-            {
-                shared.close_chunk()?;
-            }
-            let Some(w) = shared.writer.as_mut() else {
-                return Err(mcap::McapError::AttemptedWriteAfterFailure);
-            };
-            w.write_to_known_channel(&header, data)?;
-            shared
-                .open_chunk
-                .get_or_insert((log_time_ns, Instant::now()));
-            Ok(())
-        })();
-        drop(shared);
-        result.map_err(|e| self.write_error(e))?;
-        self.sequence = self.sequence.wrapping_add(1);
-        self.messages += 1;
-        Ok(())
-    }
-
-    fn write_error(&self, source: mcap::McapError) -> SessionError {
-        SessionError::Write {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
     /// Writes the last chunk, the summary section and the footer.
-    pub fn finish(mut self) -> Result<SessionStats, SessionError> {
-        self.close()
-    }
-
-    fn close(&mut self) -> Result<SessionStats, SessionError> {
-        if let Some(f) = self.flusher.take() {
-            drop(f.stop);
-            let _ = f.thread.join();
-        }
-        let mut shared = lock(&self.shared);
-        let deferred = shared.deferred.take();
-        let writer = shared.writer.take();
-        drop(shared);
-        if let Some(e) = deferred {
-            return Err(self.write_error(e));
-        }
-        let Some(mut writer) = writer else {
-            return Err(self.write_error(mcap::McapError::AttemptedWriteAfterFailure));
-        };
-        let summary = writer.finish().map_err(|e| self.write_error(e))?;
-        writer
-            .into_inner()
-            .into_inner()
-            .into_inner()
-            .map_err(|e| self.write_error(mcap::McapError::Io(e.into_error())))?;
+    pub fn finish(self) -> Result<SessionStats, SessionError> {
+        let stats = self.writer.finish()?;
         Ok(SessionStats {
-            messages: self.messages,
+            messages: stats.messages,
             frames: self.frames,
             detections: self.detections,
-            chunks: summary.stats.map_or(0, |s| s.chunk_count),
+            chunks: stats.chunks,
         })
     }
 }
 
-impl Drop for SessionWriter {
-    /// A writer dropped without `finish` (an error path) still completes its file.
-    fn drop(&mut self) {
-        if self.flusher.is_some() || lock(&self.shared).writer.is_some() {
-            let _ = self.close();
-        }
-    }
-}
-
-fn add_channels(w: &mut McapWriter) -> Result<Channels, mcap::McapError> {
-    let none = BTreeMap::new();
+fn add_channels(w: &mut ChunkedWriter) -> Result<Channels, WriteError> {
     let header_schema = w.add_schema(
         "depthpilot.SessionHeader",
         "jsonschema",
@@ -463,30 +324,10 @@ fn add_channels(w: &mut McapWriter) -> Result<Channels, mcap::McapError> {
         DETECTION_SCHEMA.as_bytes(),
     )?;
     Ok(Channels {
-        header: w.add_channel(header_schema, TOPIC_SESSION_HEADER, "json", &none)?,
-        frame: w.add_channel(0, TOPIC_SESSION_FRAME, FRAME_ENCODING, &none)?,
-        detection: w.add_channel(detection_schema, TOPIC_SESSION_DETECTION, "json", &none)?,
+        header: w.add_channel(header_schema, TOPIC_SESSION_HEADER, "json")?,
+        frame: w.add_channel(0, TOPIC_SESSION_FRAME, FRAME_ENCODING)?,
+        detection: w.add_channel(detection_schema, TOPIC_SESSION_DETECTION, "json")?,
     })
-}
-
-fn spawn_flusher(shared: Arc<Mutex<Shared>>, span: Duration) -> std::io::Result<Flusher> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let tick = (span / 10).max(Duration::from_millis(1));
-    let thread = std::thread::Builder::new()
-        .name("session-flush".to_string())
-        .spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                let mut s = lock(&shared);
-                if s.deferred.is_none()
-                    && let Some((_, since)) = s.open_chunk
-                    && since.elapsed() >= span
-                    && let Err(e) = s.close_chunk()
-                {
-                    s.deferred = Some(e);
-                }
-            }
-        })?;
-    Ok(Flusher { stop, thread })
 }
 
 /// `parts` as a [`FRAME_ENCODING`] message: `[u32 LE count]` then `[u32 LE length][bytes]` per
@@ -582,9 +423,12 @@ pub struct Session {
     pub frames: Vec<(u64, ReceivedFrame)>,
     /// Detections in file order, with their log times.
     pub detections: Vec<(u64, DetectionRecord)>,
-    /// Why reading stopped before the end of a complete file (`None`: the file is complete,
-    /// summary and footer included).
+    /// What was wrong with the file, for people: the damaged chunks skipped (their messages
+    /// are lost, the ones after them were read) and why reading stopped before the end of a
+    /// complete file. `None`: the file is complete and intact, summary and footer included.
     pub damage: Option<String>,
+    /// The damaged records skipped (also said in `damage`).
+    pub skipped: Vec<SkippedRecord>,
     /// `/kinect/frame` messages that were not a valid frame (skipped).
     pub undecodable_frames: u64,
     /// Why the first of them was not.
@@ -593,42 +437,39 @@ pub struct Session {
     pub undecodable_json: u64,
 }
 
-/// Reads a camera session: every message before any damage (see [`Session::damage`]);
-/// messages on other topics are skipped. `Err` only when the file cannot be read or is not
-/// MCAP at all.
+/// Reads a camera session: every intact message (see [`Session::damage`]), read from the file
+/// chunk by chunk; messages on other topics are skipped. `Err` only when the file cannot be read
+/// or is not MCAP at all.
 pub fn read_session(path: &Path) -> Result<Session, SessionError> {
-    let read_err = |source| SessionError::Read {
+    let src = FileSource::open(path).map_err(|source| SessionError::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let len = file.metadata().map_err(read_err)?.len();
-    read_session_from(path, std::io::BufReader::new(file), len)
+    })?;
+    read_session_source(path, src)
 }
 
-/// [`read_session`] of `len` bytes from `src`; `path` names them in errors.
-pub fn read_session_from(
-    path: &Path,
-    mut src: impl Read,
-    len: u64,
-) -> Result<Session, SessionError> {
-    use mcap::records::Record;
-    use mcap::sans_io::{LinearReadEvent, LinearReader, LinearReaderOptions};
+/// [`read_session`] of `len` bytes from `src` (read into memory first); `path` names them in
+/// errors.
+pub fn read_session_from(path: &Path, src: impl Read, len: u64) -> Result<Session, SessionError> {
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0).min(1 << 30));
+    src.take(len)
+        .read_to_end(&mut bytes)
+        .map_err(|source| SessionError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    read_session_source(path, bytes.as_slice())
+}
 
+fn read_session_source(path: &Path, mut src: impl Source) -> Result<Session, SessionError> {
     let read_err = |source| SessionError::Read {
         path: path.to_path_buf(),
         source,
     };
     let mut start = [0u8; 16];
-    let mut got = 0;
-    while got < start.len() {
-        let n = read_some(&mut src, &mut start[got..]).map_err(read_err)?;
-        if n == 0 {
-            break;
-        }
-        got += n;
-    }
-    let start = &start[..got];
+    let got = usize::try_from(src.size()).map_or(start.len(), |n| n.min(start.len()));
+    let start = &mut start[..got];
+    src.read_at(0, start).map_err(read_err)?;
     let magic_len = mcap::MAGIC.len().min(got);
     if got == 0 || start[..magic_len] != mcap::MAGIC[..magic_len] {
         return Err(SessionError::NotMcap {
@@ -636,50 +477,33 @@ pub fn read_session_from(
             starts_with: describe_start(start),
         });
     }
-    let mut src = start.chain(src);
-    let mut reader = LinearReader::new_with_options(
-        LinearReaderOptions::default()
-            .with_prevalidate_chunk_crcs(true)
-            .with_record_length_limit(usize::try_from(len).unwrap_or(usize::MAX)),
-    );
     let mut out = Session::default();
-    let mut channels: HashMap<u16, (String, String)> = HashMap::new();
-    let mut messages = 0u64;
-    while let Some(event) = reader.next_event() {
-        let record = match event {
-            Ok(LinearReadEvent::ReadRequest(need)) => {
-                let n = read_some(&mut src, reader.insert(need)).map_err(read_err)?;
-                reader.notify_read(n);
-                continue;
-            }
-            Ok(LinearReadEvent::Record { data, opcode }) => mcap::read::parse_record(opcode, data),
-            Err(e) => Err(e),
-        };
-        match record {
-            Ok(Record::Channel(c)) => {
-                channels
-                    .entry(c.id)
-                    .or_insert((c.topic, c.message_encoding));
-            }
-            Ok(Record::Message { header, data }) => {
-                let Some((topic, encoding)) = channels.get(&header.channel_id) else {
-                    out.damage = Some(format!(
-                        "corrupt MCAP data after {messages} readable messages: message {} \
-                         refers to channel {}, which no channel record defines",
-                        header.sequence, header.channel_id
-                    ));
-                    break;
-                };
-                messages += 1;
-                take_message(&mut out, topic, encoding, header.log_time, &data);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                out.damage = Some(describe_damage(&e, len, messages));
-                break;
-            }
-        }
+    let scanned = scan(src, |m| {
+        let c = m.channel;
+        take_message(
+            &mut out,
+            &c.topic,
+            &c.message_encoding,
+            m.log_time_ns,
+            m.data,
+        );
+    })
+    .map_err(read_err)?;
+    let mut said: Vec<String> = scanned.describe_skipped().into_iter().collect();
+    match scanned.damage {
+        None => {}
+        // Fewer bytes than the magic, but the magic's start: a file cut at its first bytes.
+        Some(ReadError::NotMcap) => said.push(
+            ReadError::Truncated(mcap::McapError::UnexpectedEof).to_string()
+                + "; no message was read",
+        ),
+        Some(d) => said.push(format!(
+            "{d}; read the {} messages before it",
+            scanned.messages
+        )),
     }
+    out.damage = (!said.is_empty()).then(|| said.join("; "));
+    out.skipped = scanned.skipped;
     Ok(out)
 }
 
@@ -712,67 +536,6 @@ fn take_message(out: &mut Session, topic: &str, encoding: &str, log_time_ns: u64
             Err(_) => out.undecodable_json += 1,
         },
         _ => {}
-    }
-}
-
-fn describe_damage(e: &mcap::McapError, len: u64, messages: u64) -> String {
-    match e {
-        mcap::McapError::UnexpectedEof | mcap::McapError::BadFooter => format!(
-            "the file ({len} bytes) ends early, without its summary and footer (the recording \
-             was cut short, e.g. a killed recorder): {e}; read the {messages} messages of the \
-             complete chunks before the cut"
-        ),
-        // The limit is the file's length: a record (or chunk) longer than the whole file.
-        mcap::McapError::RecordTooLarge {
-            opcode,
-            len: record_len,
-        } => format!(
-            "the file ({len} bytes) ends early, inside a record of {record_len} bytes (opcode \
-             {opcode:#04x}): the recording was cut short (e.g. a killed recorder) or the \
-             record's length is corrupt; read the {messages} messages before it"
-        ),
-        mcap::McapError::ChunkTooLarge(chunk_len) => format!(
-            "the file ({len} bytes) ends early, inside a chunk of {chunk_len} bytes: the \
-             recording was cut short (e.g. a killed recorder) or the chunk's length is corrupt; \
-             read the {messages} messages before it"
-        ),
-        mcap::McapError::BytesAfterEndMagic => format!(
-            "the file ({len} bytes) has bytes after the end of its MCAP data; read all \
-             {messages} messages"
-        ),
-        e => format!(
-            "corrupt MCAP data after {messages} readable messages (a damaged chunk is skipped \
-             whole, and reading stops there): {e}"
-        ),
-    }
-}
-
-/// The first bytes of a file, for people: printable ASCII quoted, and hex.
-fn describe_start(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "nothing (the file is empty)".to_string();
-    }
-    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let text: String = bytes
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                char::from(b)
-            } else {
-                '.'
-            }
-        })
-        .collect();
-    format!("{} (\"{text}\")", hex.join(" "))
-}
-
-/// One `read`, retried when interrupted.
-fn read_some(src: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match src.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
     }
 }
 

@@ -15,6 +15,8 @@ pub mod bus;
 pub mod clock;
 pub mod curve;
 pub mod fake_bridge;
+pub mod flight_foxglove;
+pub mod foxglove_messages;
 pub mod gamepad;
 pub mod netpolicy;
 pub mod radio_actor;

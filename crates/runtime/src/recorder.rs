@@ -10,6 +10,10 @@
 //! | `/flight/state` | one `depthpilot_sim::LogRow` per log period | the row's `t_s` |
 //! | `/flight/summary` | the flight's `depthpilot_sim::Summary`; once, last | the flight's end |
 //!
+//! With [`Recorder::with_foxglove`] (on for `depthpilot fly --log X.mcap`) the recorder also
+//! writes Foxglove's well-known topics (`/tf`, `/quad/pose`, `/scene`, `/log`, ...; see
+//! [`crate::flight_foxglove`]) so that Foxglove shows the flight in 3D.
+//!
 //! Other topics go through [`Recorder::record`] (schema-less unless [`Recorder::add_topic`] gave
 //! one). Log time is the flight's clock in ns since its start: virtual time for an inline flight,
 //! the real-time clock for a flight against a remote simulator. Publish time is the UNIX wall
@@ -17,7 +21,8 @@
 //! for a virtual-time flight, so that recordings of the same virtual flight are byte-identical.
 //!
 //! ## Durability
-//! Chunks are uncompressed, buffered in memory and written whole. A chunk is closed, written and
+//! The MCAP layer is camera sessions' too (`depthpilot_mcaplog`: writer, lenient reader, and
+//! `depthpilot log repair`, which rewrites a killed log whole). Chunks are uncompressed, buffered in memory and written whole. A chunk is closed, written and
 //! flushed to the OS when (a) the next message is [`RecorderOptions::flush_after`] (0.25 s) or
 //! more of flight time after the chunk's first message, (b) it exceeds
 //! [`RecorderOptions::chunk_bytes`] (256 KiB) or (c), for a real-time flight, the oldest message
@@ -31,19 +36,17 @@
 //! `iter_messages(log_time_order=False)`) yields the same messages and then raises at the end;
 //! readers that need the summary (indexed, seeking) refuse the file.
 
+use crate::flight_foxglove::{FlightTopics, foxglove_schema};
+use depthpilot_mcaplog::{ChunkedWriter, WriteError, WriterOptions};
 use depthpilot_sim::{LogRow, LogSink, Summary};
+use depthpilot_types::Scene;
 use depthpilot_types::scene::Rates;
-use mcap::records::MessageHeader;
-use mcap::write::{NoSeek, WriteOptions, Writer};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
-use std::io::BufWriter;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use depthpilot_mcaplog::{ReadError, RecordedMessage, Recording, SkippedRecord, is_mcap};
 
 /// The flight's state, one `LogRow` per log period.
 pub const TOPIC_STATE: &str = "/flight/state";
@@ -121,6 +124,15 @@ pub enum RecorderError {
     },
 }
 
+impl From<WriteError> for RecorderError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Create { path, source } => Self::Create { path, source },
+            WriteError::Write { path, source } => Self::Write { path, source },
+        }
+    }
+}
+
 /// How the recorder chunks its file.
 #[derive(Clone, Debug)]
 pub struct RecorderOptions {
@@ -149,99 +161,39 @@ pub struct RecordingStats {
     pub chunks: u32,
 }
 
-type McapWriter = Writer<NoSeek<BufWriter<File>>>;
-
-/// What the flight thread and the flusher thread share.
-struct Shared {
-    writer: Option<McapWriter>,
-    /// Log time of the open chunk's first message, and when (wall) it was recorded.
-    open_chunk: Option<(u64, Instant)>,
-    /// The flusher's error, reported by the next call on the recorder.
-    deferred: Option<mcap::McapError>,
-}
-
-impl Shared {
-    fn close_chunk(&mut self) -> Result<(), mcap::McapError> {
-        if self.open_chunk.take().is_some()
-            && let Some(w) = self.writer.as_mut()
-        {
-            w.flush()?;
-        }
-        Ok(())
-    }
-}
-
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-struct Flusher {
-    stop: mpsc::Sender<()>,
-    thread: JoinHandle<()>,
-}
-
 /// Writes a flight log as MCAP. See the module doc for topics, times and durability.
 pub struct Recorder {
-    path: PathBuf,
-    options: RecorderOptions,
-    shared: Arc<Mutex<Shared>>,
-    flusher: Option<Flusher>,
+    clock: FlightClock,
+    /// The MCAP layer shared with camera sessions: chunking, flushing, summary.
+    writer: ChunkedWriter,
     channels: HashMap<String, u16>,
-    sequence: u32,
-    messages: u64,
     /// The first error of the `LogSink` side (which cannot return one), for `finish`.
     sink_error: Option<RecorderError>,
     buf: Vec<u8>,
+    /// Foxglove's topics beside the rows, if on.
+    foxglove: Option<Box<FlightTopics>>,
 }
 
 impl Recorder {
     /// Creates the file (replacing it) and, for a real-time clock, starts the flusher thread.
     pub fn create(path: &Path, options: RecorderOptions) -> Result<Self, RecorderError> {
-        let file = File::create(path).map_err(|source| RecorderError::Create {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let write_err = |source| RecorderError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let writer = WriteOptions::new()
-            .profile(MCAP_PROFILE)
-            .compression(None)
-            .chunk_size(Some(options.chunk_bytes))
-            .disable_seeking(true)
-            .create(NoSeek::new(BufWriter::with_capacity(64 * 1024, file)))
-            .map_err(write_err)?;
-        let shared = Arc::new(Mutex::new(Shared {
-            writer: Some(writer),
-            open_chunk: None,
-            deferred: None,
-        }));
-        let flusher = match options.clock {
-            FlightClock::Virtual => None,
-            FlightClock::RealTime => Some(
-                spawn_flusher(Arc::clone(&shared), options.flush_after).map_err(|source| {
-                    RecorderError::Create {
-                        path: path.to_path_buf(),
-                        source,
-                    }
-                })?,
-            ),
-        };
-        let mut rec = Self {
-            path: path.to_path_buf(),
-            options,
-            shared,
-            flusher,
+        let writer = ChunkedWriter::create(
+            path,
+            WriterOptions {
+                profile: MCAP_PROFILE.to_string(),
+                chunk_span: options.flush_after,
+                chunk_bytes: options.chunk_bytes,
+                wall_clock_flush: options.clock == FlightClock::RealTime,
+            },
+        )?;
+        Ok(Self {
+            clock: options.clock,
+            writer,
             channels: HashMap::new(),
-            sequence: 0,
-            messages: 0,
             sink_error: None,
             buf: Vec::with_capacity(1024),
-        };
-        // The header (MCAP magic and header record) reaches the file at once.
-        rec.with_writer(|w| w.flush())?;
-        Ok(rec)
+            foxglove: None,
+        })
     }
 
     /// Creates the file and records the header at log time 0.
@@ -251,9 +203,16 @@ impl Recorder {
         Ok(rec)
     }
 
+    /// Also writes Foxglove's well-known topics for a flight of `scene` with every row and the
+    /// summary ([`crate::flight_foxglove`]).
+    pub fn with_foxglove(mut self, scene: &Scene) -> Self {
+        self.foxglove = Some(Box::new(FlightTopics::new(scene)));
+        self
+    }
+
     /// The file being written.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.writer.path()
     }
 
     /// Registers `topic` with a JSON Schema (`None`: schema-less). Recording to a topic that was
@@ -267,13 +226,13 @@ impl Recorder {
         if self.channels.contains_key(topic) {
             return Ok(());
         }
-        let id = self.with_writer(|w| {
-            let schema_id = match json_schema {
-                Some(s) => w.add_schema(schema_name, "jsonschema", s.as_bytes())?,
-                None => 0,
-            };
-            w.add_channel(schema_id, topic, "json", &BTreeMap::new())
-        })?;
+        let schema_id = match json_schema {
+            Some(s) => self
+                .writer
+                .add_schema(schema_name, "jsonschema", s.as_bytes())?,
+            None => 0,
+        };
+        let id = self.writer.add_channel(schema_id, topic, "json")?;
         self.channels.insert(topic.to_string(), id);
         Ok(())
     }
@@ -295,7 +254,7 @@ impl Recorder {
         let serialised = serde_json::to_writer(&mut buf, message);
         let result = match serialised {
             Err(source) => Err(RecorderError::Serialize {
-                path: self.path.clone(),
+                path: self.path().to_path_buf(),
                 topic: topic.to_string(),
                 source,
             }),
@@ -308,6 +267,11 @@ impl Recorder {
     /// Records the flight's summary at its end time.
     pub fn record_summary(&mut self, summary: &Summary) -> Result<(), RecorderError> {
         let end_ns = (summary.sim_seconds * 1e9).round() as u64;
+        if let Some(mut fox) = self.foxglove.take() {
+            let said = fox.summary(self, summary, end_ns);
+            self.foxglove = Some(fox);
+            said?;
+        }
         self.record(TOPIC_SUMMARY, end_ns, summary)
     }
 
@@ -317,111 +281,28 @@ impl Recorder {
         stamp_ns: u64,
         data: &[u8],
     ) -> Result<(), RecorderError> {
-        let publish_time = match self.options.clock {
+        let publish_time_ns = match self.clock {
             FlightClock::Virtual => stamp_ns,
             FlightClock::RealTime => unix_now_ns(),
         };
-        let header = MessageHeader {
-            channel_id,
-            sequence: self.sequence,
-            log_time: stamp_ns,
-            publish_time,
-        };
-        let span_ns = self.options.flush_after.as_nanos() as u64;
-        let mut shared = lock(&self.shared);
-        if let Some(e) = shared.deferred.take() {
-            return Err(self.write_error(e));
-        }
-        let now = Instant::now();
-        let result = (|| {
-            // Chunks cover at most `flush_after` of flight time: close the open one first if
-            // this message lies beyond it (deterministic, unlike the wall clock).
-            if let Some((first_ns, _)) = shared.open_chunk
-                && stamp_ns.saturating_sub(first_ns) >= span_ns
-            {
-                shared.close_chunk()?;
-            }
-            let Some(w) = shared.writer.as_mut() else {
-                return Err(mcap::McapError::AttemptedWriteAfterFailure);
-            };
-            w.write_to_known_channel(&header, data)?;
-            let (_, since) = *shared.open_chunk.get_or_insert((stamp_ns, now));
-            if self.options.clock == FlightClock::RealTime
-                && now.duration_since(since) >= self.options.flush_after
-            {
-                shared.close_chunk()?;
-            }
-            Ok(())
-        })();
-        drop(shared);
-        result.map_err(|e| self.write_error(e))?;
-        self.sequence = self.sequence.wrapping_add(1);
-        self.messages += 1;
-        Ok(())
-    }
-
-    fn write_error(&self, source: mcap::McapError) -> RecorderError {
-        RecorderError::Write {
-            path: self.path.clone(),
-            source,
-        }
-    }
-
-    fn with_writer<R>(
-        &mut self,
-        f: impl FnOnce(&mut McapWriter) -> Result<R, mcap::McapError>,
-    ) -> Result<R, RecorderError> {
-        let mut shared = lock(&self.shared);
-        let result = match shared.writer.as_mut() {
-            Some(w) => f(w),
-            None => Err(mcap::McapError::AttemptedWriteAfterFailure),
-        };
-        drop(shared);
-        result.map_err(|e| self.write_error(e))
+        Ok(self
+            .writer
+            .write(channel_id, stamp_ns, publish_time_ns, data)?)
     }
 
     /// Writes the last chunk, the summary section and the footer; reports the first error of
-    /// the recording, if any.
-    pub fn finish(mut self) -> Result<RecordingStats, RecorderError> {
-        let closed = self.close();
-        if let Some(e) = self.sink_error.take() {
+    /// the recording, if any. (A recorder dropped without `finish`, on an error path, still
+    /// completes its file.)
+    pub fn finish(self) -> Result<RecordingStats, RecorderError> {
+        let closed = self.writer.finish();
+        if let Some(e) = self.sink_error {
             return Err(e);
         }
-        closed
-    }
-
-    fn close(&mut self) -> Result<RecordingStats, RecorderError> {
-        if let Some(f) = self.flusher.take() {
-            drop(f.stop);
-            let _ = f.thread.join();
-        }
-        let mut shared = lock(&self.shared);
-        let deferred = shared.deferred.take();
-        let writer = shared.writer.take();
-        drop(shared);
-        if let Some(e) = deferred {
-            return Err(self.write_error(e));
-        }
-        let Some(mut writer) = writer else {
-            return Err(self.write_error(mcap::McapError::AttemptedWriteAfterFailure));
-        };
-        let summary = writer.finish().map_err(|e| self.write_error(e))?;
-        writer
-            .into_inner()
-            .into_inner()
-            .into_inner()
-            .map_err(|e| self.write_error(mcap::McapError::Io(e.into_error())))?;
+        let stats = closed?;
         Ok(RecordingStats {
-            messages: self.messages,
-            chunks: summary.stats.map_or(0, |s| s.chunk_count),
+            messages: stats.messages,
+            chunks: stats.chunks,
         })
-    }
-}
-
-impl Drop for Recorder {
-    /// A recorder dropped without `finish` (an error path) still completes its file.
-    fn drop(&mut self) {
-        let _ = self.close();
     }
 }
 
@@ -433,28 +314,15 @@ impl LogSink for Recorder {
         let stamp_ns = (row.t_s * 1e9).round() as u64;
         if let Err(e) = self.record(TOPIC_STATE, stamp_ns, row) {
             self.sink_error = Some(e);
+            return;
+        }
+        if let Some(mut fox) = self.foxglove.take() {
+            if let Err(e) = fox.row(self, row, stamp_ns) {
+                self.sink_error = Some(e);
+            }
+            self.foxglove = Some(fox);
         }
     }
-}
-
-fn spawn_flusher(shared: Arc<Mutex<Shared>>, flush_after: Duration) -> std::io::Result<Flusher> {
-    let (stop, stopped) = mpsc::channel::<()>();
-    let tick = (flush_after / 5).max(Duration::from_millis(1));
-    let thread = std::thread::Builder::new()
-        .name("recorder-flush".to_string())
-        .spawn(move || {
-            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                let mut s = lock(&shared);
-                if s.deferred.is_none()
-                    && let Some((_, since)) = s.open_chunk
-                    && since.elapsed() >= flush_after
-                    && let Err(e) = s.close_chunk()
-                {
-                    s.deferred = Some(e);
-                }
-            }
-        })?;
-    Ok(Flusher { stop, thread })
 }
 
 fn unix_now_ns() -> u64 {
@@ -469,7 +337,7 @@ pub fn builtin_schema(topic: &str) -> Option<(&'static str, &'static str)> {
         TOPIC_STATE => Some(("depthpilot.LogRow", STATE_SCHEMA)),
         TOPIC_HEADER => Some(("depthpilot.FlightHeader", HEADER_SCHEMA)),
         TOPIC_SUMMARY => Some(("depthpilot.Summary", SUMMARY_SCHEMA)),
-        _ => None,
+        _ => foxglove_schema(topic),
     }
 }
 
@@ -560,274 +428,14 @@ const SUMMARY_SCHEMA: &str = r##"{
   "required": ["scene", "seed", "controller", "sim_seconds", "rms_error_m", "crashed"]
 }"##;
 
-/// One message read back from a flight log.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RecordedMessage {
-    pub topic: String,
-    pub log_time_ns: u64,
-    pub publish_time_ns: u64,
-    /// The message as recorded (JSON for depthpilot's own topics).
-    pub data: Vec<u8>,
-}
-
-/// Why a flight log could not be read to its end. (The message includes the MCAP reader's.)
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("not an MCAP file (it does not start with the MCAP magic bytes)")]
-    NotMcap,
-    #[error(
-        "the file ends early, without its summary and footer (the recording was cut short, \
-         e.g. a killed flight): {0}"
-    )]
-    Truncated(mcap::McapError),
-    #[error("corrupt MCAP data from byte {offset} on ({why}), and no intact chunk after it")]
-    Unframed { offset: usize, why: String },
-}
-
-/// A record of the file that could not be used (a chunk whose CRC fails, say); reading went on
-/// after it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SkippedRecord {
-    /// Where the record starts in the file.
-    pub offset: usize,
-    /// What it is (`chunk`, or the opcode of another record).
-    pub what: String,
-    /// The log times its header claims (chunks): flight time, ns. A damaged header may lie.
-    pub log_time_ns: Option<(u64, u64)>,
-    pub reason: String,
-}
-
-impl std::fmt::Display for SkippedRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "the {} at byte {}", self.what, self.offset)?;
-        if let Some((a, b)) = self.log_time_ns {
-            write!(
-                f,
-                " (t = {:.2} s .. {:.2} s)",
-                a as f64 / 1e9,
-                b as f64 / 1e9
-            )?;
-        }
-        write!(f, ": {}", self.reason)
-    }
-}
-
-/// What a reader found in an MCAP file: the messages it could read, in file order; the damaged
-/// records it skipped (their messages are missing, the ones after them are read); and why it
-/// stopped early (`None`: the file is complete, summary and footer included).
-#[derive(Debug, Default)]
-pub struct Recording {
-    pub messages: Vec<RecordedMessage>,
-    pub skipped: Vec<SkippedRecord>,
-    pub damage: Option<ReadError>,
-}
-
-impl Recording {
-    /// The messages of one topic.
-    pub fn topic<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a RecordedMessage> + 'a {
-        self.messages.iter().filter(move |m| m.topic == topic)
-    }
-
-    /// One line on the skipped records, if any: how many, and each one.
-    pub fn describe_skipped(&self) -> Option<String> {
-        if self.skipped.is_empty() {
-            return None;
-        }
-        let each: Vec<String> = self.skipped.iter().map(ToString::to_string).collect();
-        Some(format!(
-            "{} damaged record{} skipped, the messages in {} lost: {}",
-            self.skipped.len(),
-            if self.skipped.len() == 1 { "" } else { "s" },
-            if self.skipped.len() == 1 {
-                "it"
-            } else {
-                "them"
-            },
-            each.join("; ")
-        ))
-    }
-}
-
-/// Whether `bytes` start like an MCAP file.
-pub fn is_mcap(bytes: &[u8]) -> bool {
-    bytes.starts_with(MCAP_MAGIC)
-}
-
-/// An MCAP record's framing: opcode, length, body; `None` if the bytes end inside it.
-fn framed(bytes: &[u8], at: usize) -> Option<(u8, &[u8], usize)> {
-    let opcode = *bytes.get(at)?;
-    let len = u64::from_le_bytes(bytes.get(at + 1..at + 9)?.try_into().ok()?);
-    let start = at + 9;
-    let end = start.checked_add(usize::try_from(len).ok()?)?;
-    Some((opcode, bytes.get(start..end)?, end))
-}
-
-/// Reads every message it can, tolerating a missing summary and footer (a killed recording).
-/// Records are walked by their framing (opcode, length), so a damaged chunk (its CRC, checked
-/// before any of its messages is taken, fails; or a record inside it does not parse) is skipped
-/// and said, and the chunks after it are read. Reading stops where the framing itself ends or
-/// breaks: a cut file, or garbage over a record's length.
+/// Reads every message it can, tolerating a missing summary and footer (a killed recording):
+/// `depthpilot_mcaplog`'s lenient reader. Records are walked by their framing (opcode, length),
+/// so a damaged chunk (its CRC, checked before any of its messages is taken, fails; or a record
+/// inside it does not parse) is skipped and said, and the chunks after it are read. Reading
+/// stops where the framing itself ends or breaks with no whole chunk after it: a cut file, or
+/// garbage over a record's length.
 pub fn read_recording(bytes: &[u8]) -> Recording {
-    use mcap::records::Record;
-
-    let mut out = Recording::default();
-    if !is_mcap(bytes) {
-        out.damage = Some(ReadError::NotMcap);
-        return out;
-    }
-    let mut topics: HashMap<u16, String> = HashMap::new();
-    let mut at = MCAP_MAGIC.len();
-    loop {
-        if at == bytes.len() {
-            out.damage = Some(ReadError::Truncated(mcap::McapError::UnexpectedEof));
-            break;
-        }
-        let record = framed(bytes, at)
-            .map(|(opcode, body, end)| (opcode, mcap::read::parse_record(opcode, body), end));
-        match record {
-            Some((_, Ok(Record::Footer(_)), _)) => break,
-            Some((_, Ok(Record::Chunk { header, data }), end)) => {
-                let log_time_ns = Some((header.message_start_time, header.message_end_time));
-                let skip = |reason: String| SkippedRecord {
-                    offset: at,
-                    what: "chunk".to_string(),
-                    log_time_ns,
-                    reason,
-                };
-                if !header.compression.is_empty() {
-                    out.skipped.push(skip(format!(
-                        "compressed with `{}`, which depthpilot does not read (it writes \
-                         uncompressed chunks)",
-                        header.compression
-                    )));
-                } else if header.uncompressed_crc != 0
-                    && crc32fast::hash(&data) != header.uncompressed_crc
-                {
-                    out.skipped.push(skip(format!(
-                        "its CRC fails (expected {:08X}, got {:08X})",
-                        header.uncompressed_crc,
-                        crc32fast::hash(&data)
-                    )));
-                } else if let Err(reason) = read_chunk(&data, &mut topics, &mut out.messages) {
-                    out.skipped.push(skip(reason));
-                }
-                at = end;
-            }
-            Some((opcode, Ok(record), end)) => {
-                if let Err(reason) = take(record, &mut topics, &mut out.messages) {
-                    out.skipped.push(SkippedRecord {
-                        offset: at,
-                        what: format!("record (opcode {opcode:#04x})"),
-                        log_time_ns: None,
-                        reason,
-                    });
-                }
-                at = end;
-            }
-            // Garbage where a record should be, or a length running past the end: the file
-            // was cut here (a killed flight), or bytes were damaged. Read on from the next
-            // chunk that is whole (its CRC holds), if there is one.
-            broken => {
-                let why = match &broken {
-                    None => "a record's length runs past the end of the file".to_string(),
-                    Some((opcode, Err(e), _)) => {
-                        format!("the record there (opcode {opcode:#04x}) does not parse: {e}")
-                    }
-                    Some(_) => unreachable!("the intact records are matched above"),
-                };
-                match next_intact_chunk(bytes, at + 1) {
-                    Some(next) => {
-                        out.skipped.push(SkippedRecord {
-                            offset: at,
-                            what: format!("{} bytes", next - at),
-                            log_time_ns: None,
-                            reason: format!(
-                                "{why}; read on from the next whole chunk, at byte {next}"
-                            ),
-                        });
-                        at = next;
-                    }
-                    None if broken.is_none() && !bytes.ends_with(MCAP_MAGIC) => {
-                        out.damage = Some(ReadError::Truncated(mcap::McapError::UnexpectedEof));
-                        break;
-                    }
-                    None => {
-                        out.damage = Some(ReadError::Unframed { offset: at, why });
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Where the next whole chunk starts at or after `from`: a chunk record that parses and whose
-/// CRC holds (which garbage does not fake).
-fn next_intact_chunk(bytes: &[u8], from: usize) -> Option<usize> {
-    use mcap::records::{Record, op};
-    (from..bytes.len()).find(|&i| {
-        bytes[i] == op::CHUNK
-            && framed(bytes, i).is_some_and(|(_, body, _)| {
-                matches!(
-                    mcap::read::parse_record(op::CHUNK, body),
-                    Ok(Record::Chunk { header, data })
-                        if header.compression.is_empty()
-                            && header.uncompressed_crc != 0
-                            && crc32fast::hash(&data) == header.uncompressed_crc
-                )
-            })
-    })
-}
-
-/// The records inside one (checked, uncompressed) chunk. All or nothing: a chunk with a bad
-/// record inside gives none of its messages (its CRC passed, so the writer wrote it so).
-fn read_chunk(
-    data: &[u8],
-    topics: &mut HashMap<u16, String>,
-    messages: &mut Vec<RecordedMessage>,
-) -> Result<(), String> {
-    let mut found = Vec::new();
-    let mut at = 0;
-    while at < data.len() {
-        let (opcode, body, end) =
-            framed(data, at).ok_or_else(|| format!("a record inside it is cut at byte {at}"))?;
-        let record = mcap::read::parse_record(opcode, body).map_err(|e| e.to_string())?;
-        take(record, topics, &mut found)?;
-        at = end;
-    }
-    messages.append(&mut found);
-    Ok(())
-}
-
-/// Channels are remembered; messages are kept with their topic.
-fn take(
-    record: mcap::records::Record<'_>,
-    topics: &mut HashMap<u16, String>,
-    messages: &mut Vec<RecordedMessage>,
-) -> Result<(), String> {
-    use mcap::records::Record;
-    match record {
-        Record::Channel(c) => {
-            topics.entry(c.id).or_insert(c.topic);
-        }
-        Record::Message { header, data } => {
-            let topic = topics.get(&header.channel_id).ok_or_else(|| {
-                format!(
-                    "message {} is on channel {}, which no channel record declared",
-                    header.sequence, header.channel_id
-                )
-            })?;
-            messages.push(RecordedMessage {
-                topic: topic.clone(),
-                log_time_ns: header.log_time,
-                publish_time_ns: header.publish_time,
-                data: data.into_owned(),
-            });
-        }
-        _ => {}
-    }
-    Ok(())
+    depthpilot_mcaplog::read_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -958,14 +566,7 @@ mod tests {
         assert!(t.windows(2).any(|w| w[1] - w[0] > 20_000_000), "a gap");
 
         // Garbage over a chunk's framing: the reader finds the next whole chunk and reads on.
-        let mut chunks = Vec::new();
-        let mut at = MCAP_MAGIC.len();
-        while let Some((opcode, _, end)) = framed(&bytes, at) {
-            if opcode == mcap::records::op::CHUNK {
-                chunks.push(at);
-            }
-            at = end;
-        }
+        let chunks = depthpilot_mcaplog::chunk_offsets(&bytes);
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
         let mut bad = bytes.clone();
         let second = chunks[1];

@@ -2,7 +2,10 @@ use super::*;
 use crate::protocol::FrameHeader;
 use depthpilot_types::scene::Intrinsics;
 use depthpilot_vision::{DepthFrame, HEIGHT, WIDTH};
+use mcap::records::MessageHeader;
 use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Instant;
 
 const PIXELS: usize = WIDTH * HEIGHT;
 const T0_NS: u64 = 1_700_000_000_000_000_000;
@@ -288,21 +291,81 @@ fn a_cut_session_keeps_what_precedes_the_cut() {
     }
 }
 
-/// A flipped byte inside a chunk: its CRC drops the whole chunk, reading stops there.
+/// Issue 21, acceptance 3: a flipped byte in a middle chunk of a real session. Its CRC drops
+/// that chunk whole, the skip is said, and the frames after it are read, exactly as written.
 #[test]
-fn a_corrupt_chunk_is_reported_not_read() {
-    let (bytes, _) = write_session("corrupt.mcap", 40);
+fn a_damaged_chunk_is_skipped_and_the_frames_after_it_read() {
+    let (bytes, stats) = write_session("corrupt.mcap", 40);
+    let chunks = depthpilot_mcaplog::chunk_offsets(&bytes);
+    assert_eq!(chunks.len(), stats.chunks as usize);
+    let middle = chunks[chunks.len() / 2];
     let mut bad = bytes.clone();
-    let mid = bytes.len() / 2;
-    bad[mid] ^= 0x55;
+    // Inside the chunk's records (its header is 49 bytes).
+    bad[middle + 1000] ^= 0x55;
     let s = read_bytes(&bad).expect("MCAP");
-    let damage = s.damage.as_deref().expect("damage reported");
+    assert_eq!(s.skipped.len(), 1, "{:?}", s.skipped);
+    assert_eq!(s.skipped[0].offset, middle);
+    let damage = s.damage.as_deref().expect("the skip is said");
     assert!(
-        damage.contains("corrupt") && damage.contains("CRC"),
+        damage.contains("1 damaged record skipped") && damage.contains("CRC fails"),
         "{damage}"
     );
-    assert!(s.frames.len() < 40 && !s.frames.is_empty());
-    assert_prefix(&s, s.frames.len(), s.detections.len());
+    assert!(!damage.contains("ends early"), "{damage}");
+    let seqs: Vec<u64> = s.frames.iter().map(|(_, f)| f.header.seq).collect();
+    let lost: Vec<u64> = (0..40).filter(|q| !seqs.contains(q)).collect();
+    // One chunk's frames are lost (a chunk holds 4–7 of them), those before and after read.
+    assert!((1..8).contains(&lost.len()), "lost {lost:?}");
+    assert!(lost.windows(2).all(|w| w[1] == w[0] + 1), "lost {lost:?}");
+    assert_eq!(seqs.first(), Some(&0));
+    assert_eq!(seqs.last(), Some(&39));
+    let after = seqs.iter().filter(|&&q| q > lost[lost.len() - 1]).count();
+    assert!(after >= 10, "{after} frames after the damaged chunk");
+    for (t, f) in &s.frames {
+        let q = f.header.seq;
+        assert_eq!(*t, T0_NS + q * FRAME_NS);
+        assert!(*f == frame(q), "frame {q} differs");
+    }
+    for (t, d) in &s.detections {
+        let q = d.frame_seq;
+        assert_eq!(*t, T0_NS + q * FRAME_NS + 1_000_000);
+        assert_eq!(*d, detection(q));
+    }
+    assert_eq!(s.header, Some(session_header()));
+}
+
+/// A killed session, repaired (`depthpilot log repair`): whole again, summary and chunk index
+/// present, and every frame read before the cut reads back the same.
+#[test]
+fn a_cut_session_repairs_whole() {
+    let (bytes, _) = write_session("to-repair.mcap", 20);
+    let cut = temp("cut-to-repair.mcap");
+    let fixed = temp("cut-repaired.mcap");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+    let before = read_session(&cut).expect("MCAP");
+    assert!(
+        before
+            .damage
+            .as_deref()
+            .is_some_and(|d| d.contains("ends early"))
+    );
+    let report = depthpilot_mcaplog::repair(&cut, &fixed).expect("repair");
+    assert!(!report.input_was_whole());
+    let repaired = std::fs::read(&fixed).expect("read");
+    let summary = mcap::Summary::read(&repaired)
+        .expect("summary")
+        .expect("present");
+    assert!(!summary.chunk_indexes.is_empty());
+    let after = read_session(&fixed).expect("MCAP");
+    assert!(after.damage.is_none(), "{:?}", after.damage);
+    assert_eq!(after.header, Some(session_header()));
+    assert!(!after.frames.is_empty());
+    assert!(
+        after.frames == before.frames,
+        "the same frames, bit for bit"
+    );
+    assert_eq!(after.detections, before.detections);
+    let _ = std::fs::remove_file(&cut);
+    let _ = std::fs::remove_file(&fixed);
 }
 
 #[test]
@@ -462,8 +525,8 @@ fn damage_offset(len: usize) -> impl Strategy<Value = usize> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Random byte damage and cuts never panic the reader, and what it reads is a prefix of
-    /// what was written.
+    /// Random byte damage and cuts never panic the reader, and every frame it reads is one that
+    /// was written, in order.
     #[test]
     fn random_damage_never_panics(
         flips in prop::collection::vec(
@@ -476,10 +539,12 @@ proptest! {
         }
         bytes.truncate(cut);
         if let Ok(s) = read_bytes(&bytes) {
-            // Chunks are CRC-checked before any of their messages is taken.
-            for (i, (_, f)) in s.frames.iter().enumerate() {
-                prop_assert!(*f == frame(i as u64), "frame {} differs", i);
+            // Chunks are CRC-checked before any of their messages is taken: each frame read is
+            // one that was written, in order (a damaged chunk leaves a gap).
+            for (_, f) in &s.frames {
+                prop_assert!(*f == frame(f.header.seq), "frame {} differs", f.header.seq);
             }
+            prop_assert!(s.frames.windows(2).all(|w| w[0].1.header.seq < w[1].1.header.seq));
         }
     }
 
