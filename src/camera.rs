@@ -8,13 +8,6 @@ use depthpilot_runtime::netpolicy::BindPolicy;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn bad(error: anyhow::Error) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        error,
-    }
-}
-
 /// `AT:VALUE` of a repeated flag.
 fn pair(flag: &str, s: &str) -> Result<(f64, f64), Failure> {
     let parsed = s
@@ -22,7 +15,7 @@ fn pair(flag: &str, s: &str) -> Result<(f64, f64), Failure> {
         .and_then(|(a, b)| Some((a.trim().parse::<f64>().ok()?, b.trim().parse::<f64>().ok()?)))
         .filter(|(a, b)| a.is_finite() && b.is_finite() && *a >= 0.0 && *b > 0.0);
     parsed.ok_or_else(|| {
-        bad(anyhow::anyhow!(
+        Failure::bad_input(anyhow::anyhow!(
             "--{flag} `{s}`: expected AT:VALUE with AT ≥ 0 and VALUE > 0 (e.g. 6.0:1.5)"
         ))
     })
@@ -107,7 +100,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
             keys.as_ref(),
             status_every,
         )
-        .map_err(|e| bad(anyhow::Error::new(e)))?;
+        .map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
         if !args.quiet {
             println!(
                 "depthpilot fake-bridge — replay of {}: {} frames sent{}",
@@ -119,7 +112,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let Some(scene_path) = &args.scene else {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "a scene (or --replay SESSION) is needed"
         )));
     };
@@ -133,7 +126,7 @@ pub fn fake_bridge(args: &FakeBridgeArgs) -> Result<(), Failure> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--duration {d}: expected a positive number of seconds"
         )));
     }
@@ -227,7 +220,7 @@ pub(crate) fn bridge_client_keys(
     depthpilot_runtime::bridge_curve::load_client_keys(dir, name)
         .map(Some)
         .map_err(|e| {
-            bad(anyhow::Error::new(e).context(format!(
+            Failure::bad_input(anyhow::Error::new(e).context(format!(
                 "--bridge-keys {}: it holds the bridge's server.pub and this client's {name}.key                  and {name}.pub (`depthpilot keygen --name {name} --dir {}`)",
                 dir.display(),
                 dir.display()
@@ -368,13 +361,13 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     use depthpilot_types::rig::CameraSource;
     use depthpilot_types::scene::Sensing;
 
-    let (rig, scene) =
-        depthpilot_types::Rig::load(&args.rig).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let (rig, scene) = depthpilot_types::Rig::load(&args.rig)
+        .map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
     let endpoint = match (&args.bridge_endpoint, &rig.camera) {
         (Some(e), _) => e.clone(),
         (None, CameraSource::KinectBridge { endpoint }) => endpoint.clone(),
         (None, CameraSource::Simulated) => {
-            return Err(bad(anyhow::anyhow!(
+            return Err(Failure::bad_input(anyhow::anyhow!(
                 "rig `{}` has a simulated camera; `record` records a Kinect bridge (a rig with \
                  `camera: KinectBridge(endpoint: …)`, or --bridge-endpoint)",
                 rig.name
@@ -385,12 +378,12 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--duration {d}: expected a positive number of seconds"
         )));
     }
     let Sensing::Kinect(k) = &scene.sensing else {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "rig `{}`: its scene `{}` has no Kinect (`sensing: Kinect((…))`) to say where the camera stands",
             rig.name,
             scene.name
@@ -406,13 +399,13 @@ pub fn record(args: &RecordArgs) -> Result<(), Failure> {
         bridge_endpoint: Some(endpoint.clone()),
         started_unix_ns: unix_ns(),
     };
-    let mut writer =
-        SessionWriter::create(&args.out, &header).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let mut writer = SessionWriter::create(&args.out, &header)
+        .map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
     let mut config = BridgeConfig::new(endpoint.clone());
     config.curve = bridge_client_keys(args.bridge_keys.as_deref(), args.bridge_key.as_deref())?;
     let ctx = zmq::Context::new();
-    let mut client =
-        BridgeClient::connect(&ctx, &config).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let mut client = BridgeClient::connect(&ctx, &config)
+        .map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
     if !args.quiet {
         eprintln!(
             "depthpilot record: frames from {endpoint} into {}{}",
@@ -590,11 +583,10 @@ pub struct ReplayArgs {
 pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
     use depthpilot_camera::session::read_session;
     use depthpilot_runtime::bridge_vision::{BridgeVision, record_of};
-    use depthpilot_types::Vec3;
-    use depthpilot_types::scene::KinectConfig;
     use std::collections::HashMap;
 
-    let session = read_session(&args.session).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let session =
+        read_session(&args.session).map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
     if let Some(d) = &session.damage {
         eprintln!(
             "depthpilot replay: {}: {d}; replaying what was read",
@@ -612,18 +604,12 @@ pub fn replay(args: &ReplayArgs) -> Result<(), Failure> {
         );
     }
     let Some(h) = &session.header else {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "{}: no session header (where the camera stood): nothing to replay against",
             args.session.display()
         )));
     };
-    let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
-    let mut vision = BridgeVision::at(&KinectConfig {
-        position_m: v(h.camera_position_m),
-        look_at_m: v(h.camera_look_at_m),
-        up_hint: v(h.camera_up_hint),
-        ..KinectConfig::default()
-    });
+    let mut vision = BridgeVision::at(&h.camera());
     let recorded: HashMap<u64, _> = session
         .detections
         .iter()

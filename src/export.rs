@@ -28,7 +28,7 @@
 //! file) the camera's pose is unknown: no `/tf`, the images float in `kinect_optical`, and the
 //! detections are only labelled; `/log` says so.
 
-use crate::{EXIT_BAD_INPUT, Failure};
+use crate::Failure;
 use depthpilot_camera::DEFAULT_STALE_AFTER;
 use depthpilot_camera::session::{DetectionRecord, Session, SessionError, read_session};
 use depthpilot_mcaplog::{ChunkedWriter, WriteError, WriterOptions};
@@ -76,13 +76,6 @@ pub struct ExportArgs {
     /// Print only errors.
     #[arg(long, short)]
     pub quiet: bool,
-}
-
-fn bad(error: anyhow::Error) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        error,
-    }
 }
 
 /// What goes out, in log-time order; the `u8` orders equal times (frame, detection, log).
@@ -346,11 +339,13 @@ fn same_file(input: &Path, out: &Path) -> bool {
 pub fn export(args: &ExportArgs) -> Result<(), Failure> {
     let path = &args.session;
     let session = read_session(path).map_err(|e| match e {
-        SessionError::Read { .. } | SessionError::NotMcap { .. } => bad(anyhow::Error::new(e)),
+        SessionError::Read { .. } | SessionError::NotMcap { .. } => {
+            Failure::bad_input(anyhow::Error::new(e))
+        }
         e => Failure::from(anyhow::Error::new(e)),
     })?;
     if session.header.is_none() && session.frames.is_empty() {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "{}: not a camera session (no /session/header, no /kinect/frame message{}); \
              sessions come from `depthpilot record`",
             path.display(),
@@ -361,7 +356,7 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
         )));
     }
     if same_file(path, &args.out) {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "{}: the output is the session itself; give another file",
             args.out.display()
         )));
@@ -375,18 +370,13 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
         );
     }
 
-    let kinect = session.header.as_ref().and_then(|h| {
-        let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
+    let camera = session.header.as_ref().map(|h| h.camera());
+    let kinect = camera.as_ref().and_then(|c| {
         let k = session
             .frames
             .first()
             .map_or(Intrinsics::KINECT_V2_DEVICE2, |(_, f)| f.intrinsics);
-        KinectFrames::at(
-            v(h.camera_position_m),
-            v(h.camera_look_at_m),
-            v(h.camera_up_hint),
-            k,
-        )
+        KinectFrames::at(c.position_m, c.look_at_m, c.up_hint, k)
     });
     if session.header.is_some() && kinect.is_none() && !args.quiet {
         eprintln!(
@@ -396,15 +386,8 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
         );
     }
     let model_of = |k: Intrinsics| {
-        let h = session.header.as_ref()?;
-        let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
-        CameraModel::new(
-            k,
-            v(h.camera_position_m),
-            v(h.camera_look_at_m),
-            v(h.camera_up_hint),
-        )
-        .ok()
+        let c = camera.as_ref()?;
+        CameraModel::new(k, c.position_m, c.look_at_m, c.up_hint).ok()
     };
 
     // Frames by seq: a detection is stamped with its frame's time and projected with its
@@ -453,7 +436,7 @@ pub fn export(args: &ExportArgs) -> Result<(), Failure> {
         },
     )
     .map_err(|e| match e {
-        WriteError::Create { .. } => bad(anyhow::Error::new(e)),
+        WriteError::Create { .. } => Failure::bad_input(anyhow::Error::new(e)),
         e => write_err(e),
     })?;
     let images = !args.no_images && !session.frames.is_empty();

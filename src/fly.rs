@@ -105,28 +105,22 @@ fn link_transport(arg: &str) -> Result<LinkTransport, Failure> {
     }
 }
 
-fn bad_input(error: anyhow::Error) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        error,
-    }
-}
-
 /// The server's CURVE keys of `--keys DIR` (`server.key`, `server.pub`, `allow/<role>/*.pub`);
 /// a missing directory or key file is named (exit 2).
 pub(crate) fn load_server_keys(
     dir: &Path,
 ) -> Result<depthpilot_runtime::curve::ServerKeys, Failure> {
     if !dir.is_dir() {
-        return Err(bad_input(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--keys {}: no such directory; it holds server.key, server.pub and allow/<role>/*.pub \
              (`depthpilot keygen --name server --dir {}`)",
             dir.display(),
             dir.display()
         )));
     }
-    depthpilot_runtime::curve::ServerKeys::load(dir)
-        .map_err(|e| bad_input(anyhow::Error::new(e).context(format!("--keys {}", dir.display()))))
+    depthpilot_runtime::curve::ServerKeys::load(dir).map_err(|e| {
+        Failure::bad_input(anyhow::Error::new(e).context(format!("--keys {}", dir.display())))
+    })
 }
 
 /// Flies through a link to a simulator in another process, in real time.
@@ -166,10 +160,9 @@ pub fn load_scene(
     seed: Option<u64>,
     controller: Option<ControllerArg>,
 ) -> Result<Scene, Failure> {
-    let mut scene = Scene::load(path).map_err(|e| Failure {
-        code: EXIT_BAD_INPUT,
-        error: anyhow::Error::new(e),
-    })?;
+    // Through the façade's error, so that a missing file reads as in batch, tune and Python
+    // (the OS error once, exit 2).
+    let mut scene = Scene::load(path).map_err(|e| Failure::from(depthpilot_api::Error::from(e)))?;
     if let Some(s) = seed {
         scene.seed = s;
     }
@@ -236,14 +229,14 @@ pub fn fly(args: &FlyArgs) -> Result<(), Failure> {
     let keys = match &args.keys {
         None => None,
         Some(_) if args.view => {
-            return Err(bad_input(anyhow::anyhow!(
+            return Err(Failure::bad_input(anyhow::anyhow!(
                 "--keys with --view: the live viewer (depthpilot-viewer --live) holds no CURVE \
                  keys, so the flight would refuse it; fly --view without --keys (its endpoints \
                  stay on loopback), or give --state-out / --teacher-in to clients that hold keys"
             )));
         }
         Some(_) if state_out.is_none() && teacher_in.is_none() => {
-            return Err(bad_input(anyhow::anyhow!(
+            return Err(Failure::bad_input(anyhow::anyhow!(
                 "--keys: this flight binds no endpoint for CURVE to protect; give --state-out \
                  and/or --teacher-in"
             )));

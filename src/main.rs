@@ -106,6 +106,16 @@ pub struct Failure {
     pub error: anyhow::Error,
 }
 
+impl Failure {
+    /// Bad input (a scene, a file, a flag): exit code 2, as clap's usage errors.
+    pub fn bad_input(error: anyhow::Error) -> Self {
+        Self {
+            code: EXIT_BAD_INPUT,
+            error,
+        }
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         Self { code: 1, error }

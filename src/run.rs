@@ -119,13 +119,6 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-fn bad(error: anyhow::Error) -> Failure {
-    Failure {
-        code: EXIT_BAD_INPUT,
-        error,
-    }
-}
-
 pub(crate) fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
     let ok = ["tcp://", "ipc://", "inproc://"]
         .iter()
@@ -133,20 +126,21 @@ pub(crate) fn check_endpoint(flag: &str, e: &str) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
-        Err(bad(anyhow::anyhow!(
+        Err(Failure::bad_input(anyhow::anyhow!(
             "--{flag} `{e}`: not a ZMQ endpoint (e.g. tcp://127.0.0.1:7710)"
         )))
     }
 }
 
 pub fn run(args: &RunArgs) -> Result<(), Failure> {
-    let (rig, mut scene) = Rig::load(&args.rig).map_err(|e| bad(anyhow::Error::new(e)))?;
+    let (rig, mut scene) =
+        Rig::load(&args.rig).map_err(|e| Failure::bad_input(anyhow::Error::new(e)))?;
     scene.architecture = rig.architecture;
     if let Some(r) = &args.realism {
         scene.realism = r.clone();
     }
     if rig.link_scheme() != "sim" {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "rig `{}`: `depthpilot run` flies the simulated Crazyflie in the control process \
              (`link: \"sim://\"`); for `{}` use `depthpilot hil {}`",
             rig.name,
@@ -160,7 +154,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
             let e = args.bridge_endpoint.clone().unwrap_or(endpoint.clone());
             check_endpoint("bridge-endpoint", &e)?;
             if args.role == Role::Vision {
-                return Err(bad(anyhow::anyhow!(
+                return Err(Failure::bad_input(anyhow::anyhow!(
                     "rig `{}`: its frames come from a Kinect bridge ({e}) and the vision runs in \
                      the control process; start the bridge (`python3 hil/kinect_bridge/kinect_bridge.py`, \
                      or `depthpilot fake-bridge <scene> --truth-endpoint {}`) and `--role control`",
@@ -172,13 +166,13 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         }
     };
     if bridge.is_none() && args.bridge_keys.is_some() {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--bridge-keys: rig `{}` renders the synthetic camera (`camera: Simulated`)",
             rig.name
         )));
     }
     if bridge.is_none() && args.bridge_endpoint.is_some() {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--bridge-endpoint: rig `{}` renders the synthetic camera (`camera: Simulated`)",
             rig.name
         )));
@@ -201,7 +195,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
         if let Some(e) = e {
             check_endpoint(flag, e)?;
             if args.role == Role::Vision {
-                return Err(bad(anyhow::anyhow!(
+                return Err(Failure::bad_input(anyhow::anyhow!(
                     "--{flag}: the flight's state and its teacher are the control side's; use \
                      it with --role control or --role all"
                 )));
@@ -210,7 +204,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     }
     let (bus_keys, flight_keys) = curve_keys(args, bridge.is_some())?;
     if args.background.is_some() && args.role != Role::Vision {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--background: the learnt background is the vision's; use it with --role vision"
         )));
     }
@@ -226,7 +220,7 @@ pub fn run(args: &RunArgs) -> Result<(), Failure> {
     if let Some(d) = args.duration
         && !(d.is_finite() && d > 0.0)
     {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--duration {d}: expected a positive number of seconds"
         )));
     }
@@ -371,27 +365,28 @@ fn curve_keys(
 ) -> Result<(Option<BusCurve>, Option<ServerKeys>), Failure> {
     let Some(dir) = &args.keys else {
         if args.key.is_some() {
-            return Err(bad(anyhow::anyhow!(
+            return Err(Failure::bad_input(anyhow::anyhow!(
                 "--key names the vision's key pair in the --keys directory: pass --keys DIR too"
             )));
         }
         return Ok((None, None));
     };
-    let key_err = |e: depthpilot_runtime::curve::KeyError| bad(anyhow::Error::new(e));
+    let key_err =
+        |e: depthpilot_runtime::curve::KeyError| Failure::bad_input(anyhow::Error::new(e));
     // The flight's own server sockets besides the bus.
     let own = args.state_out.is_some() || args.teacher_in.is_some();
     if args.role != Role::Vision && args.key.is_some() {
-        return Err(bad(anyhow::anyhow!(
+        return Err(Failure::bad_input(anyhow::anyhow!(
             "--key: the control side serves the bus with DIR/server.key; --key names a \
              vision's key pair (use it with --role vision)"
         )));
     }
     match args.role {
-        Role::All if !own => Err(bad(anyhow::anyhow!(
+        Role::All if !own => Err(Failure::bad_input(anyhow::anyhow!(
             "--keys: CURVE protects the bus between `--role control` and `--role vision`, and \
              --state-out / --teacher-in; `--role all` has no bus and binds neither"
         ))),
-        Role::Control if bridge && !own => Err(bad(anyhow::anyhow!(
+        Role::Control if bridge && !own => Err(Failure::bad_input(anyhow::anyhow!(
             "--keys: this rig's vision runs in the control process on frames from a Kinect \
              bridge; there is no bus to protect (nor --state-out / --teacher-in)"
         ))),
@@ -402,7 +397,7 @@ fn curve_keys(
         Role::All | Role::Control => {
             let keys = crate::fly::load_server_keys(dir)?;
             if keys.allow.len("bus") == 0 {
-                return Err(bad(anyhow::anyhow!(
+                return Err(Failure::bad_input(anyhow::anyhow!(
                     "--keys {}: no vision may connect: {} is empty or missing; copy the \
                      vision's .pub there (`depthpilot keygen --name vision` makes one)",
                     dir.display(),

@@ -8,8 +8,7 @@ use depthpilot_camera::protocol::{FrameHeader, encode_frame};
 use depthpilot_camera::session::{FRAME_ENCODING, TOPIC_SESSION_FRAME, pack_parts, read_session};
 use depthpilot_mcaplog::{ChunkedWriter, Recording, WriterOptions, read_bytes};
 use depthpilot_runtime::bridge_vision::BridgeVision;
-use depthpilot_types::Vec3;
-use depthpilot_types::scene::{Intrinsics, KinectConfig};
+use depthpilot_types::scene::Intrinsics;
 use depthpilot_vision::{HEIGHT, WIDTH};
 use std::collections::HashMap;
 use std::path::Path;
@@ -100,13 +99,7 @@ fn an_exported_session_has_every_image_and_the_detections_on_the_vision_s_pixels
 
     // The vision again, for the pixels.
     let h = sess.header.as_ref().expect("header");
-    let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
-    let mut vision = BridgeVision::at(&KinectConfig {
-        position_m: v(h.camera_position_m),
-        look_at_m: v(h.camera_look_at_m),
-        up_hint: v(h.camera_up_hint),
-        ..KinectConfig::default()
-    });
+    let mut vision = BridgeVision::at(&h.camera());
     let mut found = HashMap::new();
     let times: HashMap<u64, u64> = sess
         .frames

@@ -5,8 +5,7 @@ use crate::{depthpilot, refused, scene_path, temp_dir};
 use depthpilot_camera::protocol::{FrameHeader, ReceivedFrame};
 use depthpilot_camera::session::{SessionHeader, SessionOptions, SessionWriter, read_session};
 use depthpilot_runtime::bridge_vision::{BridgeVision, record_of};
-use depthpilot_types::Vec3;
-use depthpilot_types::scene::{Intrinsics, KinectConfig};
+use depthpilot_types::scene::Intrinsics;
 use depthpilot_vision::{DepthFrame, HEIGHT, WIDTH};
 use std::path::Path;
 
@@ -107,13 +106,7 @@ fn write_session(path: &Path, n: u64) {
         ..SessionOptions::default()
     };
     let mut w = SessionWriter::create_with(path, &header, options).expect("create");
-    let v = |a: [f64; 3]| Vec3::new(a[0], a[1], a[2]);
-    let mut vision = BridgeVision::at(&KinectConfig {
-        position_m: v(header.camera_position_m),
-        look_at_m: v(header.camera_look_at_m),
-        up_hint: v(header.camera_up_hint),
-        ..KinectConfig::default()
-    });
+    let mut vision = BridgeVision::at(&header.camera());
     for seq in 0..n {
         let t_ns = header.started_unix_ns + seq * 33_333_333;
         let fh = FrameHeader::kinect_v2(seq, seq * 33_333, t_ns, Intrinsics::KINECT_V2_DEVICE2);

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 import shutil
 import socket
 import struct
@@ -22,13 +21,18 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import jsonschema
 import pytest
-from mcap.reader import make_reader
-
-REPO = Path(__file__).resolve().parents[2]
-BINARY = REPO / "target" / "debug" / "depthpilot"
-SCHEMAS = REPO / "crates" / "runtime" / "schemas" / "foxglove"
+from foxglove_checks import (
+    BINARY,
+    REPO,
+    check_canonical_schemas,
+    check_frames_reach_world,
+    check_messages,
+    check_timestamps,
+    check_unit_quaternions,
+    read_mcap,
+    require_binary,
+)
 
 # topic -> Foxglove schema name (= the schema's title)
 TOPICS = {
@@ -53,16 +57,6 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
-def read_mcap(path: Path):
-    """(messages, channels): every message as (topic, log_time, publish_time, raw bytes)."""
-    messages, channels = [], {}
-    with open(path, "rb") as f:
-        for schema, channel, message in make_reader(f).iter_messages(log_time_order=False):
-            channels[channel.topic] = (schema, channel)
-            messages.append((channel.topic, message.log_time, message.publish_time, message.data))
-    return messages, channels
-
-
 def session_frames(path: Path):
     """The session's frames: log time -> (header JSON, depth bytes, IR bytes or None), unpacked
     from `depthpilot.frame.v1` ([u32 count] then [u32 length][bytes] per part)."""
@@ -84,10 +78,7 @@ def session_frames(path: Path):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A 2 s session with a stall and its exports (full, `--every 3`, `--no-images`)."""
-    if not BINARY.exists():
-        pytest.fail(
-            f"{BINARY} is missing: build it first with `cargo build --workspace --bin depthpilot`"
-        )
+    require_binary()
     d = tmp_path_factory.mktemp("foxglove-export")
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     bridge = subprocess.Popen(
@@ -121,48 +112,25 @@ def exported(tmp_path_factory):
     shutil.rmtree(d, ignore_errors=True)
 
 
-def walk(value, path=()):
-    """Every (path, object) in a JSON value, depth first."""
-    if isinstance(value, dict):
-        yield path, value
-        for k, v in value.items():
-            yield from walk(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from walk(v, path + (i,))
-
-
 def test_channels_have_the_canonical_schemas(exported):
-    channels = exported["channels"]
-    assert set(channels) == set(TOPICS), sorted(channels)
-    for topic, (schema, channel) in channels.items():
-        assert channel.message_encoding == "json", topic
-        assert schema is not None and schema.encoding == "jsonschema", topic
-        assert schema.name == TOPICS[topic], topic
-        text = schema.data.decode()
-        assert json.loads(text)["title"] == schema.name, topic
-        canonical = SCHEMAS / (schema.name.removeprefix("foxglove.") + ".json")
-        assert text == canonical.read_text(), f"{topic}: schema text is not Foxglove's verbatim"
+    check_canonical_schemas(exported["channels"], TOPICS)
+
+
+def decoded(exported):
+    """(topic, log time, message) of every message."""
+    return [(topic, t, data) for topic, t, _, data in exported["messages"]]
 
 
 def test_every_message_validates_and_images_have_their_size(exported):
-    validators = {}
-    for topic, (schema, _) in exported["channels"].items():
-        s = json.loads(schema.data)
-        cls = jsonschema.validators.validator_for(s, default=jsonschema.Draft202012Validator)
-        cls.check_schema(s)
-        validators[topic] = cls(s)
-    images = 0
+    # RawImage's `data` is the only base64 field: one per image.
+    images = check_messages(decoded(exported), exported["channels"])
     for topic, t, _, data in exported["messages"]:
-        errors = [e.message[:200] for e in validators[topic].iter_errors(data)]
-        assert not errors, f"{topic} at {t} ns: {errors[:3]}"
         if topic in IMAGE_TOPICS:
             assert (data["width"], data["height"], data["encoding"]) == (512, 424, "16UC1")
             assert data["step"] == 2 * data["width"]
             assert data["frame_id"] == "kinect_optical"
             raw = base64.b64decode(data["data"], validate=True)
             assert len(raw) == data["step"] * data["height"], (topic, t, len(raw))
-            images += 1
     assert images > 100, images
 
 
@@ -182,25 +150,11 @@ def test_images_are_the_sessions_bytes(exported):
 
 
 def test_quaternions_are_unit(exported):
-    n = 0
-    for topic, t, _, data in exported["messages"]:
-        for path, obj in walk(data):
-            if set(obj) == {"x", "y", "z", "w"}:
-                norm = math.sqrt(sum(obj[k] ** 2 for k in "xyzw"))
-                assert abs(norm - 1.0) < 1e-5, f"{topic} at {t} ns, {path}: |q| = {norm}"
-                n += 1
-    assert n >= 4, n
+    assert check_unit_quaternions(decoded(exported)) >= 4
 
 
 def test_timestamps_equal_log_times(exported):
-    n = 0
-    for topic, t, _, data in exported["messages"]:
-        stamps = [obj for path, obj in walk(data) if path and path[-1] == "timestamp"]
-        assert stamps, f"{topic} at {t} ns has no timestamp"
-        for s in stamps:
-            assert s["sec"] * 1_000_000_000 + s["nsec"] == t, f"{topic}: {s} vs log time {t}"
-            n += 1
-    assert n > 200, n
+    assert check_timestamps(decoded(exported)) > 200
     # The session's log times: every image and annotation at a recorded frame's time.
     frames = exported["frames"]
     for topic, t, _, _ in exported["messages"]:
@@ -209,27 +163,9 @@ def test_timestamps_equal_log_times(exported):
 
 
 def test_every_frame_reaches_world_through_tf(exported):
-    parent, first_seen, used = {}, {}, set()
-    for topic, t, _, data in sorted(exported["messages"], key=lambda m: m[1]):
-        if topic == "/tf":
-            for tf in data["transforms"]:
-                child = tf["child_frame_id"]
-                assert parent.setdefault(child, tf["parent_frame_id"]) == tf["parent_frame_id"]
-                first_seen.setdefault(child, t)
-        for _, obj in walk(data):
-            if "frame_id" in obj:
-                frame = obj["frame_id"]
-                used.add(frame)
-                assert frame == "world" or first_seen.get(frame, math.inf) <= t, (topic, frame)
+    parent, used = check_frames_reach_world(decoded(exported))
     assert used == {"kinect_optical"}, used
     assert {"kinect", "kinect_optical"} <= set(parent)
-    for frame in used | set(parent):
-        seen = []
-        while frame != "world":
-            assert frame in parent, f"frame {frame!r} does not reach world (chain {seen})"
-            assert frame not in seen, f"a cycle: {seen}"
-            seen.append(frame)
-            frame = parent[frame]
 
 
 def test_detections_stall_and_calibration(exported):

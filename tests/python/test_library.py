@@ -1,7 +1,6 @@
 """The library functions: the same results and messages as the CLI, and cflib's own bytes."""
 
 import json
-import os
 import subprocess
 from pathlib import Path
 

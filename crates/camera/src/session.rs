@@ -71,6 +71,20 @@ pub struct SessionHeader {
     pub started_unix_ns: u64,
 }
 
+impl SessionHeader {
+    /// The camera as it stood: a Kinect at the recorded pose (the rest default), what the
+    /// vision replays and the export projects against.
+    pub fn camera(&self) -> depthpilot_types::scene::KinectConfig {
+        let v = |a: [f64; 3]| depthpilot_types::Vec3::new(a[0], a[1], a[2]);
+        depthpilot_types::scene::KinectConfig {
+            position_m: v(self.camera_position_m),
+            look_at_m: v(self.camera_look_at_m),
+            up_hint: v(self.camera_up_hint),
+            ..Default::default()
+        }
+    }
+}
+
 /// What the vision found in one frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DetectionRecord {

@@ -186,7 +186,7 @@ impl VecEnv {
         let mut obs = ObsBuffers::new(n, self.lens);
         let same = self.autoreset == Autoreset::SameStep;
         let mut fin = same.then(|| ObsBuffers::new(n, self.lens));
-        let mut results = vec![Outcome::default(); n];
+        let mut results: Vec<Outcome> = (0..n).map(|_| Outcome::default()).collect();
         let fin_views: Vec<Option<ObsOut<'_>>> = match &mut fin {
             Some(f) => f.views().into_iter().map(Some).collect(),
             None => (0..n).map(|_| None).collect(),
@@ -284,20 +284,6 @@ struct Outcome {
     end: &'static str,
     reset: bool,
     error: Option<EnvError>,
-}
-
-impl Clone for Outcome {
-    fn clone(&self) -> Self {
-        Self {
-            reward: self.reward,
-            terminated: self.terminated,
-            truncated: self.truncated,
-            error_m: self.error_m,
-            end: self.end,
-            reset: self.reset,
-            error: None,
-        }
-    }
 }
 
 enum Slot<'a> {

@@ -60,7 +60,7 @@ fn config(
 }
 
 /// Reset options from a Python dict (unknown keys are errors, naming the key).
-fn options(d: Option<&Bound<'_, PyDict>>) -> PyResult<Option<ResetOptions>> {
+fn reset_options(d: Option<&Bound<'_, PyDict>>) -> PyResult<Option<ResetOptions>> {
     let Some(d) = d else { return Ok(None) };
     let mut o = ResetOptions::default();
     for (k, v) in d.iter() {
@@ -226,7 +226,7 @@ impl NativeEnv {
         seed: Option<u64>,
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let o = options_of(options)?;
+        let o = reset_options(options)?;
         let env = &mut self.env;
         py.detach(|| env.reset(seed, o)).map_err(env_err)?;
         self.obs(py)
@@ -276,10 +276,6 @@ impl NativeEnv {
         }
         obs_dict(py, cfg, b, true)
     }
-}
-
-fn options_of(d: Option<&Bound<'_, PyDict>>) -> PyResult<Option<ResetOptions>> {
-    options(d)
 }
 
 /// N worlds stepped across threads in Rust.
@@ -353,7 +349,7 @@ impl NativeVecEnv {
                 })?,
             },
         };
-        let o = options_of(options)?;
+        let o = reset_options(options)?;
         let envs = &mut self.envs;
         let b = py.detach(|| envs.reset_each(&seeds, o)).map_err(env_err)?;
         obs_dict(py, &self.cfg, b, false)

@@ -261,20 +261,12 @@ fn batch(
             Ok((report, records))
         })
         .map_err(api_err)?;
-    let j = |v: &dyn erased::Json| v.json().map_err(PyRuntimeError::new_err);
-    Ok((j(&report)?, j(&records)?))
-}
-
-mod erased {
-    /// Serialisation behind a trait object (one helper for every result type).
-    pub trait Json {
-        fn json(&self) -> Result<String, String>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> Result<String, String> {
-            serde_json::to_string(self).map_err(|e| e.to_string())
-        }
-    }
+    let json =
+        |r: serde_json::Result<String>| r.map_err(|e| PyRuntimeError::new_err(e.to_string()));
+    Ok((
+        json(serde_json::to_string(&report))?,
+        json(serde_json::to_string(&records))?,
+    ))
 }
 
 /// Scores cascade gains (a dict of name → value, the rest from the first scene's) on every

@@ -676,22 +676,9 @@ mod tests {
 
     fn row(t_s: f64, safety: &'static str, age_s: Option<f64>) -> LogRow {
         LogRow {
-            t_s,
-            pos_m: [0.1, -0.2, 1.0],
-            vel_m_s: [0.0; 3],
-            rpy_rad: [0.01, 0.02, 0.03],
-            setpoint_m: [0.0, 0.0, 1.0],
-            estimate_m: Some([0.1, -0.2, 0.99]),
-            cmd_roll_rad: 0.0,
-            cmd_pitch_rad: 0.0,
-            cmd_yaw_rate_rad_s: 0.0,
-            cmd_thrust_frac: 0.6,
-            motors_pwm: [1, 2, 3, 4],
             safety,
-            firmware: "fresh",
-            mux_sources: None,
             measurement_age_s: age_s,
-            detection_pixels: Some(120),
+            ..crate::recorder::tests::row(t_s)
         }
     }
 

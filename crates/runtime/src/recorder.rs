@@ -439,10 +439,11 @@ pub fn read_recording(bytes: &[u8]) -> Recording {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn row(t_s: f64) -> LogRow {
+    /// A log row for tests (the Foxglove topics' tests vary it).
+    pub(crate) fn row(t_s: f64) -> LogRow {
         LogRow {
             t_s,
             pos_m: [0.1, -0.2, 1.0],

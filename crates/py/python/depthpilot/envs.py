@@ -101,6 +101,13 @@ _LIMITS = {
 }
 
 
+def _check_args(env_id, scene, render_mode) -> None:
+    if render_mode is not None:
+        raise ValueError(f"render_mode {render_mode!r}: depthpilot environments do not render; the depth observation is the camera's image")
+    if env_id is None and scene is None:
+        raise ValueError("give env_id (a registered id) or scene (a scene file)")
+
+
 class DepthPilotEnv(gym.Env):
     """One simulated Crazyflie (see the module's docstring for actions, observations, reward)."""
 
@@ -117,10 +124,7 @@ class DepthPilotEnv(gym.Env):
         realism: Optional[str] = None,
         render_mode: Optional[str] = None,
     ):
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r}: depthpilot environments do not render; the depth observation is the camera's image")
-        if env_id is None and scene is None:
-            raise ValueError("give env_id (a registered id) or scene (a scene file)")
+        _check_args(env_id, scene, render_mode)
         self._native = _native.NativeEnv(
             env_id, None if scene is None else str(scene), task, action, _keys(obs), int(depth_downsample), realism
         )
@@ -169,10 +173,7 @@ class DepthPilotVectorEnv(VectorEnv):
         autoreset: str = "next_step",
         render_mode: Optional[str] = None,
     ):
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r}: depthpilot environments do not render")
-        if env_id is None and scene is None:
-            raise ValueError("give env_id (a registered id) or scene (a scene file)")
+        _check_args(env_id, scene, render_mode)
         self._native = _native.NativeVecEnv(
             int(num_envs),
             env_id,
