@@ -10,6 +10,7 @@ mod hil;
 mod keygen;
 mod log_file;
 mod log_repair;
+mod matrix;
 mod plot;
 mod run;
 mod sitl;
@@ -53,6 +54,10 @@ enum Command {
     /// Monte Carlo over seeds: many flights in parallel, an aggregate report; sliceable into
     /// shards for a scheduler and mergeable.
     Batch(batch::BatchArgs),
+    /// The degraded-sensing matrix: each architecture × manoeuvre × degradation (rate
+    /// collapses, drops, blackouts, bus jitter) as a generated scene over many seeds; a table
+    /// and a heat-map.
+    Matrix(matrix::MatrixArgs),
     /// Run the input mux live against a teacher on the Crazyflie client's ZMQ input protocol
     /// and print what it would send (100 Hz).
     Teach(teach::TeachArgs),
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fly(args) => fly::fly(&args),
         Command::Batch(args) => batch::batch(&args),
+        Command::Matrix(args) => matrix::matrix(&args),
         Command::Plot(args) => plot::plot(&args),
         Command::View(args) => view::view(&args),
         Command::Tune(args) => tune::tune(&args),

@@ -15,6 +15,7 @@ mod firmware_modes;
 mod keygen;
 mod kinect;
 mod log_repair;
+mod matrix;
 mod mux;
 mod netpolicy;
 mod pid_viz;

@@ -15,6 +15,7 @@
 //! search and [`tune::score_gains`], the objective for external tuners).
 
 pub mod batch;
+pub mod matrix;
 pub mod tune;
 
 pub use batch::{

@@ -74,6 +74,21 @@ const RESTING_HEIGHT_M: f64 = 0.015;
 /// Vertical rotor drag of a CF2.x at hover rotor speeds (Förster; `reference/sim_vision.md`
 /// §1.4): 10.311e-7 kg/rad × 4 × 1862 rad/s.
 const ROTOR_DRAG_Z_KG_S: f64 = 0.00768;
+/// Holding brakes on the prediction (see [`Cascade::hold_setpoint`]): the tilt it may use, and
+/// the speed at which it may close on the stopping point. Braking from the cascade's 1.5 m/s at
+/// this tilt (2.6 m/s²) takes 0.43 m; from a step's 0.6–0.9 m/s, 0.07–0.16 m.
+const HOLD_MAX_TILT_DEG: f64 = 15.0;
+const HOLD_MAX_VEL_M_S: f64 = 0.3;
+/// The tracking loop's horizontal aggressiveness (tilt, horizontal speed) follows the measurement
+/// rate: with measurements at least this often (the Kinect's 30 Hz with a drop or two) it uses
+/// the gains' limits ...
+const FULL_RATE_INTERVAL_S: f64 = 0.07;
+/// ... with them this far apart (4 Hz: a rate collapse, a run of drops, the first after a gap)
+/// the hold's, and in between, in proportion. The interval is the longest recent one, which
+/// fades with `INTERVAL_MEMORY_S` (so the quad resumes a step gently after a gap, and stays
+/// gentle through a collapse whose frames come in bursts).
+const SLOW_RATE_INTERVAL_S: f64 = 0.25;
+const INTERVAL_MEMORY_S: f64 = 1.0;
 /// Fresh measurements needed in a row to resume tracking from landing.
 const RESUME_AFTER: u32 = 3;
 /// Minimum thrust while flying, as a fraction of hover, so attitude control keeps authority.
@@ -121,6 +136,11 @@ pub struct Cascade {
     blind_boost: f64,
     /// The loops' terms at the last tracking command.
     terms: Vec<PidTerms>,
+    /// While holding: where the quad brakes to (fixed when the hold began).
+    hold: Option<Setpoint>,
+    /// The longest recent interval between measurement arrivals, s, and when it was taken (it
+    /// fades over `INTERVAL_MEMORY_S`).
+    slow_interval: (f64, u64),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -128,6 +148,16 @@ struct Landing {
     start_ns: u64,
     /// Height of the centre of mass when the landing began (estimate, predicted to then).
     start_height_m: f64,
+}
+
+/// The closed loop's limits: the gains' own while tracking, tighter while holding.
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    max_tilt_deg: f64,
+    max_vel_xy_m_s: f64,
+    max_vel_z_m_s: f64,
+    /// Integrate the velocity error (not while flying on the prediction alone).
+    integrate: bool,
 }
 
 impl Landing {
@@ -174,6 +204,8 @@ impl Cascade {
             acc_response: Vec3::ZERO,
             blind_boost: 0.0,
             terms: Vec::new(),
+            hold: None,
+            slow_interval: (0.0, 0),
         }
     }
 
@@ -299,6 +331,89 @@ impl Cascade {
     }
 
     fn tracking_command(&mut self, now_ns: u64, dt: f64, sp: &Setpoint) -> AttitudeCommand {
+        let c = self.sensing_confidence(now_ns);
+        let g = &self.gains;
+        let mix = |slow: f64, full: f64| slow.min(full) + (full - slow.min(full)) * c;
+        let limits = Limits {
+            max_tilt_deg: mix(HOLD_MAX_TILT_DEG, g.max_tilt_deg),
+            max_vel_xy_m_s: mix(HOLD_MAX_VEL_M_S, g.max_vel_xy_m_s),
+            // Not the height: climbing and sinking barely move the quad across the image, the
+            // camera measures depth well, and a quad that sank during a gap must climb back.
+            max_vel_z_m_s: g.max_vel_z_m_s,
+            integrate: true,
+        };
+        self.closed_loop_command(now_ns, dt, sp, limits)
+    }
+
+    /// 1 with measurements at the camera's rate, 0 with them 4 Hz apart or worse (recently, or
+    /// since the last one), linear in between: see `FULL_RATE_INTERVAL_S`.
+    fn sensing_confidence(&self, now_ns: u64) -> f64 {
+        let Some(last) = self.last_arrival_ns else {
+            return 1.0;
+        };
+        let since = now_ns.saturating_sub(last) as f64 * 1e-9;
+        let interval = since.max(self.faded_interval(now_ns));
+        let c = (SLOW_RATE_INTERVAL_S - interval) / (SLOW_RATE_INTERVAL_S - FULL_RATE_INTERVAL_S);
+        c.clamp(0.0, 1.0)
+    }
+
+    /// The longest recent arrival interval, faded linearly to nothing over `INTERVAL_MEMORY_S`.
+    fn faded_interval(&self, now_ns: u64) -> f64 {
+        let (interval, at_ns) = self.slow_interval;
+        let age = now_ns.saturating_sub(at_ns) as f64 * 1e-9;
+        interval * (1.0 - age / INTERVAL_MEMORY_S).max(0.0)
+    }
+
+    /// Where a hold brakes to: the predicted stopping point, decelerating at the hold's tilt
+    /// from the predicted velocity (vertically at the same rate), at the predicted height. The
+    /// estimator is fed every command, so its prediction knows the quad is braking: holding does
+    /// not coast on the velocity it had when the measurements stopped (as "level at hover
+    /// thrust" did), and the quad stays near where the camera last saw it, inside the vision's
+    /// gate.
+    fn hold_setpoint(&self, now_ns: u64, sp: &Setpoint) -> Option<Setpoint> {
+        let est = self.est.estimate(now_ns)?;
+        let (p, v) = (est.pos_in_world_m, est.vel_in_world_m_s);
+        if !p.is_finite() || !v.is_finite() {
+            return None;
+        }
+        let brake = GRAVITY_M_S2 * HOLD_MAX_TILT_DEG.to_radians().tan();
+        let stop = p + v * (v.norm() / (2.0 * brake));
+        let yaw = if sp.yaw_rad.is_finite() {
+            sp.yaw_rad
+        } else {
+            est.yaw_rad.unwrap_or(0.0)
+        };
+        Some(Setpoint::hold(stop, yaw))
+    }
+
+    /// Holding: the closed loop on the prediction towards the hold's stopping point, gently
+    /// (the hold's tilt and speed limits, integrators frozen); level at hover thrust if there is
+    /// no usable prediction.
+    fn holding_command(&mut self, now_ns: u64, dt: f64, sp: &Setpoint) -> AttitudeCommand {
+        if self.hold.is_none() {
+            self.hold = self.hold_setpoint(now_ns, sp);
+        }
+        let Some(hold) = self.hold else {
+            let cmd = self.hold_command();
+            self.feed_estimator(now_ns, dt, Vec3::ZERO);
+            return cmd;
+        };
+        let limits = Limits {
+            max_tilt_deg: HOLD_MAX_TILT_DEG.min(self.gains.max_tilt_deg),
+            max_vel_xy_m_s: HOLD_MAX_VEL_M_S.min(self.gains.max_vel_xy_m_s),
+            max_vel_z_m_s: HOLD_MAX_VEL_M_S.min(self.gains.max_vel_z_m_s),
+            integrate: false,
+        };
+        self.closed_loop_command(now_ns, dt, &hold, limits)
+    }
+
+    fn closed_loop_command(
+        &mut self,
+        now_ns: u64,
+        dt: f64,
+        sp: &Setpoint,
+        limits: Limits,
+    ) -> AttitudeCommand {
         let Some(est) = self.est.estimate(now_ns) else {
             return AttitudeCommand::ZERO;
         };
@@ -319,11 +434,11 @@ impl Cascade {
                 g.pos_kp_xy * e_pos.y,
                 g.pos_kp_z * e_pos.z,
             ))
-        .clamp_xy_norm(g.max_vel_xy_m_s);
+        .clamp_xy_norm(limits.max_vel_xy_m_s);
         let v_des = Vec3::new(
             v_des.x,
             v_des.y,
-            v_des.z.clamp(-g.max_vel_z_m_s, g.max_vel_z_m_s),
+            v_des.z.clamp(-limits.max_vel_z_m_s, limits.max_vel_z_m_s),
         );
         let e_vel = v_des - est.vel_in_world_m_s;
         let ki = Vec3::new(g.vel_ki_xy, g.vel_ki_xy, g.vel_ki_z);
@@ -386,7 +501,7 @@ impl Cascade {
             ),
         ];
 
-        let max_tilt = g.max_tilt_deg.to_radians();
+        let max_tilt = limits.max_tilt_deg.to_radians();
         let m = g.mass_kg;
         // Desired specific force (thrust per mass) in the world frame.
         let mut f = acc_unsat + Vec3::new(0.0, 0.0, GRAVITY_M_S2);
@@ -411,7 +526,7 @@ impl Cascade {
         let i_limit = |k: f64| {
             if k > 0.0 { g.i_limit_m_s2 / k } else { 0.0 }
         };
-        if dt > 0.0 {
+        if dt > 0.0 && limits.integrate {
             let mut next = self.integral + e_vel * dt;
             // The integral is for steady biases (wind, a heavier quad), not for transients, where
             // it would wind up and overshoot: integrate near the setpoint, or when the quad is
@@ -541,7 +656,7 @@ impl Controller for Cascade {
         if !pos_in_world_m.is_finite() || self.state != SafetyState::Idle {
             return;
         }
-        self.est.measure(&Measurement {
+        self.est.place(&Measurement {
             stamp_ns: now_ns,
             seq: 0,
             pos_in_world_m,
@@ -556,6 +671,12 @@ impl Controller for Cascade {
             return;
         }
         self.est.measure(m);
+        if let Some(last) = self.last_arrival_ns {
+            let interval = now_ns.saturating_sub(last) as f64 * 1e-9;
+            if interval >= self.faded_interval(now_ns) {
+                self.slow_interval = (interval, now_ns);
+            }
+        }
         self.last_arrival_ns = Some(now_ns);
         self.fresh_in_row = self.fresh_in_row.saturating_add(1);
     }
@@ -573,6 +694,9 @@ impl Controller for Cascade {
         }
         // The loops' terms are those of this command, or none when the loops are open.
         self.terms.clear();
+        if self.state != SafetyState::Holding {
+            self.hold = None;
+        }
         match self.state {
             SafetyState::Idle | SafetyState::Cut => AttitudeCommand::ZERO,
             SafetyState::Acquiring => {
@@ -592,11 +716,7 @@ impl Controller for Cascade {
                     self.tracking_command(now_ns, dt, sp)
                 }
             }
-            SafetyState::Holding => {
-                let cmd = self.hold_command();
-                self.feed_estimator(now_ns, dt, Vec3::ZERO);
-                cmd
-            }
+            SafetyState::Holding => self.holding_command(now_ns, dt, sp),
             SafetyState::Landing => {
                 let cmd = self.landing_command(now_ns);
                 self.feed_estimator(now_ns, dt, Vec3::ZERO);
@@ -663,7 +783,7 @@ mod tests {
     }
 
     #[test]
-    fn pid_terms_add_up_to_the_output_and_vanish_while_holding() {
+    fn pid_terms_add_up_to_the_output_and_aim_at_the_stopping_point_while_holding() {
         let mut c = Cascade::new(CascadeGains::default());
         assert!(c.pid_terms().is_empty(), "no loop closed yet");
         let sp = Setpoint::hold(Vec3::new(0.3, -0.2, 1.0), 0.5);
@@ -687,7 +807,90 @@ mod tests {
         assert!(terms[3].e > 0.4 && terms[3].out > 0.0, "{:?}", terms[3]);
         c.command(400_000_000, &sp);
         assert_eq!(c.safety(), SafetyState::Holding);
-        assert!(c.pid_terms().is_empty(), "loops open while holding");
+        // Holding closes the loops on the prediction, towards the stopping point it fixed when
+        // it began: a new setpoint does not move it.
+        let held: Vec<f64> = c.pid_terms().iter().map(|t| t.sp).collect();
+        assert_eq!(held.len(), 4, "{held:?}");
+        c.command(420_000_000, &Setpoint::hold(Vec3::new(-1.0, 1.0, 2.0), 0.5));
+        let again: Vec<f64> = c.pid_terms().iter().map(|t| t.sp).collect();
+        assert_eq!(held, again);
+        assert!(held[..3] != [0.3, -0.2, 1.0], "{held:?}");
+    }
+
+    /// A point-mass quad whose acceleration follows the cascade's attitude and thrust with a
+    /// first-order lag of `est_response_tau_s` (the attitude loop's response).
+    struct PointMass {
+        p: Vec3,
+        v: Vec3,
+        a: Vec3,
+    }
+
+    impl PointMass {
+        fn step(&mut self, cmd: &AttitudeCommand, dt: f64) {
+            let tau = CascadeGains::default().est_response_tau_s;
+            let thrust_n = 4.0 * ThrustMap::CF21_COMPENSATED.thrust_n(cmd.thrust_frac * 65535.0);
+            let f = thrust_n / 0.027;
+            let (sr, cr) = cmd.roll_rad.sin_cos();
+            let (sp, cp) = cmd.pitch_rad.sin_cos();
+            // Yaw 0: positive pitch accelerates +x, negative roll +y.
+            let a = Vec3::new(f * sp * cr, -f * sr, f * cp * cr - GRAVITY_M_S2);
+            self.a += (a - self.a) * (1.0 - (-dt / tau).exp());
+            self.v += self.a * dt;
+            self.p += self.v * dt;
+        }
+    }
+
+    /// Issue 19's first strategy: measurements stop while the quad flies a step at speed.
+    /// Holding brakes the velocity the prediction knows, so the quad stops near where it was
+    /// last seen (inside the vision's gate) instead of coasting on at its speed, as the old
+    /// "level at hover thrust" hold did.
+    #[test]
+    fn holding_brakes_a_moving_quad_instead_of_coasting() {
+        let mut c = Cascade::new(CascadeGains::default());
+        let mut q = PointMass {
+            p: Vec3::new(0.0, 0.0, 1.0),
+            v: Vec3::ZERO,
+            a: Vec3::ZERO,
+        };
+        let start = Setpoint::hold(q.p, 0.0);
+        let step = Setpoint::hold(Vec3::new(0.5, 0.0, 1.0), 0.0);
+        let dt_ns = 10_000_000u64;
+        let (step_at, lost_at) = (3_000_000_000u64, 3_350_000_000u64);
+        let mut last_seen = q.p;
+        let mut lost_at_speed = 0.0;
+        for k in 0..500u64 {
+            let t = k * dt_ns;
+            // 30 Hz measurements; the step at 3 s; nothing from 3.35 s (mid-step, fast).
+            if t <= lost_at && k % 3 == 0 {
+                c.measure(t, &meas(t, q.p));
+                last_seen = q.p;
+                lost_at_speed = q.v.norm();
+            }
+            let cmd = c.command(t, if t < step_at { &start } else { &step });
+            q.step(&cmd, 0.01);
+            if t == lost_at + 1_450_000_000 {
+                // The end of the hold, just before the landing begins. Lost at over 0.5 m/s:
+                // coasting for the 1.45 s of the hold would carry it 0.7 m on. Braked, it
+                // moves on only for the 0.25 s before the hold (still towards the step's end,
+                // 0.35 m on), the attitude lag, and v²/2a at the hold's 15°.
+                let drift = (q.p - last_seen).norm();
+                assert!(
+                    drift < 0.4,
+                    "drifted {drift:.3} m from where it was last seen"
+                );
+                assert!(
+                    q.v.norm_xy() < 0.1,
+                    "still moving at {:.3} m/s",
+                    q.v.norm_xy()
+                );
+            }
+        }
+        assert_eq!(
+            c.safety(),
+            SafetyState::Landing,
+            "landing after 1.5 s blind"
+        );
+        assert!(lost_at_speed > 0.5, "lost at {lost_at_speed:.2} m/s");
     }
 
     #[test]

@@ -729,7 +729,12 @@ pub struct RateCollapse {
     pub duration_s: f64,
     #[serde(deserialize_with = "positive")]
     pub rate_hz: f64,
-    #[serde(default, deserialize_with = "present_positive")]
+    #[serde(
+        default,
+        deserialize_with = "present_positive",
+        serialize_with = "write_present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub every_s: Option<f64>,
 }
 

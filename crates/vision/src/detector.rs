@@ -199,7 +199,12 @@ struct Hit {
     v: f64,
     pos: Vec3,
     stamp_ns: u64,
+    depth_m: f64,
 }
+
+/// Frames this far apart (two camera periods and a little) need no more search window than the
+/// camera's rate does; see [`Detector::roi_for`].
+const ROI_NOMINAL_GAP_S: f64 = 0.07;
 
 impl NoDetection {
     /// A short name of the reason, for counting.
@@ -406,7 +411,36 @@ impl Detector {
         self.misses = 0;
     }
 
-    /// The search window for the next frame.
+    /// The search window for a frame captured at `stamp_ns`: [`Self::roi`], grown by how far
+    /// the quad may have moved (at the gate's `gate_growth_m_s`, in pixels at its last depth)
+    /// in the time beyond `ROI_NOMINAL_GAP_S` since the last hit. At 4 Hz (a rate collapse) a
+    /// quad flying a step moves 0.15 m between frames, 55 px at 1 m: a window of the camera
+    /// rate's size would cut its blob, and the fragment's centroid is centimetres off.
+    pub fn roi_for(&self, stamp_ns: u64) -> Roi {
+        let roi = self.roi();
+        let Some(h) = self.last else {
+            return roi;
+        };
+        if roi.is_full() {
+            return roi;
+        }
+        let late_s =
+            (stamp_ns.saturating_sub(h.stamp_ns) as f64 * 1e-9 - ROI_NOMINAL_GAP_S).max(0.0);
+        if late_s == 0.0 {
+            return roi;
+        }
+        let k = self.cam.k;
+        let px = 2.0 * self.cfg.gate_growth_m_s * late_s * k.fx.max(k.fy) / h.depth_m.max(0.1);
+        let side =
+            self.cfg.roi_px + self.misses as usize * self.cfg.roi_growth_px + px.ceil() as usize;
+        if side > self.cfg.roi_max_px {
+            Roi::FULL
+        } else {
+            Roi::around(h.u, h.v, side)
+        }
+    }
+
+    /// The search window for the next frame at the camera's rate.
     pub fn roi(&self) -> Roi {
         match self.last {
             None => Roi::FULL,
@@ -491,6 +525,7 @@ impl Detector {
                     v: d.pixel.1,
                     pos: d.pos_in_world_m,
                     stamp_ns: d.stamp_ns,
+                    depth_m: d.depth_m,
                 });
                 self.misses = 0;
             }
@@ -524,7 +559,7 @@ impl Detector {
         if let Some(learning) = self.learn(frame) {
             return Err(learning);
         }
-        let roi = self.roi();
+        let roi = self.roi_for(frame.stamp_ns);
         if self.background.is_none() {
             return Err(NoDetection::LearningBackground {
                 seen: 0,
@@ -1055,6 +1090,31 @@ mod tests {
             let _ = d.detect(&empty);
         }
         assert!(d.roi().is_full());
+    }
+
+    /// Issue 19: at 4 Hz (a rate collapse) the quad moves 55 px between frames; the window
+    /// grows with the time since the last hit, so the whole blob is found, not a fragment.
+    #[test]
+    fn region_of_interest_grows_with_the_time_since_the_last_hit() {
+        let mut d = detector();
+        d.detect(&frame(patch(256, 212, 30, 1000), WIDTH, HEIGHT))
+            .expect("found");
+        let side = |r: Roi| r.x1 - r.x0;
+        // Within two camera periods: the camera rate's window.
+        assert_eq!(side(d.roi_for(66_000_000)), 100);
+        // 250 ms later: 1.5 m/s for the 180 ms beyond them, both ways, at 1 m depth.
+        let fx = d.camera().k.fx.max(d.camera().k.fy);
+        let expect = 100 + (2.0 * 1.5 * 0.18 * fx / 0.992_f64).ceil() as usize;
+        let grown = side(d.roi_for(250_000_000));
+        assert!(grown.abs_diff(expect) <= 2, "{grown} vs {expect}");
+        assert!(d.roi_for(2_000_000_000).is_full());
+        // A quad 60 px away after 250 ms: a window of the camera rate's size would cut its
+        // 30-px blob; the grown one finds all of it.
+        let mut later = frame(patch(316, 212, 30, 1000), WIDTH, HEIGHT);
+        later.stamp_ns = 250_000_000;
+        let det = d.detect(&later).expect("found");
+        assert_eq!(det.pixels, 900, "{det:?}");
+        assert!((det.pixel.0 - 316.0).abs() < 0.6, "{det:?}");
     }
 
     proptest! {

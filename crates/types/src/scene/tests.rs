@@ -169,6 +169,19 @@ fn initial_attitude_sets_roll_pitch_and_yaw() {
 }
 
 #[test]
+fn rate_collapses_with_and_without_a_period_round_trip() {
+    let s = parse(&MINIMAL.replace(
+        "duration_s: 5.0,",
+        "duration_s: 5.0, sensing: Kinect((rate_collapses: [
+             (start_s: 1.0, duration_s: 0.5, rate_hz: 4.0),
+             (start_s: 2.0, duration_s: 0.5, rate_hz: 2.0, every_s: 2.5)])),",
+    ))
+    .expect("parses");
+    let text = ron::ser::to_string_pretty(&s, ron::ser::PrettyConfig::default()).expect("ser");
+    assert_eq!(parse(&text).expect("reads back"), s, "{text}");
+}
+
+#[test]
 fn a_big_quad_scene_with_params_round_trips() {
     let s = parse(&MINIMAL.replace(
         "duration_s: 5.0,",

@@ -98,6 +98,18 @@ pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(d).map(Some)
 }
 
+/// Writes a `present_*` field as its bare value (what its deserialiser reads); `None` is
+/// skipped (`skip_serializing_if`), so a serialised scene reads back.
+pub fn write_present<T: serde::Serialize, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => v.serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
 pub fn present_positive<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
     positive(d).map(Some)
 }
