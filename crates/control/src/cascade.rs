@@ -719,7 +719,13 @@ impl Controller for Cascade {
             SafetyState::Holding => self.holding_command(now_ns, dt, sp),
             SafetyState::Landing => {
                 let cmd = self.landing_command(now_ns);
-                self.feed_estimator(now_ns, dt, Vec3::ZERO);
+                // The estimator is told the descent the landing commands (its profile's
+                // vertical acceleration), so that its prediction follows the quad down and a
+                // resume from the landing starts from the right velocity.
+                let acc_z = self.landing.map_or(0.0, |l| {
+                    l.profile(now_ns.saturating_sub(l.start_ns) as f64 * 1e-9).1
+                });
+                self.feed_estimator(now_ns, dt, Vec3::new(0.0, 0.0, acc_z));
                 cmd
             }
         }

@@ -100,8 +100,12 @@ const BIAS_INITIAL_VAR: f64 = 4.0;
 const BIAS_LIMIT_M_S2: f64 = 5.0;
 
 /// A measurement captured this long after the previous one ends a gap (a blackout, a rate
-/// collapse, a run of drops): see [`Estimator::measure`].
+/// collapse, a run of drops): see [`Estimator::measure`] ...
 const GAP_NS: u64 = 250_000_000;
+/// ... up to this long: the controller's hold (braking on the prediction, which the input model
+/// knows well). After longer the quad has been landing blind, a descent the input model knows
+/// less well (ground effect, the floor), and a normal update measures its velocity.
+const GAP_MAX_NS: u64 = 1_500_000_000;
 
 /// See the module doc.
 #[derive(Clone, Debug)]
@@ -217,8 +221,10 @@ impl Estimator {
                     return;
                 }
                 self.propagate(&mut axes, self.state_ns, m.stamp_ns);
-                let after_gap =
-                    m.stamp_ns - self.state_ns > GAP_NS && !self.placed && !self.fixed_after_gap;
+                let gap_ns = m.stamp_ns - self.state_ns;
+                let after_gap = (GAP_NS + 1..=GAP_MAX_NS).contains(&gap_ns)
+                    && !self.placed
+                    && !self.fixed_after_gap;
                 self.fixed_after_gap = after_gap;
                 for (axis, z) in axes.iter_mut().zip(m.pos_in_world_m.to_array()) {
                     if after_gap {
@@ -287,6 +293,41 @@ mod tests {
             pos_in_world_m: p,
             yaw_rad: None,
         }
+    }
+
+    /// A quad at rest at x = 0, measured at 30 Hz for 1 s, then a gap of `gap_ns`, then a fix
+    /// 0.1 m to the side: the velocity estimate right after that fix.
+    fn velocity_after_a_gap(gap_ns: u64) -> f64 {
+        let mut e = Estimator::new(2.0, 0.005);
+        let mut t = 0;
+        while t <= 1_000_000_000 {
+            e.measure(&meas(t, Vec3::ZERO));
+            t += 33_333_333;
+        }
+        let at = 1_000_000_000 + gap_ns;
+        e.measure(&meas(at, Vec3::new(0.1, 0.0, 0.0)));
+        e.estimate(at).expect("estimate").vel_in_world_m_s.x
+    }
+
+    /// Issue 19: the first fix after a hold-length gap fixes the position alone (the miss is the
+    /// input model's, not a velocity); after a short interval or a landing-length gap a fix is
+    /// a normal update, which reads a velocity into the miss.
+    #[test]
+    fn the_first_fix_after_a_hold_length_gap_fixes_the_position_alone() {
+        let after_hold = velocity_after_a_gap(600_000_000);
+        assert!(after_hold.abs() < 1e-9, "{after_hold}");
+        let normal = velocity_after_a_gap(66_666_666);
+        assert!(normal > 0.3, "{normal}");
+        let after_landing = velocity_after_a_gap(2_000_000_000);
+        assert!(after_landing > 0.01, "{after_landing}");
+        // The fix after that one updates normally, however late.
+        let mut e = Estimator::new(2.0, 0.005);
+        e.measure(&meas(0, Vec3::ZERO));
+        e.measure(&meas(33_000_000, Vec3::ZERO));
+        e.measure(&meas(533_000_000, Vec3::new(0.1, 0.0, 0.0)));
+        e.measure(&meas(1_033_000_000, Vec3::new(0.2, 0.0, 0.0)));
+        let v = e.estimate(1_033_000_000).expect("estimate").vel_in_world_m_s.x;
+        assert!(v > 0.05, "{v}");
     }
 
     #[test]
