@@ -11,8 +11,9 @@
 //! [`Error`] whose message is the text the CLI prints, and whose [`Error::exit_code`] is the
 //! code the CLI exits with.
 //!
-//! Modules: [`batch`] (Monte Carlo over seeds, shards, merge) and [`tune`] (the cascade-gain
-//! search and [`tune::score_gains`], the objective for external tuners).
+//! Modules: [`batch`] (Monte Carlo over seeds, shards, merge), [`matrix`] (the degraded-sensing
+//! matrix: generated cells, their flights and scores) and [`tune`] (the cascade-gain search and
+//! [`tune::score_gains`], the objective for external tuners).
 
 pub mod batch;
 pub mod matrix;

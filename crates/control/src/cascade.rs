@@ -26,7 +26,7 @@ pub enum SafetyState {
     Tracking,
     /// Fresh measurements, the setpoint is on the floor and so is the quad: motors off.
     Landed,
-    /// Measurements stale: level, hover thrust, wait for them to return.
+    /// Measurements stale: brake to a stop on the prediction, wait for them to return.
     Holding,
     /// Stale for long: level, descend open-loop at a gentle rate.
     Landing,
@@ -364,9 +364,9 @@ impl Cascade {
         interval * (1.0 - age / INTERVAL_MEMORY_S).max(0.0)
     }
 
-    /// Where a hold brakes to: the predicted stopping point, decelerating at the hold's tilt
-    /// from the predicted velocity (vertically at the same rate), at the predicted height. The
-    /// estimator is fed every command, so its prediction knows the quad is braking: holding does
+    /// Where a hold brakes to: the predicted stopping point, decelerating from the predicted
+    /// velocity at what the hold's tilt gives (g·tan 15°, vertically too). The estimator is fed
+    /// every command, so its prediction knows the quad is braking: holding does
     /// not coast on the velocity it had when the measurements stopped (as "level at hover
     /// thrust" did), and the quad stays near where the camera last saw it, inside the vision's
     /// gate.

@@ -326,7 +326,11 @@ mod tests {
         e.measure(&meas(33_000_000, Vec3::ZERO));
         e.measure(&meas(533_000_000, Vec3::new(0.1, 0.0, 0.0)));
         e.measure(&meas(1_033_000_000, Vec3::new(0.2, 0.0, 0.0)));
-        let v = e.estimate(1_033_000_000).expect("estimate").vel_in_world_m_s.x;
+        let v = e
+            .estimate(1_033_000_000)
+            .expect("estimate")
+            .vel_in_world_m_s
+            .x;
         assert!(v > 0.05, "{v}");
     }
 
