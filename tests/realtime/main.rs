@@ -24,41 +24,13 @@ pub fn scene_path(name: &str) -> PathBuf {
     root().join("scenes").join(name)
 }
 
-/// A fresh temporary directory for one test, removed with everything in it when the test ends
-/// (dropped), pass or fail, so that test runs do not fill the disk.
-pub struct TempDir(PathBuf);
+#[path = "../common/temp_dir.rs"]
+mod common_temp_dir;
+pub use common_temp_dir::TempDir;
 
-impl std::ops::Deref for TempDir {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<std::path::Path> for TempDir {
-    fn as_ref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for TempDir {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A fresh temporary directory for one test (see [`TempDir`]).
+/// A fresh temporary directory for one test, removed when the test ends.
 pub fn temp_dir(tag: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("depthpilot-rt-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TempDir(dir)
+    common_temp_dir::temp_dir_tagged(&format!("rt-{tag}"))
 }
 
 /// The rows of a JSON Lines flight log (`--log x.jsonl`), as JSON values.

@@ -89,26 +89,41 @@ pub fn batch(
     jobs: usize,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<FlightRecord>, Error> {
+    let mut records = per_seed(seeds, jobs, &|seed| fly_seed(scene, seed), progress)
+        .map_err(|(seed, e)| Error::BadInput(format!("seed {seed}: {e}")))?;
+    records.sort_by_key(|r| r.seed);
+    Ok(records)
+}
+
+/// Runs `fly(seed)` for every seed, `jobs` at a time (see [`batch`] for the clamp and the camera
+/// thread), and returns the results in the order of `seeds`, or the first failure with its
+/// seed. `progress(done, total)` is called after each one, from the worker threads.
+pub(crate) fn per_seed<T: Send, E: Send>(
+    seeds: &[u64],
+    jobs: usize,
+    fly: &(dyn Fn(u64) -> Result<T, E> + Sync),
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<T>, (u64, E)> {
     let jobs = prepare_jobs(jobs);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<FlightRecord>> = Mutex::new(Vec::with_capacity(seeds.len()));
-    let first_error: Mutex<Option<String>> = Mutex::new(None);
+    let results: Vec<Mutex<Option<T>>> = seeds.iter().map(|_| Mutex::new(None)).collect();
+    let first_error: Mutex<Option<(u64, E)>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    match fly_seed(scene, seed) {
+                    match fly(seed) {
                         Ok(r) => {
-                            if let Ok(mut v) = results.lock() {
-                                v.push(r);
+                            if let Ok(mut slot) = results[i].lock() {
+                                *slot = Some(r);
                             }
                         }
                         Err(e) => {
                             if let Ok(mut f) = first_error.lock() {
-                                f.get_or_insert(format!("seed {seed}: {e}"));
+                                f.get_or_insert((seed, e));
                             }
                         }
                     }
@@ -119,13 +134,13 @@ pub fn batch(
         }
     });
     if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(Error::BadInput(e));
+        return Err(e);
     }
-    let mut records = results
-        .into_inner()
-        .map_err(|_| Error::Failed("a worker panicked".to_string()))?;
-    records.sort_by_key(|r| r.seed);
-    Ok(records)
+    // A worker that panicked propagates out of the scope; every slot is filled here.
+    Ok(results
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect())
 }
 
 /// The aggregate report of a batch's records; no records is [`Error::BadInput`].

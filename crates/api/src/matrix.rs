@@ -9,7 +9,6 @@
 //! overlap the manoeuvres at varying phases.
 
 use crate::Error;
-use crate::prepare_jobs;
 use depthpilot_sim::{LogRow, LogSink};
 use depthpilot_types::Vec3;
 use depthpilot_types::rig::Architecture;
@@ -17,8 +16,6 @@ use depthpilot_types::scene::{
     Blackout, BusLatency, RateCollapse, Scene, Sensing, TimedPoint, Trajectory,
 };
 use serde::Serialize;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Every generated flight lasts this long.
 pub const DURATION_S: f64 = 21.0;
@@ -494,7 +491,7 @@ pub fn fly_cell_seed(scene: &Scene, seed: u64) -> Result<(CellFlight, Vec<f32>),
         max_track_gap_s: 0.0,
     };
     let summary = crate::fly(&s, &mut score)?;
-    let mut sorted = score.errors.clone();
+    let mut sorted = score.errors;
     sorted.sort_by(f32::total_cmp);
     let flight = CellFlight {
         seed,
@@ -508,7 +505,7 @@ pub fn fly_cell_seed(scene: &Scene, seed: u64) -> Result<(CellFlight, Vec<f32>),
         max_error_m: sorted.last().map_or(0.0, |&e| f64::from(e)),
         max_track_gap_s: score.max_track_gap_s,
     };
-    Ok((flight, score.errors))
+    Ok((flight, sorted))
 }
 
 /// The windows without normal frames of a (generated) scene: its collapses and blackouts.
@@ -542,40 +539,11 @@ pub fn fly_cell(
     if seeds.is_empty() {
         return Err(Error::BadInput("no seeds to fly".into()));
     }
-    let jobs = prepare_jobs(jobs);
-    let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<(CellFlight, Vec<f32>)>> = Mutex::new(Vec::new());
-    let first_error: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(i) else { break };
-                    match fly_cell_seed(scene, seed) {
-                        Ok(r) => {
-                            if let Ok(mut v) = out.lock() {
-                                v.push(r);
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = first_error.lock() {
-                                f.get_or_insert(e);
-                            }
-                        }
-                    }
-                    progress();
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let mut results = out
-        .into_inner()
-        .map_err(|_| Error::Failed("a worker panicked".into()))?;
-    results.sort_by_key(|(f, _)| f.seed);
+    let results =
+        crate::batch::per_seed(seeds, jobs, &|seed| fly_cell_seed(scene, seed), &|_, _| {
+            progress()
+        })
+        .map_err(|(_, e)| e)?;
     let mut all: Vec<f32> = results
         .iter()
         .flat_map(|(_, e)| e.iter().copied())
